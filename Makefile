@@ -1,0 +1,49 @@
+# FinanceHub task platform. `make run` brings the whole system up; `make test` runs the suite.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: run test check lint format install install-dev prepare bench clean
+
+# Create the virtualenv (once) and install runtime requirements when they change.
+$(VENV)/.base: requirements/base.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or PYTHON=...)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/base.txt
+	touch $@
+
+# Test and lint tools on top of the runtime set.
+$(VENV)/.dev: $(VENV)/.base requirements/dev.txt
+	$(PY) -m pip install -q -r requirements/dev.txt
+	touch $@
+
+install: $(VENV)/.base
+install-dev: $(VENV)/.dev
+
+# Migrate, load demo assets, sync schedules, create local credentials.
+prepare: install
+	$(PY) backend/manage.py prepare_stack
+
+# Start web (admin), worker, beat and Flower together; Ctrl-C stops them all.
+run: prepare
+	FLOWER_BASIC_AUTH="$$(cat $${FINANCEHUB_VAR_DIR:-var}/flower_credentials)" exec $(BIN)/honcho -f Procfile start
+
+# The test suite (integration tests start real worker subprocesses).
+test: install-dev
+	$(PY) -m pytest
+
+# Lint and formatting, as CI runs them.
+check: install-dev
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+# Format the tree in place.
+format: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf var/broker var/*.sqlite3

@@ -1,0 +1,22 @@
+"""The one Celery app of the FinanceHub task platform."""
+
+import logging.config
+import os
+
+from celery import Celery
+from celery.signals import setup_logging
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.core.settings")
+
+app = Celery("backend")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+# Every task lives in one module outside the apps' own tasks.py discovery path.
+app.conf.imports = ("backend.tasks.tasks",)
+
+
+@setup_logging.connect
+def configure_logging(**_: object) -> None:
+    """Apply Django's LOGGING to worker and beat instead of Celery's own handlers."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)

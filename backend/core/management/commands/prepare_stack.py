@@ -1,0 +1,53 @@
+"""Get a checkout ready to run: migrate, demo assets, schedules, credentials."""
+
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+def _credential(path: Path, user: str) -> str:
+    """Return the password kept in ``path``, generating it on the first run."""
+    if path.exists():
+        return path.read_text().strip().split(":", 1)[1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(18)
+    path.write_text(f"{user}:{password}\n")
+    path.chmod(0o600)
+    return password
+
+
+class Command(BaseCommand):
+    help = "Migrate, load the demo universe, sync schedules and create local credentials."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--web-url", default="http://127.0.0.1:8000")
+        parser.add_argument("--flower-url", default="http://127.0.0.1:5555")
+
+    def handle(self, *args, **options):
+        call_command("migrate", verbosity=0)
+        call_command("load_demo_assets", stdout=self.stdout)
+        call_command("sync_schedules", stdout=self.stdout)
+        var = settings.VAR_DIR
+        admin_password = _credential(var / "admin_credentials", "admin")
+        user_model = get_user_model()
+        admin, _ = user_model.objects.get_or_create(
+            username="admin", defaults={"is_staff": True, "is_superuser": True}
+        )
+        admin.set_password(admin_password)
+        admin.save()
+        flower_password = _credential(var / "flower_credentials", "flower")
+        broker = urlsplit(settings.CELERY_BROKER_URL)
+        broker_at = f"{broker.scheme}://{broker.hostname or ''}" + (f":{broker.port}" if broker.port else "")
+        self.stdout.write(
+            "\nFinanceHub task platform\n"
+            f"  admin   {options['web_url']}/admin/   user admin  / {admin_password}\n"
+            f"  flower  {options['flower_url']}/      user flower / {flower_password}\n"
+            f"  broker  {broker_at}\n"
+            f"  db      {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} "
+            f"{settings.DATABASES['default']['NAME']}\n"
+        )

@@ -1,0 +1,287 @@
+"""FinanceHub task platform settings.
+
+Every value comes from the environment once, through the small typed helpers
+below, with a default that runs a fresh checkout with no server installed:
+SQLite and kombu's filesystem transport under ``var/``. Setting ``DATABASE_URL``
+and ``REDIS_URL`` switches the same code to PostgreSQL and Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+REPO_DIR = BASE_DIR.parent
+VAR_DIR = Path(os.environ.get("FINANCEHUB_VAR_DIR", REPO_DIR / "var"))
+
+
+def env_str(name: str, default: str = "") -> str:
+    """Return the variable's value, or the default when unset or empty."""
+    return os.environ.get(name, "").strip() or default
+
+
+def env_int(name: str, default: int) -> int:
+    """Return the variable as an int, refusing junk with the setting's name."""
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected an integer, got {raw!r}") from None
+
+
+def env_float(name: str, default: float) -> float:
+    """Return the variable as a float, refusing junk with the setting's name."""
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected a number, got {raw!r}") from None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Return the variable as a bool (1/0, true/false, yes/no, on/off)."""
+    raw = env_str(name).lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}: expected a boolean, got {raw!r}")
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    """Return a comma-separated variable as a list of non-empty items."""
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def _persistent_secret(filename: str) -> str:
+    """Return a random secret kept under var/, creating it on first use."""
+    path = VAR_DIR / filename
+    if path.exists():
+        return path.read_text().strip()
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def _parse_database_url(url: str) -> dict:
+    """Parse DATABASE_URL into Django's form, naming the setting when it cannot."""
+    try:
+        config = dj_database_url.parse(url, conn_max_age=60)
+    except (ValueError, KeyError) as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL: cannot parse the URL ({type(exc).__name__})") from None
+    if not config.get("NAME"):
+        raise ImproperlyConfigured("DATABASE_URL: the URL names no database")
+    return config
+
+
+def _check_broker_url(name: str, url: str) -> str:
+    """Refuse a broker URL that does not parse, naming the setting (never echoing a password)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a junk port
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: cannot parse the URL") from None
+    if parts.scheme not in {"redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "memory"}:
+        raise ImproperlyConfigured(f"{name}: unsupported scheme {parts.scheme!r}")
+    return url
+
+
+# --- Django ---------------------------------------------------------------------------------------
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or _persistent_secret("django_secret_key")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "django_celery_results",
+    "backend.core",
+    "backend.market",
+    "backend.tasks",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "backend.core.urls"
+WSGI_APPLICATION = "backend.core.wsgi.application"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'financehub.sqlite3'}")
+DATABASES = {"default": _parse_database_url(DATABASE_URL)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Worker, beat and web share one file: wait for the writer instead of failing at once,
+    # and give tests a file (not :memory:) so a worker subprocess can see their rows.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_financehub.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}
+
+# --- Celery ---------------------------------------------------------------------------------------
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html
+REDIS_URL = env_str("REDIS_URL")
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = _check_broker_url(
+    "CELERY_BROKER_URL" if env_str("CELERY_BROKER_URL") else "REDIS_URL",
+    env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://",
+)
+USES_FILESYSTEM_BROKER = CELERY_BROKER_URL.startswith("filesystem://")
+
+# Time limits and the visibility timeout are one system: a message unacknowledged for longer
+# than visibility_timeout is delivered again, so a task's hard limit plus its longest retry
+# delay must stay below it (checked below; start-up refuses otherwise).
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150)
+TASK_RETRY_BACKOFF_MAX = env_int("TASK_RETRY_BACKOFF_MAX", 600)
+TASK_RETRY_DELAY_FLOOR = env_int("TASK_RETRY_DELAY_FLOOR", 2)
+TASK_MAX_RETRIES = env_int("TASK_MAX_RETRIES", 5)
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+
+if USES_FILESYSTEM_BROKER:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "control_folder": str(BROKER_DIR / "control"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    }
+    CELERY_BROKER_POLLING_INTERVAL = env_float("CELERY_BROKER_POLLING_INTERVAL", 0.2)
+    for _folder in ("queue", "control", "processed"):
+        (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        # Serve the queues in the order the worker lists them (-Q high,medium,low),
+        # not round-robin: high work is taken first whenever there is any.
+        "queue_order_strategy": "priority",
+    }
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+CELERY_RESULT_BACKEND = "django-db"
+CELERY_RESULT_EXTENDED = True
+CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 7 * 24 * 3600)
+CELERY_CACHE_BACKEND = "django-cache"
+
+# JSON only: pickle would let anyone who can write to the broker run code in a worker.
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = True
+CELERY_TASK_SEND_SENT_EVENT = True
+CELERY_TASK_TRACK_STARTED = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+TASK_QUEUES = ("high", "medium", "low")
+CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in TASK_QUEUES)
+CELERY_TASK_DEFAULT_QUEUE = "medium"
+CELERY_TASK_DEFAULT_EXCHANGE = "medium"
+CELERY_TASK_DEFAULT_ROUTING_KEY = "medium"
+
+# --- Market data ----------------------------------------------------------------------------------
+# simulated: offline random walk (default); fake: real clients against the local fake server;
+# live: real clients against the providers' own hosts (keys below).
+MARKET_DATA_MODE = env_str("MARKET_DATA_MODE", "simulated")
+QUOTE_BATCH_SIZE = env_int("QUOTE_BATCH_SIZE", 100)
+DEMO_ASSETS_FILE = Path(
+    env_str("DEMO_ASSETS_FILE", str(BASE_DIR / "market" / "fixtures" / "demo_assets.json"))
+)
+
+# --- Flower ---------------------------------------------------------------------------------------
+FLOWER_PORT = env_int("FLOWER_PORT", 5555)
+
+
+def _check_limits() -> None:
+    """Refuse to start when the time limits and the visibility timeout contradict each other."""
+    if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
+        raise ImproperlyConfigured(
+            f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT}) must be below "
+            f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
+        )
+    if CELERY_TASK_TIME_LIMIT + TASK_RETRY_BACKOFF_MAX >= CELERY_VISIBILITY_TIMEOUT:
+        raise ImproperlyConfigured(
+            f"CELERY_VISIBILITY_TIMEOUT ({CELERY_VISIBILITY_TIMEOUT}) must exceed CELERY_TASK_TIME_LIMIT "
+            f"+ TASK_RETRY_BACKOFF_MAX ({CELERY_TASK_TIME_LIMIT} + {TASK_RETRY_BACKOFF_MAX})"
+        )
+    if not 0 < TASK_RETRY_DELAY_FLOOR <= TASK_RETRY_BACKOFF_MAX:
+        raise ImproperlyConfigured(
+            "TASK_RETRY_DELAY_FLOOR must be positive and at most TASK_RETRY_BACKOFF_MAX"
+        )
+    if MARKET_DATA_MODE not in {"simulated", "fake", "live"}:
+        raise ImproperlyConfigured(
+            f"MARKET_DATA_MODE: expected simulated, fake or live, got {MARKET_DATA_MODE!r}"
+        )
+
+
+_check_limits()

@@ -1,0 +1,123 @@
+"""Writes to market data, each an upsert on a natural key.
+
+A redelivered, retried or replayed task calls these again with the same input;
+upserts make that harmless: no duplicate row, the latest value wins.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from backend.providers.models import Bar
+from backend.providers.models import Quote as QuoteRecord
+
+from .models import Asset, AssetType, PriceBar, Quote
+
+logger = logging.getLogger(__name__)
+
+_QUOTE_FIELDS = ["price", "change_24h_pct", "volume_24h", "currency", "as_of", "source", "fetched_at"]
+_BAR_FIELDS = ["open", "high", "low", "close", "volume", "source"]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """How many assets a load created, updated or refused (with reasons)."""
+
+    created: int
+    updated: int
+    errors: tuple[str, ...]
+
+
+def load_assets(path: Path) -> LoadResult:
+    """Create or update asset types and assets from a JSON data file; bad rows are reported, not stored."""
+    data = json.loads(path.read_text())
+    types = {}
+    for row in data.get("asset_types", []):
+        types[row["code"]], _ = AssetType.objects.update_or_create(
+            code=row["code"], defaults={"name": row["name"]}
+        )
+    created = updated = 0
+    errors: list[str] = []
+    for row in data.get("assets", []):
+        symbol = str(row.get("symbol", ""))
+        asset_type = types.get(row.get("type")) or AssetType.objects.filter(code=row.get("type")).first()
+        if asset_type is None:
+            errors.append(f"{symbol!r}: unknown asset type {row.get('type')!r}")
+            continue
+        asset = Asset.objects.filter(symbol=symbol).first() or Asset(symbol=symbol)
+        is_new = asset.pk is None
+        asset.name = row.get("name", "")
+        asset.asset_type = asset_type
+        asset.exchange = row.get("exchange", "")
+        asset.coingecko_id = row.get("coingecko_id", "")
+        asset.binance_symbol = row.get("binance_symbol", "")
+        asset.is_active = row.get("is_active", True)
+        try:
+            asset.full_clean()
+        except ValidationError as exc:
+            errors.append(f"{symbol!r}: {'; '.join(exc.messages)}")
+            continue
+        asset.save()
+        created += is_new
+        updated += not is_new
+    return LoadResult(created=created, updated=updated, errors=tuple(errors))
+
+
+def store_quotes(assets_by_symbol: Mapping[str, Asset], quotes: Iterable[QuoteRecord]) -> int:
+    """Upsert the latest quote of each asset; returns how many rows were written."""
+    now = timezone.now()
+    rows = [
+        Quote(
+            asset=assets_by_symbol[q.symbol],
+            price=q.price,
+            change_24h_pct=q.change_24h_pct,
+            volume_24h=q.volume_24h,
+            currency=q.currency,
+            as_of=q.timestamp,
+            source=q.source,
+            fetched_at=now,
+        )
+        for q in quotes
+        if q.symbol in assets_by_symbol
+    ]
+    with transaction.atomic():
+        Quote.objects.bulk_create(
+            rows, update_conflicts=True, unique_fields=["asset"], update_fields=_QUOTE_FIELDS
+        )
+    return len(rows)
+
+
+def store_bars(assets_by_symbol: Mapping[str, Asset], bars: Iterable[Bar]) -> int:
+    """Upsert bars on (asset, interval, timestamp); returns how many rows were written."""
+    rows = [
+        PriceBar(
+            asset=assets_by_symbol[b.symbol],
+            interval=b.interval,
+            timestamp=b.timestamp,
+            open=b.open,
+            high=b.high,
+            low=b.low,
+            close=b.close,
+            volume=b.volume,
+            source=b.source,
+        )
+        for b in bars
+        if b.symbol in assets_by_symbol
+    ]
+    with transaction.atomic():
+        PriceBar.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["asset", "interval", "timestamp"],
+            update_fields=_BAR_FIELDS,
+            batch_size=2000,
+        )
+    return len(rows)

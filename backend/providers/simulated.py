@@ -1,0 +1,114 @@
+"""An offline provider: a deterministic random walk per symbol, no network.
+
+It is the embedded default, so a fresh checkout stores real-looking quotes and
+bars with no key and no server. The same symbol at the same minute always gives
+the same price, in every process, so tests and redeliveries agree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from .models import Bar, Quote, QuoteBatch
+
+INTERVAL_SECONDS = {"5m": 300, "1h": 3600, "1d": 86400}
+_DAILY_VOLATILITY = 0.02
+_CENT = Decimal("0.0001")
+
+
+def _seed(symbol: str, step: int) -> int:
+    digest = hashlib.blake2b(f"{symbol}:{step}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def _base_price(symbol: str) -> float:
+    # Spread symbols over 5 .. 5,000 so the demo universe looks varied.
+    return 5 * 10 ** (3 * (_seed(symbol, -1) % 1000) / 1000)
+
+
+def _price_at(symbol: str, step: int, step_seconds: int) -> float:
+    """Price at a step: base price moved by a seeded log-normal shock per step.
+
+    A step's shock depends only on (symbol, step), and the walk is anchored to the
+    base price through a slow mean reversion, so any step is computable in O(1).
+    """
+    sigma = _DAILY_VOLATILITY * math.sqrt(step_seconds / 86400)
+    shock = random.Random(_seed(symbol, step)).gauss(0.0, 1.0)
+    drift = 0.15 * math.sin(step * step_seconds / (86400 * 7) + _seed(symbol, -2) % 7)
+    return _base_price(symbol) * math.exp(drift + 4 * sigma * shock)
+
+
+def _dec(value: float) -> Decimal:
+    return Decimal(repr(value)).quantize(_CENT)
+
+
+def floor_time(moment: datetime, interval: str) -> datetime:
+    """Floor an aware UTC moment to the start of its ``interval`` bucket."""
+    seconds = INTERVAL_SECONDS[interval]
+    epoch = int(moment.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
+
+
+class SimulatedClient:
+    """Quotes and bars from a seeded random walk; serves any well-formed symbol."""
+
+    name = "simulated"
+    batch_limit = 1000
+
+    def __init__(self, *, clock: type[datetime] = datetime) -> None:
+        self._clock = clock
+
+    def _now(self) -> datetime:
+        return self._clock.now(tz=UTC)
+
+    def bar_at(self, symbol: str, interval: str, start: datetime) -> Bar:
+        """The bar of ``symbol`` that opens at ``start`` (already floored)."""
+        seconds = INTERVAL_SECONDS[interval]
+        step = int(start.timestamp()) // seconds
+        sub = [_price_at(symbol, step * 4 + i, seconds // 4) for i in range(5)]
+        open_, close = sub[0], sub[-1]
+        volume = 1_000 + _seed(symbol, step) % 1_000_000
+        return Bar(
+            symbol=symbol,
+            interval=interval,
+            timestamp=start,
+            open=_dec(open_),
+            high=_dec(max(sub)),
+            low=_dec(min(sub)),
+            close=_dec(close),
+            volume=Decimal(volume),
+            source=self.name,
+        )
+
+    def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
+        """Quote every symbol at the current minute, with today's running daily bar."""
+        now = self._now()
+        minute = int(now.timestamp()) // 60
+        quotes: list[Quote] = []
+        bars: list[Bar] = []
+        for symbol in symbols:
+            price = _price_at(symbol, minute, 60)
+            day_ago = _price_at(symbol, minute - 1440, 60)
+            quotes.append(
+                Quote(
+                    symbol=symbol,
+                    price=_dec(price),
+                    timestamp=now.replace(second=0, microsecond=0),
+                    source=self.name,
+                    change_24h_pct=_dec(100 * (price / day_ago - 1)),
+                    volume_24h=Decimal(10_000 + _seed(symbol, minute // 1440) % 10_000_000),
+                )
+            )
+            bars.append(self.bar_at(symbol, "1d", floor_time(now, "1d")))
+        return QuoteBatch(quotes=tuple(quotes), bars=tuple(bars))
+
+    def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
+        """The last ``limit`` closed-or-running bars of ``symbol``, oldest first."""
+        last = floor_time(self._now(), interval)
+        step = timedelta(seconds=INTERVAL_SECONDS[interval])
+        return [self.bar_at(symbol, interval, last - step * back) for back in range(limit - 1, -1, -1)]
