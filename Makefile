@@ -29,11 +29,11 @@ prepare: install
 
 # Start web (admin), worker, beat and Flower together; Ctrl-C stops them all.
 run: prepare
-	FLOWER_BASIC_AUTH="$$(cat $${FINANCEHUB_VAR_DIR:-var}/flower_credentials)" exec $(BIN)/honcho -f Procfile start
+	FLOWER_BASIC_AUTH="$$(cat $${FINANCEHUB_VAR_DIR:-var}/flower_credentials)" exec $(BIN)/honcho -e /dev/null -f Procfile start
 
 # The test suite (integration tests start real worker subprocesses).
 test: install-dev
-	$(PY) -m pytest
+	FINANCEHUB_VAR_DIR=$${FINANCEHUB_VAR_DIR:-var/test} $(PY) -m pytest $(PYTEST_ARGS)
 
 # Lint and formatting, as CI runs them.
 check: install-dev

@@ -186,7 +186,7 @@ REDIS_URL = env_str("REDIS_URL")
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = _check_broker_url(
     "CELERY_BROKER_URL" if env_str("CELERY_BROKER_URL") else "REDIS_URL",
-    env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://",
+    env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://localhost/",
 )
 USES_FILESYSTEM_BROKER = CELERY_BROKER_URL.startswith("filesystem://")
 
@@ -208,8 +208,10 @@ if USES_FILESYSTEM_BROKER:
         "processed_folder": str(BROKER_DIR / "processed"),
         "store_processed": False,
         "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        # The filesystem transport polls its folders; 0.2 s keeps control replies (ping,
+        # Flower's inspect) well inside their timeouts at a negligible CPU cost.
+        "polling_interval": env_float("CELERY_BROKER_POLLING_INTERVAL", 0.2),
     }
-    CELERY_BROKER_POLLING_INTERVAL = env_float("CELERY_BROKER_POLLING_INTERVAL", 0.2)
     for _folder in ("queue", "control", "processed"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 else:
@@ -254,9 +256,7 @@ CELERY_TASK_DEFAULT_ROUTING_KEY = "medium"
 # live: real clients against the providers' own hosts (keys below).
 MARKET_DATA_MODE = env_str("MARKET_DATA_MODE", "simulated")
 QUOTE_BATCH_SIZE = env_int("QUOTE_BATCH_SIZE", 100)
-DEMO_ASSETS_FILE = Path(
-    env_str("DEMO_ASSETS_FILE", str(BASE_DIR / "market" / "fixtures" / "demo_assets.json"))
-)
+DEMO_ASSETS_FILE = Path(env_str("DEMO_ASSETS_FILE", str(BASE_DIR / "market" / "fixtures" / "demo_assets.json")))
 
 # --- Flower ---------------------------------------------------------------------------------------
 FLOWER_PORT = env_int("FLOWER_PORT", 5555)
@@ -275,13 +275,9 @@ def _check_limits() -> None:
             f"+ TASK_RETRY_BACKOFF_MAX ({CELERY_TASK_TIME_LIMIT} + {TASK_RETRY_BACKOFF_MAX})"
         )
     if not 0 < TASK_RETRY_DELAY_FLOOR <= TASK_RETRY_BACKOFF_MAX:
-        raise ImproperlyConfigured(
-            "TASK_RETRY_DELAY_FLOOR must be positive and at most TASK_RETRY_BACKOFF_MAX"
-        )
+        raise ImproperlyConfigured("TASK_RETRY_DELAY_FLOOR must be positive and at most TASK_RETRY_BACKOFF_MAX")
     if MARKET_DATA_MODE not in {"simulated", "fake", "live"}:
-        raise ImproperlyConfigured(
-            f"MARKET_DATA_MODE: expected simulated, fake or live, got {MARKET_DATA_MODE!r}"
-        )
+        raise ImproperlyConfigured(f"MARKET_DATA_MODE: expected simulated, fake or live, got {MARKET_DATA_MODE!r}")
 
 
 _check_limits()

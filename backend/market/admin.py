@@ -1,8 +1,21 @@
 """Admin for market data: search and filters on every table."""
 
+from django import forms
 from django.contrib import admin
 
 from .models import Asset, AssetType, NewsArticle, PriceBar, Quote
+
+
+class AssetForm(forms.ModelForm):
+    """Asset form that refuses, rather than silently trims, whitespace around a symbol."""
+
+    class Meta:
+        model = Asset
+        fields = ["symbol", "name", "asset_type", "exchange", "coingecko_id", "binance_symbol", "is_active"]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["symbol"].strip = False
 
 
 @admin.register(AssetType)
@@ -13,6 +26,7 @@ class AssetTypeAdmin(admin.ModelAdmin):
 
 @admin.register(Asset)
 class AssetAdmin(admin.ModelAdmin):
+    form = AssetForm
     list_display = ("symbol", "name", "asset_type", "exchange", "is_active", "updated_at")
     list_filter = ("asset_type", "is_active", "exchange")
     search_fields = ("symbol", "name", "coingecko_id", "binance_symbol")

@@ -56,9 +56,7 @@ class IndicatorPeriods:
         # TA-Lib silently swaps fast and slow when they are reversed, so a typo in
         # settings would go unnoticed; refuse it instead.
         if self.macd_fast >= self.macd_slow:
-            raise ValueError(
-                f"macd_fast ({self.macd_fast}) must be smaller than macd_slow ({self.macd_slow})"
-            )
+            raise ValueError(f"macd_fast ({self.macd_fast}) must be smaller than macd_slow ({self.macd_slow})")
         if isinstance(self.bb_stddev, bool) or not isinstance(self.bb_stddev, int | float):
             raise ValueError(f"bb_stddev must be a number, got {self.bb_stddev!r}")
         if not (math.isfinite(self.bb_stddev) and self.bb_stddev > 0):
@@ -135,9 +133,7 @@ def compute_indicators(closes: np.ndarray, periods: IndicatorPeriods) -> Indicat
     return _latest(closes, periods)
 
 
-def compute_for_many(
-    series_by_key: Mapping[K, np.ndarray], periods: IndicatorPeriods
-) -> dict[K, IndicatorValues]:
+def compute_for_many(series_by_key: Mapping[K, np.ndarray], periods: IndicatorPeriods) -> dict[K, IndicatorValues]:
     """Compute the latest indicator values for a chunk of series, keyed like the input."""
     results: dict[K, IndicatorValues] = {}
     for key, closes in series_by_key.items():

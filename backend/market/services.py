@@ -41,9 +41,7 @@ def load_assets(path: Path) -> LoadResult:
     data = json.loads(path.read_text())
     types = {}
     for row in data.get("asset_types", []):
-        types[row["code"]], _ = AssetType.objects.update_or_create(
-            code=row["code"], defaults={"name": row["name"]}
-        )
+        types[row["code"]], _ = AssetType.objects.update_or_create(code=row["code"], defaults={"name": row["name"]})
     created = updated = 0
     errors: list[str] = []
     for row in data.get("assets", []):
@@ -89,9 +87,7 @@ def store_quotes(assets_by_symbol: Mapping[str, Asset], quotes: Iterable[QuoteRe
         if q.symbol in assets_by_symbol
     ]
     with transaction.atomic():
-        Quote.objects.bulk_create(
-            rows, update_conflicts=True, unique_fields=["asset"], update_fields=_QUOTE_FIELDS
-        )
+        Quote.objects.bulk_create(rows, update_conflicts=True, unique_fields=["asset"], update_fields=_QUOTE_FIELDS)
     return len(rows)
 
 

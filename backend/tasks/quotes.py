@@ -15,9 +15,7 @@ logger = logging.getLogger(__name__)
 
 def plan_quote_batches(asset_class: str, batch_size: int) -> list[list[str]]:
     """Symbols of every active asset of ``asset_class``, split into batches of ``batch_size``."""
-    symbols = list(
-        Asset.objects.active().of_class(asset_class).order_by("symbol").values_list("symbol", flat=True)
-    )
+    symbols = list(Asset.objects.active().of_class(asset_class).order_by("symbol").values_list("symbol", flat=True))
     return [symbols[i : i + batch_size] for i in range(0, len(symbols), batch_size)]
 
 
@@ -41,23 +39,18 @@ class RefreshSummary:
 def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
     """Fetch quotes for one batch and upsert them; unknown, inactive or other-class symbols are skipped."""
     assets = {
-        a.symbol: a
-        for a in Asset.objects.active().of_class(asset_class).filter(symbol__in=symbols).select_related()
+        a.symbol: a for a in Asset.objects.active().of_class(asset_class).filter(symbol__in=symbols).select_related()
     }
     skipped = sorted(set(symbols) - assets.keys())
     if skipped:
-        logger.warning(
-            "skipping %d symbols not active in class %s: %s", len(skipped), asset_class, skipped[:10]
-        )
+        logger.warning("skipping %d symbols not active in class %s: %s", len(skipped), asset_class, skipped[:10])
     source = quote_source(asset_class)
     batch = source.fetch_quotes(sorted(assets))
     for rejected in batch.rejected:
         logger.warning("provider %s rejected %s: %s", source.name, rejected.symbol, rejected.reason)
     stored_quotes = store_quotes(assets, batch.quotes)
     stored_bars = store_bars(assets, batch.bars)
-    logger.info(
-        "stored %d quotes and %d bars for %s from %s", stored_quotes, stored_bars, asset_class, source.name
-    )
+    logger.info("stored %d quotes and %d bars for %s from %s", stored_quotes, stored_bars, asset_class, source.name)
     return RefreshSummary(
         asset_class=asset_class,
         requested=len(symbols),

@@ -31,12 +31,8 @@ class ScheduleEntry:
 
 
 SCHEDULES: tuple[ScheduleEntry, ...] = (
-    ScheduleEntry(
-        "quotes: crypto", "quotes.dispatch", 120, WorkKind.QUOTES, {"asset_class": "crypto"}, "crypto"
-    ),
-    ScheduleEntry(
-        "quotes: stock", "quotes.dispatch", 300, WorkKind.QUOTES, {"asset_class": "stock"}, "stock"
-    ),
+    ScheduleEntry("quotes: crypto", "quotes.dispatch", 120, WorkKind.QUOTES, {"asset_class": "crypto"}, "crypto"),
+    ScheduleEntry("quotes: stock", "quotes.dispatch", 300, WorkKind.QUOTES, {"asset_class": "stock"}, "stock"),
 )
 
 
@@ -55,9 +51,7 @@ def sync_schedules(entries: tuple[ScheduleEntry, ...] = SCHEDULES) -> SyncResult
     updated: list[str] = []
     for entry in entries:
         route = route_for(entry.kind, entry.asset_class)
-        interval, _ = IntervalSchedule.objects.get_or_create(
-            every=entry.every_seconds, period=IntervalSchedule.SECONDS
-        )
+        interval, _ = IntervalSchedule.objects.get_or_create(every=entry.every_seconds, period=IntervalSchedule.SECONDS)
         wanted = {
             "task": entry.task,
             "kwargs": json.dumps(entry.kwargs, sort_keys=True),

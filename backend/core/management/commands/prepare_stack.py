@@ -35,9 +35,7 @@ class Command(BaseCommand):
         var = settings.VAR_DIR
         admin_password = _credential(var / "admin_credentials", "admin")
         user_model = get_user_model()
-        admin, _ = user_model.objects.get_or_create(
-            username="admin", defaults={"is_staff": True, "is_superuser": True}
-        )
+        admin, _ = user_model.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
         admin.set_password(admin_password)
         admin.save()
         flower_password = _credential(var / "flower_credentials", "flower")

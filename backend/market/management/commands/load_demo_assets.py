@@ -12,9 +12,7 @@ class Command(BaseCommand):
     help = "Create or update assets from a JSON data file (default: the demo universe)."
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--file", type=Path, default=None, help="JSON file; defaults to DEMO_ASSETS_FILE."
-        )
+        parser.add_argument("--file", type=Path, default=None, help="JSON file; defaults to DEMO_ASSETS_FILE.")
 
     def handle(self, *args, **options):
         path = options["file"] or settings.DEMO_ASSETS_FILE
@@ -23,8 +21,6 @@ class Command(BaseCommand):
         result = load_assets(path)
         for error in result.errors:
             self.stderr.write(f"refused {error}")
-        self.stdout.write(
-            f"assets: {result.created} created, {result.updated} updated, {len(result.errors)} refused"
-        )
+        self.stdout.write(f"assets: {result.created} created, {result.updated} updated, {len(result.errors)} refused")
         if result.errors:
             raise CommandError(f"{len(result.errors)} asset(s) refused")

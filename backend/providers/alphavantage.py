@@ -1,0 +1,220 @@
+"""Alpha Vantage: GLOBAL_QUOTE (one symbol per call) and TIME_SERIES_DAILY bars.
+
+Identifiers are Alpha Vantage tickers (``IBM``, ``TSCO.LON``); ``Quote.symbol`` is the ticker passed in.
+
+The API only accepts the key as the ``apikey`` query parameter, so every URL that reaches a log or an
+exception goes through ``scrub_url`` (done inside ``request_json``). Errors arrive as HTTP 200:
+``Note``/``Information`` bodies are throttling (transient), ``Error Message`` is permanent (a bad key
+or an unknown symbol), and an empty ``Global Quote`` means an unknown symbol.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from backend.providers.errors import (
+    InvalidKeyError,
+    MalformedReplyError,
+    TransientProviderError,
+    UnknownSymbolError,
+)
+from backend.providers.http import check_base_url, join_url, request_json, strip_control
+from backend.providers.models import Bar, Quote, QuoteBatch, Rejected
+from backend.providers.validation import (
+    TICKER,
+    Clock,
+    InvalidRecordError,
+    check_bar,
+    check_interval,
+    check_limit,
+    keep_last_per_timestamp,
+    optional_decimal,
+    split_symbols,
+    to_decimal,
+    to_utc,
+    utc_now,
+)
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_INTERVALS = ("1d",)
+COMPACT_POINTS = 100
+MAX_BARS = 5000
+_EASTERN = ZoneInfo("America/New_York")
+_SESSION_CLOSE = time(16, 0)
+# "Note" is the per-minute limit: a minute is enough. "Information" is the daily quota (or a
+# premium-only call): retrying before an hour is wasted quota.
+_NOTE_RETRY_AFTER = 60.0
+_INFORMATION_RETRY_AFTER = 3600.0
+
+
+class AlphaVantageClient:
+    """Alpha Vantage client for single-symbol quotes and daily bars (key in the query string)."""
+
+    name = "alphavantage"
+    # GLOBAL_QUOTE takes one symbol; the 100-symbol REALTIME_BULK_QUOTES is premium-only.
+    batch_limit = 1
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._http = http
+        self._base_url = check_base_url(base_url)
+        self._api_key = api_key
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"AlphaVantageClient(base_url={self._base_url!r}, key={'set' if self._api_key else 'none'})"
+
+    def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
+        """Fetch GLOBAL_QUOTE for each ticker (one request each); unknown tickers become ``Rejected``.
+
+        A throttle body stops the whole call (``TransientProviderError``), as does a bad key.
+        """
+        # Reference: https://www.alphavantage.co/documentation/#latestprice
+        valid, rejected = split_symbols(symbols, pattern=TICKER)
+        quotes: list[Quote] = []
+        for symbol in valid:
+            params = {"function": "GLOBAL_QUOTE", "symbol": symbol}
+            try:
+                raw = self._query(params, data_key="Global Quote")
+                quotes.append(_to_quote(raw["Global Quote"], symbol=symbol, now=self._clock()))
+            except UnknownSymbolError as exc:
+                rejected.append(Rejected(symbol=symbol, reason=str(exc)))
+            except InvalidRecordError as exc:
+                rejected.append(Rejected(symbol=symbol, reason=f"alphavantage: {strip_control(exc)}"))
+        return QuoteBatch(quotes=tuple(quotes), rejected=tuple(rejected))
+
+    def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
+        """Fetch up to ``limit`` daily bars for one ticker, oldest first, stamped 00:00 UTC of each day."""
+        # Reference: https://www.alphavantage.co/documentation/#daily
+        split = split_symbols([symbol], pattern=TICKER)
+        if split[1]:
+            raise UnknownSymbolError(split[1][0].reason, provider=self.name)
+        check_interval(interval, SUPPORTED_INTERVALS)
+        check_limit(limit, maximum=MAX_BARS)
+        params = {
+            "function": "TIME_SERIES_DAILY",
+            "symbol": symbol,
+            "outputsize": "compact" if limit <= COMPACT_POINTS else "full",
+        }
+        raw = self._query(params, data_key="Time Series (Daily)")
+        bars = _to_bars(raw["Time Series (Daily)"], symbol=symbol, now=self._clock())
+        return keep_last_per_timestamp(bars, limit)
+
+    def _query(self, params: dict[str, str], *, data_key: str) -> dict[str, Any]:
+        """One request to ``/query``; classify the HTTP-200 error bodies Alpha Vantage uses."""
+        if not self._api_key:
+            raise InvalidKeyError("alphavantage: no API key configured", provider=self.name)
+        raw = request_json(
+            self._http,
+            "GET",
+            join_url(self._base_url, "/query"),
+            provider=self.name,
+            params={**params, "apikey": self._api_key},
+        )
+        return _classify(raw, data_key=data_key, symbol=params["symbol"])
+
+
+def _classify(raw: Any, *, data_key: str, symbol: str) -> dict[str, Any]:
+    """Raise the right error for a throttle/error body, or return the body when ``data_key`` holds data."""
+    if not isinstance(raw, dict):
+        raise MalformedReplyError("alphavantage: reply is not an object", provider="alphavantage")
+    if "Note" in raw:
+        raise TransientProviderError(
+            f"alphavantage: throttled (Note): {strip_control(raw['Note'], 120)}",
+            provider="alphavantage",
+            retry_after=_NOTE_RETRY_AFTER,
+        )
+    if "Information" in raw and data_key not in raw:
+        raise TransientProviderError(
+            f"alphavantage: throttled (Information): {strip_control(raw['Information'], 120)}",
+            provider="alphavantage",
+            retry_after=_INFORMATION_RETRY_AFTER,
+        )
+    if "Error Message" in raw:
+        message = strip_control(raw["Error Message"], 160)
+        if "apikey" in message.lower():
+            raise InvalidKeyError(f"alphavantage: {message}", provider="alphavantage")
+        raise UnknownSymbolError(f"alphavantage: {symbol}: {message}", provider="alphavantage")
+    data = raw.get(data_key)
+    if isinstance(data, dict) and not data:
+        raise UnknownSymbolError(f"alphavantage: {symbol}: empty {data_key} (unknown symbol)", provider="alphavantage")
+    if not isinstance(data, dict):
+        raise MalformedReplyError(f"alphavantage: reply has no {data_key!r} object", provider="alphavantage")
+    return raw
+
+
+def _to_quote(raw: dict[str, Any], *, symbol: str, now: datetime | None = None) -> Quote:
+    """Map a ``Global Quote`` object; the trading day becomes its 16:00 New York close, capped at now."""
+    returned = raw.get("01. symbol")
+    if returned is not None and returned != symbol:
+        raise InvalidRecordError(f"reply is for {strip_control(returned, 20)!r}, not {symbol}")
+    change = raw.get("10. change percent")
+    if isinstance(change, str):
+        change = change.strip().removesuffix("%")
+    return Quote(
+        symbol=symbol,
+        price=to_decimal(raw.get("05. price"), field="price", positive=True),
+        timestamp=_trading_day_close(raw.get("07. latest trading day"), now=now),
+        source="alphavantage",
+        change_24h_pct=optional_decimal(change, field="change percent", allow_negative=True),
+        volume_24h=optional_decimal(raw.get("06. volume"), field="volume"),
+        currency="USD",
+    )
+
+
+def _trading_day_close(value: Any, *, now: datetime | None) -> datetime:
+    """``2026-11-27`` -> that day's 16:00 America/New_York in UTC; during the session, now instead."""
+    day = _parse_date(value)
+    close = datetime.combine(day, _SESSION_CLOSE, tzinfo=_EASTERN).astimezone(UTC)
+    reference = now if now is not None else utc_now()
+    return to_utc(min(close, reference), now=reference)
+
+
+def _parse_date(value: Any) -> date:
+    if not isinstance(value, str):
+        raise InvalidRecordError("trading day missing")
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidRecordError(f"trading day {value[:20]!r} is not YYYY-MM-DD") from None
+
+
+def _to_bars(series: dict[str, Any], *, symbol: str, now: datetime | None) -> list[Bar]:
+    """Map ``Time Series (Daily)`` (date -> numbered fields) to bars at 00:00 UTC; bad days are dropped."""
+    bars: list[Bar] = []
+    for key, row in series.items():
+        try:
+            if not isinstance(row, dict):
+                raise InvalidRecordError("daily row is not an object")
+            day = datetime.combine(_parse_date(key), time(0), tzinfo=UTC)
+            bars.append(
+                check_bar(
+                    Bar(
+                        symbol=symbol,
+                        interval="1d",
+                        timestamp=to_utc(day, now=now),
+                        open=to_decimal(row.get("1. open"), field="open"),
+                        high=to_decimal(row.get("2. high"), field="high"),
+                        low=to_decimal(row.get("3. low"), field="low"),
+                        close=to_decimal(row.get("4. close"), field="close"),
+                        volume=to_decimal(row.get("5. volume"), field="volume"),
+                        source="alphavantage",
+                    )
+                )
+            )
+        except InvalidRecordError as exc:
+            logger.warning("alphavantage dropped a daily bar for %s: %s", symbol, strip_control(exc))
+    return bars

@@ -1,0 +1,245 @@
+"""Binance spot public market data: 24 h tickers (batched) and klines.
+
+Identifiers are Binance-native pairs (``BTCUSDT``), not our asset symbols: ``fetch_quotes`` returns
+``Quote.symbol`` equal to the pair that was passed in and the caller maps it back to its asset.
+``Quote.currency`` is the pair's quote asset (``USDT`` for ``BTCUSDT``) and ``volume_24h`` is the
+rolling 24 h volume in that quote asset (``quoteVolume``), so it compares with CoinGecko/CMC volumes.
+
+No key is needed for these endpoints; limits are per IP (request weight, see ``batch_limit``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from backend.providers.errors import (
+    MalformedReplyError,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+    UnknownSymbolError,
+)
+from backend.providers.http import check_base_url, join_url, request_json, strip_control
+from backend.providers.models import Bar, Quote, QuoteBatch, Rejected
+from backend.providers.validation import (
+    PAIR,
+    Clock,
+    InvalidRecordError,
+    check_bar,
+    check_interval,
+    check_limit,
+    chunks,
+    floor_to_interval,
+    from_epoch,
+    keep_last_per_timestamp,
+    optional_decimal,
+    split_symbols,
+    to_decimal,
+    utc_now,
+)
+
+logger = logging.getLogger(__name__)
+
+# Binance kline intervals are the same spelling as our neutral ones for everything we support.
+SUPPORTED_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "4h", "1d", "1w")
+MAX_KLINES = 1000
+# Longest first, so "FDUSD" wins over "USD"-like tails and "ETHBTC" resolves to BTC.
+QUOTE_ASSETS = tuple(
+    sorted(
+        (
+            "USDT",
+            "USDC",
+            "FDUSD",
+            "TUSD",
+            "BUSD",
+            "DAI",
+            "EUR",
+            "GBP",
+            "TRY",
+            "BRL",
+            "JPY",
+            "BTC",
+            "ETH",
+            "BNB",
+        ),
+        key=len,
+        reverse=True,
+    )
+)
+_INVALID_SYMBOL = -1121
+_BAD_INTERVAL = -1120
+
+
+class BinanceClient:
+    """Binance spot REST client for public market data (tickers and klines)."""
+
+    name = "binance"
+    # ticker/24hr weight: 1-20 symbols cost 2, 21-100 cost 40, so batches of 20 are the cheapest per symbol.
+    batch_limit = 20
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._http = http
+        self._base_url = check_base_url(base_url)
+        # Public market data needs no key; accepted for a uniform constructor and never sent.
+        self._api_key = api_key
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"BinanceClient(base_url={self._base_url!r})"
+
+    def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
+        """Fetch 24 h tickers for Binance pairs, ``batch_limit`` per request; bad pairs are ``Rejected``."""
+        # Reference: https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints#24hr-ticker-price-change-statistics
+        valid, rejected = split_symbols(symbols, pattern=PAIR)
+        quotes: list[Quote] = []
+        for batch in chunks(valid, self.batch_limit):
+            got, refused = self._fetch_ticker_batch(batch)
+            quotes.extend(got)
+            rejected.extend(refused)
+        return QuoteBatch(quotes=tuple(quotes), rejected=tuple(rejected))
+
+    def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
+        """Fetch up to ``limit`` klines for one pair, oldest first, timestamps UTC floored to ``interval``."""
+        # Reference: https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints#klinecandlestick-data
+        split = split_symbols([symbol], pattern=PAIR)
+        if split[1]:
+            raise UnknownSymbolError(split[1][0].reason, provider=self.name)
+        check_interval(interval, SUPPORTED_INTERVALS)
+        check_limit(limit, maximum=MAX_KLINES)
+        params = {"symbol": symbol, "interval": interval, "limit": limit}
+        raw = request_json(
+            self._http,
+            "GET",
+            join_url(self._base_url, "/api/v3/klines"),
+            provider=self.name,
+            params=params,
+            error_hook=self._error_hook,
+        )
+        if not isinstance(raw, list):
+            raise MalformedReplyError(f"{self.name}: klines reply is not a list", provider=self.name)
+        now = self._clock()
+        bars: list[Bar] = []
+        for row in raw:
+            try:
+                bars.append(_to_bar(row, symbol=symbol, interval=interval, now=now))
+            except InvalidRecordError as exc:
+                logger.warning("binance dropped a kline for %s: %s", symbol, strip_control(exc))
+        return keep_last_per_timestamp(bars, limit)
+
+    # --- one request per batch ----------------------------------------------------------------------
+
+    def _fetch_ticker_batch(self, batch: Sequence[str]) -> tuple[list[Quote], list[Rejected]]:
+        # Reference: https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints#24hr-ticker-price-change-statistics
+        params = {"symbols": json.dumps(list(batch), separators=(",", ":"))}
+        try:
+            raw = request_json(
+                self._http,
+                "GET",
+                join_url(self._base_url, "/api/v3/ticker/24hr"),
+                provider=self.name,
+                params=params,
+                error_hook=self._error_hook,
+            )
+        except UnknownSymbolError:
+            if len(batch) == 1:
+                return [], [Rejected(symbol=batch[0], reason="binance: unknown symbol (-1121)")]
+            # One bad pair fails the whole `symbols` request; isolate it so the others still arrive.
+            logger.info("binance batch of %s had an invalid symbol; retrying one by one", len(batch))
+            quotes: list[Quote] = []
+            rejected: list[Rejected] = []
+            for symbol in batch:
+                got, refused = self._fetch_ticker_batch([symbol])
+                quotes.extend(got)
+                rejected.extend(refused)
+            return quotes, rejected
+        return _map_tickers(raw, batch, now=self._clock())
+
+    def _error_hook(self, status: int, body: Any, url: str) -> ProviderError | None:
+        code = body.get("code") if isinstance(body, dict) else None
+        msg = strip_control(body.get("msg", ""), 120) if isinstance(body, dict) else ""
+        if code == _INVALID_SYMBOL:
+            return UnknownSymbolError(f"binance: invalid symbol ({url}): {msg}", provider=self.name)
+        if code == _BAD_INTERVAL:
+            return PermanentProviderError(f"binance: invalid interval ({url}): {msg}", provider=self.name)
+        if status == 403:
+            # Binance answers 403 for its WAF and some rate-limit trips; no key is involved here.
+            return TransientProviderError(f"binance: HTTP 403 (WAF block) from {url}", provider=self.name)
+        return None
+
+
+def _map_tickers(raw: Any, batch: Sequence[str], *, now: datetime | None) -> tuple[list[Quote], list[Rejected]]:
+    """Turn a ``ticker/24hr`` array into quotes for the requested pairs; missing or bad ones are rejected."""
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise MalformedReplyError("binance: ticker reply is not a list", provider="binance")
+    by_symbol = {row.get("symbol"): row for row in raw if isinstance(row, dict)}
+    quotes: list[Quote] = []
+    rejected: list[Rejected] = []
+    for symbol in batch:
+        row = by_symbol.get(symbol)
+        if row is None:
+            rejected.append(Rejected(symbol=symbol, reason="binance: symbol missing from the reply"))
+            continue
+        try:
+            quotes.append(_to_quote(row, now=now))
+        except InvalidRecordError as exc:
+            rejected.append(Rejected(symbol=symbol, reason=f"binance: {strip_control(exc)}"))
+    return quotes, rejected
+
+
+def _to_quote(raw: dict[str, Any], *, now: datetime | None = None) -> Quote:
+    """Map one FULL ``ticker/24hr`` object to a ``Quote`` (prices are JSON strings, times epoch ms)."""
+    symbol = raw.get("symbol")
+    if not isinstance(symbol, str):
+        raise InvalidRecordError("symbol missing")
+    currency = _quote_asset(symbol)
+    return Quote(
+        symbol=symbol,
+        price=to_decimal(raw.get("lastPrice"), field="lastPrice", positive=True),
+        timestamp=from_epoch(raw.get("closeTime"), unit="ms", now=now),
+        source="binance",
+        change_24h_pct=optional_decimal(raw.get("priceChangePercent"), field="priceChangePercent", allow_negative=True),
+        volume_24h=optional_decimal(raw.get("quoteVolume"), field="quoteVolume"),
+        currency=currency,
+    )
+
+
+def _to_bar(row: Any, *, symbol: str, interval: str, now: datetime | None = None) -> Bar:
+    """Map one kline array ``[openTime, open, high, low, close, volume, closeTime, ...]`` to a ``Bar``."""
+    if not isinstance(row, list) or len(row) < 6:
+        raise InvalidRecordError("kline row is not an array of at least 6 fields")
+    opened = from_epoch(row[0], unit="ms", now=now)
+    return check_bar(
+        Bar(
+            symbol=symbol,
+            interval=interval,
+            timestamp=floor_to_interval(opened, interval),
+            open=to_decimal(row[1], field="open"),
+            high=to_decimal(row[2], field="high"),
+            low=to_decimal(row[3], field="low"),
+            close=to_decimal(row[4], field="close"),
+            volume=to_decimal(row[5], field="volume"),
+            source="binance",
+        )
+    )
+
+
+def _quote_asset(pair: str) -> str:
+    for asset in QUOTE_ASSETS:
+        if pair.endswith(asset) and len(pair) > len(asset):
+            return asset
+    raise InvalidRecordError(f"cannot tell the quote asset of pair {pair}")

@@ -1,0 +1,62 @@
+"""The main job end to end: a dispatch per asset class, through a real worker, into the database."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from backend.market.models import PriceBar, Quote
+from backend.tasks.tasks import dispatch_quotes, fetch_quotes
+
+pytestmark = pytest.mark.integration
+
+
+def wait_for(condition, timeout: float = 30.0, interval: float = 0.2) -> bool:
+    """Poll ``condition`` until it is true or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return False
+
+
+def test_dispatching_each_class_stores_quotes_only_for_that_class(live_worker, make_asset) -> None:
+    stocks = {make_asset(s, "stock").pk for s in ("AAPL", "MSFT", "BRK.B")}
+    cryptos = {make_asset(s, "crypto").pk for s in ("BTC", "ETH")}
+    make_asset("IBM", "stock", is_active=False)
+
+    result = dispatch_quotes.delay("stock").get(timeout=30)
+
+    assert result == {"batches": 1, "assets": 3}
+    assert wait_for(lambda: Quote.objects.count() == 3), live_worker.log()[-2000:]
+    assert set(Quote.objects.values_list("asset_id", flat=True)) == stocks
+
+    dispatch_quotes.delay("crypto").get(timeout=30)
+    assert wait_for(lambda: Quote.objects.count() == 5), live_worker.log()[-2000:]
+    assert set(Quote.objects.values_list("asset_id", flat=True)) == stocks | cryptos
+    assert PriceBar.objects.filter(interval="1d").count() == 5
+
+
+def test_a_redelivered_fetch_updates_rows_instead_of_duplicating_them(live_worker, make_asset) -> None:
+    make_asset("AAPL", "stock")
+    make_asset("MSFT", "stock")
+
+    first = fetch_quotes.delay("stock", ["AAPL", "MSFT"]).get(timeout=30)
+    second = fetch_quotes.delay("stock", ["AAPL", "MSFT"]).get(timeout=30)
+
+    assert first["stored_quotes"] == second["stored_quotes"] == 2
+    assert Quote.objects.count() == 2
+    assert PriceBar.objects.count() == 2
+
+
+def test_a_fetch_skips_symbols_of_another_class_and_stores_the_rest(live_worker, make_asset) -> None:
+    make_asset("AAPL", "stock")
+    make_asset("BTC", "crypto")
+
+    summary = fetch_quotes.delay("stock", ["AAPL", "BTC", "NOPE"]).get(timeout=30)
+
+    assert summary["stored_quotes"] == 1
+    assert summary["skipped"] == ["BTC", "NOPE"]
+    assert list(Quote.objects.values_list("asset__symbol", flat=True)) == ["AAPL"]

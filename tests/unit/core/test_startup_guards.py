@@ -1,0 +1,62 @@
+"""Bad configuration stops every entry point with one line naming the setting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_DIR = Path(__file__).resolve().parents[3]
+
+
+def start(argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "backend.core.settings", **env}
+    return subprocess.run(argv, cwd=REPO_DIR, env=full_env, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"DATABASE_URL": "postgres://user:secret@host:notaport/db"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "nonsense"}, "DATABASE_URL"),
+        ({"REDIS_URL": "redis://:secret@host:99999999/0"}, "REDIS_URL"),
+        ({"REDIS_URL": "gopher://host"}, "REDIS_URL"),
+        (
+            {"CELERY_TASK_SOFT_TIME_LIMIT": "150", "CELERY_TASK_TIME_LIMIT": "150"},
+            "CELERY_TASK_SOFT_TIME_LIMIT",
+        ),
+        (
+            {"CELERY_TASK_TIME_LIMIT": "3000", "CELERY_VISIBILITY_TIMEOUT": "3500"},
+            "CELERY_VISIBILITY_TIMEOUT",
+        ),
+        ({"CELERY_TASK_TIME_LIMIT": "ten"}, "CELERY_TASK_TIME_LIMIT"),
+        ({"MARKET_DATA_MODE": "magic"}, "MARKET_DATA_MODE"),
+    ],
+)
+def test_manage_py_refuses_bad_configuration_with_one_line(env: dict[str, str], setting: str) -> None:
+    result = start([sys.executable, "backend/manage.py", "check"], **env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert setting in lines[0]
+    assert "secret" not in result.stderr
+
+
+def test_the_celery_worker_refuses_bad_configuration_with_one_line() -> None:
+    result = start(
+        [sys.executable, "-m", "celery", "-A", "backend.core", "worker", "-Q", "high"],
+        CELERY_TASK_SOFT_TIME_LIMIT="200",
+        CELERY_TASK_TIME_LIMIT="100",
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: CELERY_TASK_SOFT_TIME_LIMIT (200) must be below CELERY_TASK_TIME_LIMIT (100)"
+    ]
+
+
+def test_good_configuration_starts() -> None:
+    result = start([sys.executable, "backend/manage.py", "check"])
+    assert result.returncode == 0, result.stderr
