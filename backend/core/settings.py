@@ -258,7 +258,8 @@ MARKET_DATA_MODE = env_str("MARKET_DATA_MODE", "simulated")
 QUOTE_BATCH_SIZE = env_int("QUOTE_BATCH_SIZE", 100)
 DEMO_ASSETS_FILE = Path(env_str("DEMO_ASSETS_FILE", str(BASE_DIR / "market" / "fixtures" / "demo_assets.json")))
 
-# --- Flower ---------------------------------------------------------------------------------------
+# --- make run ---------------------------------------------------------------------------------------
+WEB_PORT = env_int("WEB_PORT", 8000)
 FLOWER_PORT = env_int("FLOWER_PORT", 5555)
 
 

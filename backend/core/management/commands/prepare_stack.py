@@ -24,10 +24,6 @@ def _credential(path: Path, user: str) -> str:
 class Command(BaseCommand):
     help = "Migrate, load the demo universe, sync schedules and create local credentials."
 
-    def add_arguments(self, parser):
-        parser.add_argument("--web-url", default="http://127.0.0.1:8000")
-        parser.add_argument("--flower-url", default="http://127.0.0.1:5555")
-
     def handle(self, *args, **options):
         call_command("migrate", verbosity=0)
         call_command("load_demo_assets", stdout=self.stdout)
@@ -43,8 +39,8 @@ class Command(BaseCommand):
         broker_at = f"{broker.scheme}://{broker.hostname or ''}" + (f":{broker.port}" if broker.port else "")
         self.stdout.write(
             "\nFinanceHub task platform\n"
-            f"  admin   {options['web_url']}/admin/   user admin  / {admin_password}\n"
-            f"  flower  {options['flower_url']}/      user flower / {flower_password}\n"
+            f"  admin   http://127.0.0.1:{settings.WEB_PORT}/admin/   user admin  / {admin_password}\n"
+            f"  flower  http://127.0.0.1:{settings.FLOWER_PORT}/      user flower / {flower_password}\n"
             f"  broker  {broker_at}\n"
             f"  db      {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} "
             f"{settings.DATABASES['default']['NAME']}\n"
