@@ -119,6 +119,7 @@ INSTALLED_APPS = [
     "backend.core",
     "backend.market",
     "backend.tasks",
+    "backend.monitoring",
 ]
 
 MIDDLEWARE = [
@@ -183,6 +184,12 @@ LOGGING = {
 # --- Celery ---------------------------------------------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html
 REDIS_URL = env_str("REDIS_URL")
+# Shared by every process: dispatch locks live here. Redis when there is one, else a table.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "financehub_cache"}}
+
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = _check_broker_url(
     "CELERY_BROKER_URL" if env_str("CELERY_BROKER_URL") else "REDIS_URL",
@@ -225,7 +232,6 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILI
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 7 * 24 * 3600)
-CELERY_CACHE_BACKEND = "django-cache"
 
 # JSON only: pickle would let anyone who can write to the broker run code in a worker.
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -256,11 +262,100 @@ CELERY_TASK_DEFAULT_ROUTING_KEY = "medium"
 # live: real clients against the providers' own hosts (keys below).
 MARKET_DATA_MODE = env_str("MARKET_DATA_MODE", "simulated")
 QUOTE_BATCH_SIZE = env_int("QUOTE_BATCH_SIZE", 100)
+INDICATOR_CHUNK_SIZE = env_int("INDICATOR_CHUNK_SIZE", 500)
+INDICATOR_INTERVAL = env_str("INDICATOR_INTERVAL", "1d")
+INDICATOR_HISTORY_BARS = env_int("INDICATOR_HISTORY_BARS", 250)
+INDICATOR_PERIODS = {
+    "sma": env_int("INDICATOR_SMA_PERIOD", 20),
+    "ema": env_int("INDICATOR_EMA_PERIOD", 20),
+    "rsi": env_int("INDICATOR_RSI_PERIOD", 14),
+    "macd_fast": env_int("INDICATOR_MACD_FAST", 12),
+    "macd_slow": env_int("INDICATOR_MACD_SLOW", 26),
+    "macd_signal": env_int("INDICATOR_MACD_SIGNAL", 9),
+    "bb_period": env_int("INDICATOR_BB_PERIOD", 20),
+    "bb_stddev": env_float("INDICATOR_BB_STDDEV", 2.0),
+}
+NEWS_QUERY_SYMBOLS = env_int("NEWS_QUERY_SYMBOLS", 20)
+# Retention, in days: task results, bars per interval, closed dead letters.
+RETENTION_DAYS = {
+    "task_results": env_int("RETENTION_TASK_RESULTS_DAYS", 7),
+    "bars_5m": env_int("RETENTION_BARS_5M_DAYS", 7),
+    "bars_1h": env_int("RETENTION_BARS_1H_DAYS", 90),
+    "bars_1d": env_int("RETENTION_BARS_1D_DAYS", 3650),
+    "dispatch_runs": env_int("RETENTION_DISPATCH_RUNS_DAYS", 14),
+    "dead_letters": env_int("RETENTION_DEAD_LETTERS_DAYS", 30),
+}
+# A dispatch lock outlives the longest task: a dispatcher that dies never silences its schedule
+# for longer than this, and a slow run is never overlapped by the next tick before it.
+DISPATCH_LOCK_TTL = env_int("DISPATCH_LOCK_TTL", 300)
+# How long a previous run may stay open (batches still pending) before the next tick goes ahead anyway.
+DISPATCH_OPEN_RUN_GRACE = env_int("DISPATCH_OPEN_RUN_GRACE", 600)
 DEMO_ASSETS_FILE = Path(env_str("DEMO_ASSETS_FILE", str(BASE_DIR / "market" / "fixtures" / "demo_assets.json")))
+
+# --- Providers (read when a worker builds its clients, never at import) ----------------------------
+# Live hosts; each can be overridden (a proxy, a regional mirror). Binance's market-data-only mirror
+# needs no key and is not geo-blocked like api.binance.com.
+COINGECKO_PRO = env_bool("COINGECKO_PRO", False)
+PROVIDER_BASE_URLS = {
+    "yahoo": env_str("YAHOO_BASE_URL", "https://query1.finance.yahoo.com"),
+    "binance": env_str("BINANCE_BASE_URL", "https://data-api.binance.vision"),
+    "coingecko": env_str(
+        "COINGECKO_BASE_URL",
+        "https://pro-api.coingecko.com/api/v3" if COINGECKO_PRO else "https://api.coingecko.com/api/v3",
+    ),
+    "alphavantage": env_str("ALPHA_VANTAGE_BASE_URL", "https://www.alphavantage.co"),
+    "coinmarketcap": env_str("COINMARKETCAP_BASE_URL", "https://pro-api.coinmarketcap.com"),
+    "newsapi": env_str("NEWSAPI_BASE_URL", "https://newsapi.org"),
+}
+# Where Yahoo's session cookie comes from (yfinance's "basic" strategy).
+YAHOO_COOKIE_URL = env_str("YAHOO_COOKIE_URL", "https://fc.yahoo.com")
+# MARKET_DATA_MODE=fake: the fake server (python -m backend.providers.fake_server), one path per provider.
+FAKE_PROVIDER_URL = env_str("FAKE_PROVIDER_URL", "http://127.0.0.1:8765")
+# Keys: empty means "not configured"; in live mode a provider that needs one is left out of its chain.
+ALPHA_VANTAGE_API_KEY = env_str("ALPHA_VANTAGE_API_KEY")
+COINGECKO_API_KEY = env_str("COINGECKO_API_KEY")
+COINMARKETCAP_API_KEY = env_str("COINMARKETCAP_API_KEY")
+NEWSAPI_API_KEY = env_str("NEWSAPI_API_KEY")
+# Request quotas shared by every worker (``limits`` strings, several joined by ";"; empty = no limit).
+# Defaults sit under the free plans: CoinGecko demo 30/min, CMC basic 30/min, Alpha Vantage free
+# 25/day, NewsAPI developer 100/day; Binance allows 6000 weight/min (a 20-symbol ticker costs 2).
+PROVIDER_RATE_LIMITS = {
+    "yahoo": env_str("YAHOO_RATE_LIMIT", "2/second"),
+    "binance": env_str("BINANCE_RATE_LIMIT", "10/second"),
+    "coingecko": env_str("COINGECKO_RATE_LIMIT", "30/minute"),
+    "alphavantage": env_str("ALPHA_VANTAGE_RATE_LIMIT", "5/minute;25/day"),
+    "coinmarketcap": env_str("COINMARKETCAP_RATE_LIMIT", "30/minute"),
+    "newsapi": env_str("NEWSAPI_RATE_LIMIT", "100/day"),
+}
+# Longest a request waits for a quota slot before its provider is treated as unavailable (failover).
+PROVIDER_RATE_LIMIT_MAX_WAIT = env_float("PROVIDER_RATE_LIMIT_MAX_WAIT", 10.0)
+# Circuit breaker per provider: open after N consecutive transient failures, probe again after the cool-down.
+BREAKER_FAILURE_THRESHOLD = env_int("BREAKER_FAILURE_THRESHOLD", 5)
+BREAKER_RESET_SECONDS = env_float("BREAKER_RESET_SECONDS", 60.0)
+# Per-request timeout of provider HTTP calls (seconds).
+PROVIDER_HTTP_TIMEOUT = env_float("PROVIDER_HTTP_TIMEOUT", 10.0)
+# Where limiter and breaker state is shared between workers: REDIS_URL unless set; empty = per process.
+PROVIDER_STATE_REDIS_URL = env_str("PROVIDER_STATE_REDIS_URL", REDIS_URL)
+# Prefix of those Redis keys, so two deployments (or test runs) on one Redis keep apart.
+PROVIDER_STATE_PREFIX = env_str("PROVIDER_STATE_PREFIX", "financehub")
 
 # --- make run ---------------------------------------------------------------------------------------
 WEB_PORT = env_int("WEB_PORT", 8000)
 FLOWER_PORT = env_int("FLOWER_PORT", 5555)
+
+# --- Dead letters ---------------------------------------------------------------------------------
+# A message delivered more than this many times (its worker died on it each time) is
+# dead-lettered and acknowledged instead of run again; 0 turns the cap off.
+DEADLETTER_MAX_DELIVERIES = env_int("DEADLETTER_MAX_DELIVERIES", 3)
+# Bulk replay sends at most this many tasks per second.
+DEADLETTER_REPLAY_RATE = env_float("DEADLETTER_REPLAY_RATE", 5.0)
+# Where a dead letter goes when the database is unreachable and Redis is not the broker
+# (append-only JSON lines, flushed into the table once the database is back).
+DEADLETTER_FALLBACK_FILE = Path(env_str("DEADLETTER_FALLBACK_FILE", str(VAR_DIR / "deadletters" / "fallback.jsonl")))
+# Every log line of every process passes one redaction filter: API keys, passwords and
+# tokens never reach a log (backend/tasks/deadletters.py).
+LOGGING["filters"] = {"redact_secrets": {"()": "backend.tasks.deadletters.RedactSecretsFilter"}}
+LOGGING["handlers"]["console"]["filters"] = ["redact_secrets"]
 
 
 def _check_limits() -> None:
@@ -277,6 +372,17 @@ def _check_limits() -> None:
         )
     if not 0 < TASK_RETRY_DELAY_FLOOR <= TASK_RETRY_BACKOFF_MAX:
         raise ImproperlyConfigured("TASK_RETRY_DELAY_FLOOR must be positive and at most TASK_RETRY_BACKOFF_MAX")
+    if PROVIDER_HTTP_TIMEOUT + PROVIDER_RATE_LIMIT_MAX_WAIT >= CELERY_TASK_SOFT_TIME_LIMIT:
+        raise ImproperlyConfigured(
+            f"PROVIDER_HTTP_TIMEOUT + PROVIDER_RATE_LIMIT_MAX_WAIT ({PROVIDER_HTTP_TIMEOUT} + "
+            f"{PROVIDER_RATE_LIMIT_MAX_WAIT}) must stay below "
+            f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT})"
+        )
+    if DISPATCH_LOCK_TTL < CELERY_TASK_TIME_LIMIT:
+        raise ImproperlyConfigured(
+            f"DISPATCH_LOCK_TTL ({DISPATCH_LOCK_TTL}) must be at least "
+            f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
+        )
     if MARKET_DATA_MODE not in {"simulated", "fake", "live"}:
         raise ImproperlyConfigured(f"MARKET_DATA_MODE: expected simulated, fake or live, got {MARKET_DATA_MODE!r}")
 

@@ -1,18 +1,78 @@
-"""Which provider serves which data, built lazily on first use inside the worker process.
+"""Which providers serve which data, built lazily on first use inside the worker process.
 
-Nothing here runs at import: a client is built the first time a task asks for one,
-after the worker has forked, and settings are read at that moment.
+Nothing here runs at import: clients, the shared rate limiter and the circuit breaker are built
+the first time a task asks for a source, after the worker has forked, from the settings of that
+moment. ``MARKET_DATA_MODE`` picks the providers:
+
+* ``simulated`` (default): the offline random walk, for every asset class;
+* ``fake``: the real clients pointed at the fake server (``FAKE_PROVIDER_URL`` + ``/<provider>``);
+* ``live``: the real clients on ``PROVIDER_BASE_URLS`` with the keys from settings; a provider
+  whose key is required but not set is left out of its chains (logged once per process).
+
+Chains (first provider first):
+
+=============  ===================================  ======================
+asset class    quotes                               bars
+=============  ===================================  ======================
+crypto         Binance, CoinGecko, CoinMarketCap    Binance, CoinGecko
+stock          Yahoo, Alpha Vantage                 Yahoo, Alpha Vantage
+=============  ===================================  ======================
+
+News comes from NewsAPI. Every HTTP request takes a slot of its provider's shared quota
+(``PROVIDER_RATE_LIMITS``) and every provider call goes through its circuit breaker; both keep
+their state in Redis (``PROVIDER_STATE_REDIS_URL``, REDIS_URL by default) when there is one.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Protocol
 
+import httpx
 from django.conf import settings
 
-from backend.providers.models import Bar, QuoteBatch
+from backend.market.models import Asset
+from backend.providers.alphavantage import AlphaVantageClient
+from backend.providers.binance import BinanceClient
+from backend.providers.breaker import CircuitBreaker, build_breaker
+from backend.providers.coingecko import CoinGeckoClient
+from backend.providers.coinmarketcap import CoinMarketCapClient
+from backend.providers.errors import UnknownSymbolError
+from backend.providers.http import build_client
+from backend.providers.models import Article, Bar, QuoteBatch, Rejected
+from backend.providers.newsapi import NewsApiClient
+from backend.providers.orchestrator import Instrument, ProviderChain
+from backend.providers.ratelimit import RateLimiter, guard_client
 from backend.providers.simulated import SimulatedClient
+from backend.providers.yahoo import YahooClient
+
+logger = logging.getLogger(__name__)
+
+QUOTE_CHAINS = {"crypto": ("binance", "coingecko", "coinmarketcap"), "stock": ("yahoo", "alphavantage")}
+BAR_CHAINS = {"crypto": ("binance", "coingecko"), "stock": ("yahoo", "alphavantage")}
+NEWS_CHAIN = ("newsapi",)
+# Providers that refuse every call without a key; CoinGecko works keyless on a shared per-IP quota.
+KEY_SETTINGS = {
+    "alphavantage": "ALPHA_VANTAGE_API_KEY",
+    "coingecko": "COINGECKO_API_KEY",
+    "coinmarketcap": "COINMARKETCAP_API_KEY",
+    "newsapi": "NEWSAPI_API_KEY",
+}
+KEY_REQUIRED = frozenset({"alphavantage", "coinmarketcap", "newsapi"})
+# The fake server accepts any key unless started with keys=...; clients that insist on one get this.
+FAKE_KEY = "fake-key"
+CLIENT_CLASSES: dict[str, Callable[..., Any]] = {
+    "yahoo": YahooClient,
+    "binance": BinanceClient,
+    "coingecko": CoinGeckoClient,
+    "alphavantage": AlphaVantageClient,
+    "coinmarketcap": CoinMarketCapClient,
+    "newsapi": NewsApiClient,
+}
 
 
 class QuoteSource(Protocol):
@@ -21,7 +81,7 @@ class QuoteSource(Protocol):
     name: str
 
     def fetch_quotes(self, symbols: list[str]) -> QuoteBatch:
-        """Quotes for ``symbols``; refused symbols are reported in the batch."""
+        """Quotes for ``symbols`` (our symbols); refused symbols are reported in the batch."""
         ...
 
     def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
@@ -29,27 +89,187 @@ class QuoteSource(Protocol):
         ...
 
 
-_lock = threading.Lock()
-_sources: dict[str, QuoteSource] = {}
+class AssetSource:
+    """Our symbols in, our symbols out: looks up each asset's provider ids, then asks the chains."""
+
+    def __init__(self, asset_class: str, quotes: ProviderChain, bars: ProviderChain) -> None:
+        self.asset_class = asset_class
+        self.quotes = quotes
+        self.bars = bars
+        self.name = quotes.name
+
+    def __repr__(self) -> str:
+        return f"AssetSource({self.asset_class!r}, quotes={self.quotes.name!r}, bars={self.bars.name!r})"
+
+    def fetch_quotes(self, symbols: list[str]) -> QuoteBatch:
+        """Quotes for our ``symbols``; symbols with no asset row are rejected without a provider call."""
+        instruments = instruments_for(self.asset_class, symbols)
+        known = {i.symbol for i in instruments}
+        batch = self.quotes.fetch_quotes(instruments) if instruments else QuoteBatch()
+        unknown = tuple(Rejected(s, "not a known asset") for s in dict.fromkeys(symbols) if s not in known)
+        return replace(batch, rejected=batch.rejected + unknown) if unknown else batch
+
+    def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
+        """Bars of one of our symbols from the first bar provider that has them."""
+        instruments = instruments_for(self.asset_class, [symbol])
+        if not instruments:
+            raise UnknownSymbolError(f"{symbol[:20]!r} is not a known asset")
+        return self.bars.fetch_bars(instruments[0], interval=interval, limit=limit)
 
 
-def quote_source(asset_class: str) -> QuoteSource:
-    """The quote source for an asset class under the configured MARKET_DATA_MODE."""
+@dataclass
+class NewsSource:
+    """News from the news chain; with no provider configured (live mode, no key) it serves nothing."""
+
+    chain: ProviderChain
+
+    @property
+    def name(self) -> str:
+        return self.chain.name
+
+    @property
+    def configured(self) -> bool:
+        """Whether any news provider is in the chain."""
+        return bool(self.chain.providers)
+
+    def fetch_articles(self, query: str, *, since: datetime | None = None, max_pages: int = 3) -> list[Article]:
+        """Articles matching ``query``, newest first."""
+        return self.chain.fetch_articles(query, since=since, max_pages=max_pages)
+
+
+def instruments_for(asset_class: str, symbols: Sequence[str]) -> list[Instrument]:
+    """Our assets among ``symbols`` with each provider's identifier, in one query, in input order."""
+    rows = {
+        symbol: (binance, coingecko)
+        for symbol, binance, coingecko in Asset.objects.filter(symbol__in=list(symbols)).values_list(
+            "symbol", "binance_symbol", "coingecko_id"
+        )
+    }
+    return [
+        Instrument(symbol, provider_ids(asset_class, symbol, binance_symbol=b, coingecko_id=c))
+        for symbol, (b, c) in ((s, rows[s]) for s in dict.fromkeys(symbols) if s in rows)
+    ]
+
+
+def provider_ids(asset_class: str, symbol: str, *, binance_symbol: str = "", coingecko_id: str = "") -> dict[str, str]:
+    """Each provider's identifier for one of our assets (empty ones are left out)."""
+    ids = {"simulated": symbol}
+    if asset_class == "crypto":
+        ids.update(binance=binance_symbol, coingecko=coingecko_id, coinmarketcap=symbol)
+    elif asset_class == "stock":
+        # Yahoo spells share classes with a hyphen (BRK-B); exchanges and Alpha Vantage use the dot.
+        ids.update(yahoo=symbol.replace(".", "-"), alphavantage=symbol)
+    return {provider: value for provider, value in ids.items() if value}
+
+
+# --- lazily built, per process ------------------------------------------------------------------
+
+_lock = threading.RLock()
+_sources: dict[str, AssetSource] = {}
+_news: dict[str, NewsSource] = {}
+_clients: dict[tuple[str, str], Any] = {}
+_http: list[httpx.Client] = []
+_shared: dict[str, Any] = {}
+_left_out: set[str] = set()
+
+
+def quote_source(asset_class: str) -> AssetSource:
+    """The quote (and bar) source for an asset class under the configured MARKET_DATA_MODE."""
     mode = settings.MARKET_DATA_MODE
     key = f"{mode}:{asset_class}"
     with _lock:
         if key not in _sources:
-            _sources[key] = _build(mode, asset_class)
+            _sources[key] = _build_source(mode, asset_class)
         return _sources[key]
 
 
-def _build(mode: str, asset_class: str) -> QuoteSource:
-    if mode == "simulated":
-        return SimulatedClient()
-    raise NotImplementedError(f"MARKET_DATA_MODE={mode} has no quote source for {asset_class} yet")
+def news_source() -> NewsSource:
+    """The news source under the configured MARKET_DATA_MODE (simulated articles when offline)."""
+    mode = settings.MARKET_DATA_MODE
+    with _lock:
+        if mode not in _news:
+            chain = ProviderChain([SimulatedClient()]) if mode == "simulated" else _chain(mode, NEWS_CHAIN, "news")
+            _news[mode] = NewsSource(chain)
+        return _news[mode]
+
+
+def circuit_breaker() -> CircuitBreaker:
+    """This process's breaker (shared state through Redis when configured); for metrics and admin."""
+    with _lock:
+        return _shared_state()[1]
 
 
 def reset_sources() -> None:
-    """Forget built sources (tests, or after settings change)."""
+    """Forget built sources, clients, limiter and breaker (tests, or after settings change)."""
     with _lock:
-        _sources.clear()
+        for http in _http:
+            http.close()
+        for registry in (_sources, _news, _clients, _shared):
+            registry.clear()
+        _http.clear()
+        _left_out.clear()
+
+
+def _build_source(mode: str, asset_class: str) -> AssetSource:
+    if mode == "simulated":
+        simulated = ProviderChain([SimulatedClient()])
+        return AssetSource(asset_class, simulated, simulated)
+    if asset_class not in QUOTE_CHAINS:
+        raise ValueError(f"no provider chain for asset class {asset_class!r} (known: {', '.join(QUOTE_CHAINS)})")
+    quotes = _chain(mode, QUOTE_CHAINS[asset_class], f"{asset_class} quotes")
+    bars = _chain(mode, BAR_CHAINS[asset_class], f"{asset_class} bars")
+    logger.info("%s sources (%s mode): quotes %s, bars %s", asset_class, mode, quotes.name, bars.name)
+    return AssetSource(asset_class, quotes, bars)
+
+
+def _chain(mode: str, providers: Sequence[str], purpose: str) -> ProviderChain:
+    clients = [client for p in providers if (client := _client(mode, p, purpose)) is not None]
+    return ProviderChain(clients, breaker=_shared_state()[1])
+
+
+def _client(mode: str, provider: str, purpose: str) -> Any | None:
+    """The one client of ``provider`` in this process, or None when live mode lacks its key."""
+    if (mode, provider) in _clients:
+        return _clients[(mode, provider)]
+    key = getattr(settings, KEY_SETTINGS[provider]) if provider in KEY_SETTINGS else None
+    if mode == "live" and provider in KEY_REQUIRED and not key:
+        if provider not in _left_out:
+            _left_out.add(provider)
+            logger.warning("%s left out of the %s chain: %s is not set", provider, purpose, KEY_SETTINGS[provider])
+        return None
+    options: dict[str, Any] = {}
+    if mode == "fake":
+        base_url = settings.FAKE_PROVIDER_URL.rstrip("/") + "/" + provider
+        key = key or (FAKE_KEY if provider in KEY_SETTINGS else None)
+    elif mode == "live":
+        base_url = settings.PROVIDER_BASE_URLS[provider]
+        if provider == "yahoo":
+            options["cookie_url"] = settings.YAHOO_COOKIE_URL
+        if provider == "coingecko":
+            options["pro"] = settings.COINGECKO_PRO
+    else:
+        raise ValueError(f"MARKET_DATA_MODE {mode!r} has no real providers")
+    http = build_client(timeout=settings.PROVIDER_HTTP_TIMEOUT)
+    _http.append(http)
+    guard_client(http, _shared_state()[0], provider, timeout=settings.PROVIDER_RATE_LIMIT_MAX_WAIT)
+    client = CLIENT_CLASSES[provider](http, base_url=base_url, api_key=key or None, **options)
+    _clients[(mode, provider)] = client
+    return client
+
+
+def _shared_state() -> tuple[RateLimiter, CircuitBreaker]:
+    """The process's limiter and breaker, built once from settings."""
+    if not _shared:
+        redis_url = settings.PROVIDER_STATE_REDIS_URL or None
+        prefix = settings.PROVIDER_STATE_PREFIX
+        _shared["limiter"] = RateLimiter(redis_url, settings.PROVIDER_RATE_LIMITS, namespace=prefix)
+        _shared["breaker"] = build_breaker(
+            redis_url,
+            prefix=prefix,
+            failure_threshold=settings.BREAKER_FAILURE_THRESHOLD,
+            reset_seconds=settings.BREAKER_RESET_SECONDS,
+            # A probe may take every request of one call; past this another caller may probe.
+            probe_timeout=max(settings.PROVIDER_HTTP_TIMEOUT * 3, 30.0),
+        )
+        logger.info("provider state: limiter %r, breaker %r", _shared["limiter"], _shared["breaker"])
+    return _shared["limiter"], _shared["breaker"]

@@ -19,6 +19,11 @@ MODULES = [
     "backend.providers.alphavantage",
     "backend.providers.coinmarketcap",
     "backend.providers.newsapi",
+    "backend.providers.simulated",
+    "backend.providers.ratelimit",
+    "backend.providers.breaker",
+    "backend.providers.orchestrator",
+    "backend.providers.fake_server",
 ]
 
 # Runs in a fresh interpreter so that every import really happens, httpx's included. The guards go

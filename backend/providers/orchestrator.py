@@ -1,0 +1,296 @@
+"""Failover across an ordered chain of providers, each behind its circuit breaker.
+
+A chain serves one asset class and data kind, e.g. crypto quotes: Binance -> CoinGecko ->
+CoinMarketCap. It takes our instruments (our symbol plus each provider's identifier for it),
+asks the first provider for everything it has an identifier for, hands what that provider could
+not serve to the next one, and so on. Every quote comes back under OUR symbol with ``source`` =
+the provider that served it.
+
+What moves work to the next provider:
+
+* a transient fault of the whole call (timeout, 5xx, 429, throttle body), an open circuit, or our
+  own rate limiter refusing a slot;
+* a permanent fault of the whole call (bad key, malformed reply): provider A's bad key must not
+  stop provider B; it is logged as a warning and named in the reasons of what stays unserved;
+* a symbol the provider rejected (unknown, invalid value): only that symbol moves on.
+
+What no provider served ends up in ``QuoteBatch.rejected`` with every provider's reason. When
+nothing at all was served the call raises instead: ``AllProvidersFailedError`` (transient, with
+the smallest ``retry_after`` any provider asked for) if any failure was transient, else a
+``PermanentProviderError`` naming every provider's complaint.
+
+Rate limiting is not done here but on each HTTP request (``ratelimit.guard_client``), because one
+provider call can be several requests; a refusal surfaces here as a transient error like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from backend.providers.breaker import CircuitBreaker
+from backend.providers.errors import (
+    AllProvidersFailedError,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+    UnknownSymbolError,
+)
+from backend.providers.http import strip_control
+from backend.providers.models import Article, Bar, Quote, QuoteBatch, Rejected
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """One of our assets as the chain sees it: our symbol and each provider's identifier for it.
+
+    ``ids`` maps provider name -> identifier (``{"binance": "BTCUSDT", "coingecko": "bitcoin"}``);
+    a provider without an entry is skipped for this instrument.
+    """
+
+    symbol: str
+    ids: Mapping[str, str] = field(default_factory=dict)
+
+    def id_for(self, provider: str) -> str | None:
+        """The identifier ``provider`` knows this instrument by, if any."""
+        return self.ids.get(provider) or None
+
+
+class QuoteClient(Protocol):
+    name: str
+
+    def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch: ...
+
+
+class BarClient(Protocol):
+    name: str
+
+    def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]: ...
+
+
+class NewsClient(Protocol):
+    name: str
+
+    def fetch_articles(self, query: str, *, since: datetime | None = None, max_pages: int = 3) -> list[Article]: ...
+
+
+@dataclass
+class _Failures:
+    """What went wrong during one chain call, for the final verdict."""
+
+    transient: list[TransientProviderError] = field(default_factory=list)
+    permanent: list[ProviderError] = field(default_factory=list)
+
+    def add(self, exc: ProviderError) -> None:
+        if isinstance(exc, TransientProviderError):
+            self.transient.append(exc)
+        else:
+            self.permanent.append(exc)
+
+    def raise_for(self, what: str) -> None:
+        """Raise the verdict for a call that served nothing (only called when something failed)."""
+        summary = "; ".join(_describe(e) for e in [*self.transient, *self.permanent])
+        if self.transient:
+            waits = [e.retry_after for e in self.transient if e.retry_after is not None]
+            raise AllProvidersFailedError(
+                f"every provider failed for {what}: {summary}", retry_after=min(waits) if waits else None
+            )
+        if len(self.permanent) == 1:
+            raise self.permanent[0]
+        raise PermanentProviderError(f"every provider refused {what}: {summary}")
+
+
+class ProviderChain:
+    """An ordered list of provider clients for one asset class and data kind, with failover.
+
+    ``clients`` need a ``name`` and the method the chain is used for (``fetch_quotes``,
+    ``fetch_bars`` or ``fetch_articles``). Every call to a client goes through ``breaker``
+    when one is given.
+    """
+
+    def __init__(self, clients: Sequence[Any], *, breaker: CircuitBreaker | None = None, name: str = "") -> None:
+        names = [c.name for c in clients]
+        if len(set(names)) != len(names):
+            raise ValueError(f"a provider appears twice in the chain: {names}")
+        self._clients = tuple(clients)
+        self._breaker = breaker
+        self.name = name or ">".join(names) or "empty"
+
+    def __repr__(self) -> str:
+        return f"ProviderChain({self.name!r})"
+
+    @property
+    def providers(self) -> tuple[str, ...]:
+        """Provider names in the order they are tried."""
+        return tuple(c.name for c in self._clients)
+
+    # --- quotes ----------------------------------------------------------------------------------
+
+    def fetch_quotes(self, instruments: Sequence[Instrument]) -> QuoteBatch:
+        """Quotes for ``instruments`` under our symbols; each provider gets what the earlier ones missed."""
+        pending = list({i.symbol: i for i in instruments}.values())
+        quotes: list[Quote] = []
+        bars: list[Bar] = []
+        reasons: dict[str, list[str]] = {i.symbol: [] for i in pending}
+        failures = _Failures()
+        for client in self._clients:
+            if not pending:
+                break
+            by_id = _ids_for(client.name, pending)
+            if not by_id:
+                continue
+            try:
+                batch: QuoteBatch = self._call(client.name, client.fetch_quotes, list(by_id))
+            except ProviderError as exc:
+                failures.add(exc)
+                self._log_failover(client.name, exc, len(by_id))
+                for symbols in by_id.values():
+                    for symbol in symbols:
+                        reasons[symbol].append(_describe(exc))
+                continue
+            served = self._collect(client.name, batch, by_id, quotes, bars, reasons)
+            pending = [i for i in pending if i.symbol not in served]
+            if pending:
+                logger.info(
+                    "%s served %s of %s ids; %s symbols left for the next provider",
+                    client.name,
+                    len(served),
+                    len(by_id),
+                    len(pending),
+                )
+        if pending and not quotes and (failures.transient or failures.permanent):
+            failures.raise_for(f"{len(pending)} quotes")
+        rejected = [Rejected(i.symbol, "; ".join(reasons[i.symbol]) or _no_id_reason(self.providers)) for i in pending]
+        return QuoteBatch(quotes=tuple(quotes), rejected=tuple(rejected), bars=tuple(bars))
+
+    @staticmethod
+    def _collect(
+        provider: str,
+        batch: QuoteBatch,
+        by_id: Mapping[str, list[str]],
+        quotes: list[Quote],
+        bars: list[Bar],
+        reasons: dict[str, list[str]],
+    ) -> set[str]:
+        """Move one provider's answer onto our symbols; returns the symbols it served."""
+        served: set[str] = set()
+        for quote in batch.quotes:
+            symbols = by_id.get(quote.symbol)
+            if symbols is None:
+                logger.warning(
+                    "%s returned a quote for %s, which was not asked for; ignored",
+                    provider,
+                    strip_control(quote.symbol, 40),
+                )
+                continue
+            for symbol in symbols:
+                if symbol not in served:
+                    quotes.append(replace(quote, symbol=symbol))
+                    served.add(symbol)
+        for bar in batch.bars:
+            for symbol in by_id.get(bar.symbol, ()):
+                bars.append(replace(bar, symbol=symbol))
+        for refused in batch.rejected:
+            for symbol in by_id.get(refused.symbol, ()):
+                reasons[symbol].append(refused.reason)
+        for provider_id, symbols in by_id.items():
+            for symbol in symbols:
+                if symbol not in served and not reasons[symbol]:
+                    reasons[symbol].append(f"{provider}: {provider_id} missing from the reply")
+        return served
+
+    # --- bars ------------------------------------------------------------------------------------
+
+    def fetch_bars(self, instrument: Instrument, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
+        """Bars for one instrument from the first provider that has them, under our symbol."""
+        failures = _Failures()
+        empty_from: str | None = None
+        for client in self._clients:
+            provider_id = instrument.id_for(client.name)
+            if provider_id is None:
+                continue
+            try:
+                bars: list[Bar] = self._call(
+                    client.name, client.fetch_bars, provider_id, interval=interval, limit=limit
+                )
+            except ProviderError as exc:
+                failures.add(exc)
+                self._log_failover(client.name, exc, 1)
+                continue
+            if bars:
+                return [replace(bar, symbol=instrument.symbol) for bar in bars]
+            empty_from = empty_from or client.name
+            logger.info("%s has no %s bars for %s; trying the next provider", client.name, interval, instrument.symbol)
+        if failures.transient or failures.permanent:
+            if empty_from is None:
+                failures.raise_for(f"{interval} bars of {instrument.symbol}")
+            logger.warning(
+                "no %s bars for %s: %s answered with none, the others failed", interval, instrument.symbol, empty_from
+            )
+            return []
+        if empty_from is None:
+            raise UnknownSymbolError(f"{instrument.symbol}: {_no_id_reason(self.providers)}")
+        return []
+
+    # --- news ------------------------------------------------------------------------------------
+
+    def fetch_articles(self, query: str, *, since: datetime | None = None, max_pages: int = 3) -> list[Article]:
+        """Articles for ``query`` from the first provider that answers; no provider configured -> []."""
+        failures = _Failures()
+        for client in self._clients:
+            try:
+                return self._call(client.name, client.fetch_articles, query, since=since, max_pages=max_pages)
+            except ProviderError as exc:
+                failures.add(exc)
+                self._log_failover(client.name, exc, 1)
+        if failures.transient or failures.permanent:
+            failures.raise_for("news")
+        return []
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def _call(self, provider: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._breaker is None:
+            return fn(*args, **kwargs)
+        return self._breaker.call(provider, fn, *args, **kwargs)
+
+    def _log_failover(self, provider: str, exc: ProviderError, count: int) -> None:
+        kind = "transient" if isinstance(exc, TransientProviderError) else "permanent"
+        log = logger.info if isinstance(exc, TransientProviderError) else logger.warning
+        log(
+            "%s failed (%s %s) for %s items of chain %s; failing over: %s",
+            provider,
+            kind,
+            type(exc).__name__,
+            count,
+            self.name,
+            strip_control(exc, 200),
+        )
+
+
+def _ids_for(provider: str, instruments: Sequence[Instrument]) -> dict[str, list[str]]:
+    """provider id -> our symbols (two of our assets may share one provider id)."""
+    by_id: dict[str, list[str]] = {}
+    for instrument in instruments:
+        provider_id = instrument.id_for(provider)
+        if provider_id is not None:
+            by_id.setdefault(provider_id, []).append(instrument.symbol)
+    return by_id
+
+
+def _describe(exc: ProviderError) -> str:
+    text = strip_control(exc, 160)
+    provider = getattr(exc, "provider", "")
+    prefix = "" if not provider or text.startswith(provider) else f"{provider}: "
+    return f"{prefix}{type(exc).__name__}: {text}"
+
+
+def _no_id_reason(providers: Sequence[str]) -> str:
+    return f"no identifier for any provider of the chain ({', '.join(providers) or 'none configured'})"
