@@ -11,7 +11,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.core.settings")
 app = Celery("backend")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Every task lives in one module outside the apps' own tasks.py discovery path.
-app.conf.imports = ("backend.tasks.tasks",)
+# Extra task modules for a worker come from FINANCEHUB_EXTRA_TASK_MODULES (tests load their
+# deliberately failing tasks this way). Assigned, not read: reading app.conf here would load settings.
+app.conf.imports = (
+    "backend.tasks.tasks",
+    *filter(None, os.environ.get("FINANCEHUB_EXTRA_TASK_MODULES", "").split(",")),
+)
 
 
 @setup_logging.connect

@@ -7,3 +7,7 @@ class TasksConfig(AppConfig):
     name = "backend.tasks"
     label = "tasks"
     verbose_name = "Task platform"
+
+    def ready(self) -> None:
+        """Connect signal receivers in every process (web, worker, beat)."""
+        from . import deadletters, signals  # noqa: F401 - connects their receivers

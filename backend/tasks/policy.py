@@ -24,6 +24,41 @@ class ReliableTask(Task):
     acks_late = True
     reject_on_worker_lost = True
 
+    def __call__(self, *args, **kwargs):
+        """Run the task under the poison cap (deadletters.delivery_guard).
+
+        reject_on_worker_lost redelivers a message whose worker died under it, forever if the
+        task itself kills the worker; the guard counts deliveries and fails the message into a
+        dead letter, acknowledged, once it passes DEADLETTER_MAX_DELIVERIES.
+        """
+        from .deadletters import delivery_guard
+
+        with delivery_guard(self):
+            return super().__call__(*args, **kwargs)
+
+    def apply_async(self, args=None, kwargs=None, **options):
+        """Send the task with redacted argument reprs: they travel in task events (Flower shows them)."""
+        from .deadletters import redact_value
+
+        options.setdefault("argsrepr", repr(redact_value(list(args or ()))))
+        options.setdefault("kwargsrepr", repr(redact_value(dict(kwargs or {}))))
+        return super().apply_async(args, kwargs, **options)
+
+    def beat_schedule(self) -> str | None:
+        """The beat schedule that sent this run (django-celery-beat's header), if beat sent it."""
+        return getattr(self.request, "periodic_task_name", None)
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        """Count a finally failed batch against its dispatch run, so its completeness stays true."""
+        run_id = (kwargs or {}).get("run_id")
+        if run_id is not None:
+            from .dispatching import record_outcome  # tasks import this module; avoid the cycle
+
+            # A batch task's batch is its list argument (symbols or asset ids).
+            batch = next((arg for arg in args if isinstance(arg, list)), [None])
+            record_outcome(run_id, failed=len(batch))
+        super().on_failure(exc, task_id, args, kwargs, einfo)
+
     def retry(
         self,
         args=None,
