@@ -3,7 +3,7 @@
 from django import forms
 from django.contrib import admin
 
-from .models import Asset, AssetType, NewsArticle, PriceBar, Quote
+from .models import Asset, AssetType, IndicatorSnapshot, NewsArticle, PriceBar, Quote
 
 
 class AssetForm(forms.ModelForm):
@@ -57,3 +57,12 @@ class NewsArticleAdmin(admin.ModelAdmin):
     search_fields = ("title", "url", "assets__symbol")
     date_hierarchy = "published_at"
     filter_horizontal = ("assets",)
+
+
+@admin.register(IndicatorSnapshot)
+class IndicatorSnapshotAdmin(admin.ModelAdmin):
+    list_display = ("asset", "interval", "as_of", "sma", "ema", "rsi", "macd", "bb_upper", "bb_lower", "computed_at")
+    list_filter = ("interval", "asset__asset_type")
+    search_fields = ("asset__symbol",)
+    date_hierarchy = "as_of"
+    list_select_related = ("asset",)

@@ -181,3 +181,37 @@ class NewsArticle(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class IndicatorSnapshot(models.Model):
+    """Technical indicators of an asset as of one bar; (asset, interval, as_of) is its natural key.
+
+    A value is NULL while the series is shorter than that indicator's warm-up: never 0, never NaN.
+    """
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="indicators")
+    interval = models.CharField(max_length=4, choices=PriceBar.Interval.choices)
+    as_of = models.DateTimeField(help_text="Timestamp of the last bar the values use.")
+    bars_used = models.PositiveIntegerField()
+    sma = models.FloatField(null=True, blank=True)
+    ema = models.FloatField(null=True, blank=True)
+    rsi = models.FloatField(null=True, blank=True)
+    macd = models.FloatField(null=True, blank=True)
+    macd_signal = models.FloatField(null=True, blank=True)
+    macd_hist = models.FloatField(null=True, blank=True)
+    bb_upper = models.FloatField(null=True, blank=True)
+    bb_middle = models.FloatField(null=True, blank=True)
+    bb_lower = models.FloatField(null=True, blank=True)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["asset", "interval", "-as_of"]
+        constraints = [
+            models.UniqueConstraint(fields=["asset", "interval", "as_of"], name="indicator_natural_key"),
+            models.CheckConstraint(
+                condition=Q(rsi__isnull=True) | Q(rsi__gte=0, rsi__lte=100), name="indicator_rsi_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id} {self.interval} {self.as_of:%Y-%m-%d %H:%M}"

@@ -16,10 +16,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from backend.providers.models import Bar
+from backend.providers.models import Article, Bar
 from backend.providers.models import Quote as QuoteRecord
 
-from .models import Asset, AssetType, PriceBar, Quote
+from .indicators import INDICATOR_NAMES as INDICATOR_FIELDS
+from .models import Asset, AssetType, IndicatorSnapshot, NewsArticle, PriceBar, Quote
 
 logger = logging.getLogger(__name__)
 
@@ -115,5 +116,60 @@ def store_bars(assets_by_symbol: Mapping[str, Asset], bars: Iterable[Bar]) -> in
             unique_fields=["asset", "interval", "timestamp"],
             update_fields=_BAR_FIELDS,
             batch_size=2000,
+        )
+    return len(rows)
+
+
+def store_articles(articles: Iterable[Article], symbols_known: Mapping[str, Asset]) -> tuple[int, int]:
+    """Upsert articles by URL and link each to the known assets it mentions; returns (new, links)."""
+    articles = list({a.url: a for a in articles}.values())  # one provider page can repeat a URL
+    existing = set(NewsArticle.objects.filter(url__in=[a.url for a in articles]).values_list("url", flat=True))
+    rows = [
+        NewsArticle(
+            url=a.url,
+            title=a.title[:500],
+            summary=a.summary,
+            publisher=a.publisher[:200],
+            published_at=a.published_at,
+            source=a.source,
+        )
+        for a in articles
+    ]
+    with transaction.atomic():
+        NewsArticle.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["url"],
+            update_fields=["title", "summary", "publisher", "published_at", "source"],
+        )
+        ids = dict(NewsArticle.objects.filter(url__in=[a.url for a in articles]).values_list("url", "id"))
+        through = NewsArticle.assets.through
+        links = [
+            through(newsarticle_id=ids[a.url], asset_id=symbols_known[symbol].pk)
+            for a in articles
+            for symbol in mentioned_symbols(a, symbols_known)
+        ]
+        through.objects.bulk_create(links, ignore_conflicts=True)
+    return len(set(ids) - existing), len(links)
+
+
+def mentioned_symbols(article: Article, symbols_known: Mapping[str, Asset]) -> set[str]:
+    """Symbols the provider tagged plus known symbols written as whole words (or $AAPL) in the title."""
+    words = {word.strip("$.,:;!?()'\"").upper() for word in article.title.split()}
+    # Single letters (V, MA?) are too ambiguous in free text; trust the provider's tags for those.
+    found = {w for w in words if len(w) > 1 and w in symbols_known}
+    return found | {s for s in article.symbols if s in symbols_known}
+
+
+def store_indicator_snapshots(rows: Iterable[IndicatorSnapshot]) -> int:
+    """Upsert indicator snapshots on (asset, interval, as_of); returns how many were written."""
+    rows = list(rows)
+    with transaction.atomic():
+        IndicatorSnapshot.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["asset", "interval", "as_of"],
+            update_fields=[*INDICATOR_FIELDS, "bars_used", "computed_at"],
+            batch_size=1000,
         )
     return len(rows)

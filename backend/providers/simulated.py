@@ -14,10 +14,16 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from .models import Bar, Quote, QuoteBatch
+from .models import Article, Bar, Quote, QuoteBatch
 
 INTERVAL_SECONDS = {"5m": 300, "1h": 3600, "1d": 86400}
 _DAILY_VOLATILITY = 0.02
+_HEADLINES = (
+    "{symbol} shares move as traders weigh the latest guidance",
+    "Analysts revisit their {symbol} targets after a volatile week",
+    "What the newest filing says about {symbol}",
+    "{symbol} in focus as volumes pick up",
+)
 _CENT = Decimal("0.0001")
 
 
@@ -112,3 +118,28 @@ class SimulatedClient:
         last = floor_time(self._now(), interval)
         step = timedelta(seconds=INTERVAL_SECONDS[interval])
         return [self.bar_at(symbol, interval, last - step * back) for back in range(limit - 1, -1, -1)]
+
+    def fetch_articles(self, query: str, *, since: datetime | None = None, max_pages: int = 1) -> list[Article]:
+        """A few articles per symbol named in ``query`` (words joined by OR), one per hour, newest first."""
+        now = self._now()
+        hour = int(now.timestamp()) // 3600
+        symbols = [word for word in query.replace("(", " ").replace(")", " ").split() if word.upper() != "OR"]
+        articles = []
+        for symbol in symbols:
+            for back in range(3):
+                published = datetime.fromtimestamp((hour - back) * 3600, tz=UTC)
+                if since is not None and published < since:
+                    continue
+                headline = _HEADLINES[_seed(symbol, hour - back) % len(_HEADLINES)].format(symbol=symbol)
+                articles.append(
+                    Article(
+                        url=f"https://news.example.com/{symbol.lower()}/{hour - back}",
+                        title=headline,
+                        published_at=published,
+                        source=self.name,
+                        summary=f"Simulated coverage of {symbol}.",
+                        publisher="FinanceHub Simulated Wire",
+                        symbols=(symbol,),
+                    )
+                )
+        return sorted(articles, key=lambda a: a.published_at, reverse=True)

@@ -58,5 +58,6 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
         stored_bars=stored_bars,
         rejected={r.symbol: r.reason for r in batch.rejected},
         skipped=skipped,
-        source=source.name,
+        # Which providers really served (the chain fails over per symbol), not the chain's name.
+        source=",".join(sorted({q.source for q in batch.quotes})) or source.name,
     )

@@ -1,23 +1,21 @@
 """Every Celery task of the platform, in one module that reads like a table of contents.
 
-Each task is a few lines that call plain functions elsewhere. Tasks take symbols and
-plain JSON, never model instances or keys; the retry policy lives in the decorator.
+Each task is a few lines that call plain functions elsewhere. Tasks take symbols, ids and plain
+JSON, never model instances or keys; the retry policy lives in the decorator. Dispatchers pick each
+batch's queue and priority through ``routing.route_for``; no task hard-codes a queue.
 """
 
 from __future__ import annotations
-
-import logging
 
 from django.conf import settings
 
 from backend.core.celery import app
 from backend.providers.errors import TransientProviderError
 
+from . import backfill, indicator_refresh, maintenance, news, quotes
+from .dispatching import dispatch_batches, record_outcome
 from .policy import ReliableTask
-from .quotes import plan_quote_batches, refresh_quotes
 from .routing import WorkKind, route_for
-
-logger = logging.getLogger(__name__)
 
 # Transient faults only: a permanent one (unknown symbol, bad key, malformed reply) fails fast.
 RETRY_POLICY = {
@@ -29,18 +27,81 @@ RETRY_POLICY = {
 }
 
 
-@app.task(base=ReliableTask, name="quotes.dispatch")
-def dispatch_quotes(asset_class: str) -> dict[str, int]:
+# --- quotes -----------------------------------------------------------------------------------------
+@app.task(base=ReliableTask, bind=True, name="quotes.dispatch")
+def dispatch_quotes(self: ReliableTask, asset_class: str) -> dict[str, object]:
     """Send one fetch per provider-sized batch of the active assets of ``asset_class``."""
-    batches = plan_quote_batches(asset_class, settings.QUOTE_BATCH_SIZE)
     route = route_for(WorkKind.QUOTES, asset_class)
-    for symbols in batches:
-        fetch_quotes.apply_async(args=(asset_class, symbols), **route.as_options())
-    logger.info("dispatched %d %s quote batches", len(batches), asset_class)
-    return {"batches": len(batches), "assets": sum(map(len, batches))}
+    schedule = self.beat_schedule()
+    return dispatch_batches(
+        schedule or f"quotes.dispatch:{asset_class}",
+        periodic=schedule is not None,
+        plan=lambda: quotes.plan_quote_batches(asset_class, settings.QUOTE_BATCH_SIZE),
+        send=lambda symbols, run_id: fetch_quotes.apply_async(
+            args=(asset_class, symbols), kwargs={"run_id": run_id}, **route.as_options()
+        ),
+    )
 
 
 @app.task(base=ReliableTask, name="quotes.fetch", **RETRY_POLICY)
-def fetch_quotes(asset_class: str, symbols: list[str]) -> dict[str, object]:
+def fetch_quotes(asset_class: str, symbols: list[str], run_id: int | None = None) -> dict[str, object]:
     """Fetch and upsert quotes (and the running daily bar) for one batch of one asset class."""
-    return refresh_quotes(asset_class, symbols).as_dict()
+    summary = quotes.refresh_quotes(asset_class, symbols)
+    record_outcome(run_id, done=summary.stored_quotes, failed=len(symbols) - summary.stored_quotes)
+    return summary.as_dict()
+
+
+# --- news -------------------------------------------------------------------------------------------
+@app.task(base=ReliableTask, name="news.fetch", **RETRY_POLICY)
+def fetch_news() -> dict[str, object]:
+    """Fetch recent articles about the active assets; upsert by URL and link them to the assets named."""
+    return news.refresh_news().as_dict()
+
+
+# --- indicators ------------------------------------------------------------------------------------
+@app.task(base=ReliableTask, bind=True, name="indicators.dispatch")
+def dispatch_indicators(self: ReliableTask) -> dict[str, object]:
+    """Send one compute task per chunk of every active asset (no symbol list anywhere)."""
+    route = route_for(WorkKind.INDICATORS)
+    schedule = self.beat_schedule()
+    return dispatch_batches(
+        schedule or "indicators.dispatch",
+        periodic=schedule is not None,
+        plan=lambda: indicator_refresh.plan_indicator_chunks(settings.INDICATOR_CHUNK_SIZE),
+        send=lambda asset_ids, run_id: compute_indicators.apply_async(
+            args=(asset_ids,), kwargs={"run_id": run_id}, **route.as_options()
+        ),
+    )
+
+
+@app.task(base=ReliableTask, name="indicators.compute")
+def compute_indicators(asset_ids: list[int], run_id: int | None = None) -> dict[str, object]:
+    """Compute SMA, EMA, RSI, MACD and Bollinger Bands for a chunk of assets and upsert the snapshots."""
+    summary = indicator_refresh.compute_indicator_chunk(asset_ids)
+    record_outcome(run_id, done=summary.stored, failed=len(asset_ids) - summary.stored)
+    return summary.as_dict()
+
+
+# --- history ----------------------------------------------------------------------------------------
+@app.task(base=ReliableTask, name="history.backfill", **RETRY_POLICY)
+def backfill_history(symbol: str) -> dict[str, object]:
+    """Fetch enough bars of one asset for its indicators (on creation, re-activation or on demand)."""
+    return {"symbol": symbol, "stored_bars": backfill.backfill_asset(symbol)}
+
+
+def enqueue_backfill(symbol: str) -> None:
+    """Queue a backfill where routing says backfills go."""
+    backfill_history.apply_async(args=(symbol,), **route_for(WorkKind.BACKFILL).as_options())
+
+
+# --- housekeeping -----------------------------------------------------------------------------------
+@app.task(base=ReliableTask, name="maintenance.cleanup")
+def cleanup() -> dict[str, int]:
+    """Delete task results, bars, dispatch runs and closed dead letters past their retention."""
+    return maintenance.cleanup()
+
+
+@app.task(base=ReliableTask, name="maintenance.heartbeat")
+def heartbeat() -> dict[str, object]:
+    """Record that beat and a worker are alive and report data freshness per asset class."""
+    return maintenance.heartbeat()

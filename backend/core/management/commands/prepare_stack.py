@@ -26,6 +26,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         call_command("migrate", verbosity=0)
+        call_command("createcachetable", verbosity=0)
         call_command("load_demo_assets", stdout=self.stdout)
         call_command("sync_schedules", stdout=self.stdout)
         var = settings.VAR_DIR

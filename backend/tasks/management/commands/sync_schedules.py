@@ -15,3 +15,5 @@ class Command(BaseCommand):
             self.stdout.write(f"  created {name}")
         for name in result.updated:
             self.stdout.write(f"  updated {name}")
+        for old in result.migrated:
+            self.stdout.write(f"  rewrote legacy entry {old}")

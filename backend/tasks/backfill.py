@@ -1,0 +1,35 @@
+"""History backfill: enough bars for the longest indicator, fetched for one asset."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+
+from backend.market.indicators import warmup
+from backend.market.models import Asset
+from backend.market.services import store_bars
+
+from .indicator_refresh import configured_periods
+from .sources import quote_source
+
+logger = logging.getLogger(__name__)
+
+
+def bars_needed() -> int:
+    """Bars to backfill: the configured history, and never less than the longest warm-up."""
+    return max(settings.INDICATOR_HISTORY_BARS, *warmup(configured_periods()).values())
+
+
+def backfill_asset(symbol: str, *, interval: str | None = None, bars: int | None = None) -> int:
+    """Fetch and upsert the recent history of one active asset; returns how many bars were stored."""
+    asset = Asset.objects.select_related("asset_type").filter(symbol=symbol, is_active=True).first()
+    if asset is None:
+        logger.info("backfill of %s skipped: no active asset with that symbol", symbol)
+        return 0
+    interval = interval or settings.INDICATOR_INTERVAL
+    source = quote_source(asset.asset_type.code)
+    history = source.fetch_bars(symbol, interval=interval, limit=bars or bars_needed())
+    stored = store_bars({symbol: asset}, history)
+    logger.info("backfilled %d %s bars for %s from %s", stored, interval, symbol, source.name)
+    return stored

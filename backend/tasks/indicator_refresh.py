@@ -1,0 +1,107 @@
+"""Indicator refresh: plan chunks of every active asset, then compute one chunk vectorised.
+
+A chunk loads the last N closes of all its assets in one query, computes every indicator with
+TA-Lib, and upserts one snapshot per asset on (asset, interval, last bar time).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import connection
+from django.db.models import Max
+from django.utils import timezone
+
+from backend.market.indicators import INDICATOR_NAMES, IndicatorPeriods, compute_indicators
+from backend.market.models import Asset, IndicatorSnapshot, PriceBar
+from backend.market.services import store_indicator_snapshots
+
+logger = logging.getLogger(__name__)
+
+
+def configured_periods() -> IndicatorPeriods:
+    """Indicator periods from settings, read at use time."""
+    return IndicatorPeriods(**settings.INDICATOR_PERIODS)
+
+
+def plan_indicator_chunks(chunk_size: int) -> list[list[int]]:
+    """Ids of every active asset (of every class), split into chunks of ``chunk_size``."""
+    ids = list(Asset.objects.active().order_by("pk").values_list("pk", flat=True))
+    return [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
+
+
+def load_closes(asset_ids: list[int], interval: str, bars: int) -> dict[int, np.ndarray]:
+    """The last ``bars`` closes of each asset, oldest first, in one query."""
+    if not asset_ids:
+        return {}
+    placeholders = ", ".join(["%s"] * len(asset_ids))
+    table = PriceBar._meta.db_table
+    sql = (
+        "SELECT asset_id, CAST(close AS DOUBLE PRECISION) FROM ("
+        "  SELECT asset_id, timestamp, close,"
+        "         ROW_NUMBER() OVER (PARTITION BY asset_id ORDER BY timestamp DESC) AS recent"
+        f"  FROM {table} WHERE interval = %s AND asset_id IN ({placeholders})"
+        ") AS latest WHERE recent <= %s ORDER BY asset_id, timestamp"
+    )
+    grouped: dict[int, list[float]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [interval, *asset_ids, bars])
+        for asset_id, close in cursor.fetchall():
+            grouped[asset_id].append(close)
+    return {asset_id: np.asarray(closes, dtype=np.float64) for asset_id, closes in grouped.items()}
+
+
+@dataclass(frozen=True)
+class IndicatorSummary:
+    """What one chunk computed, small enough to be a task result."""
+
+    assets: int
+    stored: int
+    without_bars: list[int]
+    refused: dict[int, str]
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def compute_indicator_chunk(asset_ids: list[int]) -> IndicatorSummary:
+    """Compute and upsert indicators for a chunk of assets; an asset with bad data is refused alone."""
+    interval = settings.INDICATOR_INTERVAL
+    periods = configured_periods()
+    closes = load_closes(asset_ids, interval, settings.INDICATOR_HISTORY_BARS)
+    last_bar = dict(
+        PriceBar.objects.filter(asset_id__in=list(closes), interval=interval)
+        .values("asset_id")
+        .annotate(last=Max("timestamp"))
+        .values_list("asset_id", "last")
+    )
+    now = timezone.now()
+    rows: list[IndicatorSnapshot] = []
+    refused: dict[int, str] = {}
+    for asset_id, series in closes.items():
+        try:
+            values = compute_indicators(series, periods)
+        except ValueError as exc:
+            refused[asset_id] = str(exc)[:200]
+            logger.warning("indicators refused for asset %s: %s", asset_id, exc)
+            continue
+        fields = {name: getattr(values, name) for name in INDICATOR_NAMES}
+        rows.append(
+            IndicatorSnapshot(
+                asset_id=asset_id,
+                interval=interval,
+                as_of=last_bar[asset_id],
+                bars_used=len(series),
+                computed_at=now,
+                **fields,
+            )
+        )
+    stored = store_indicator_snapshots(rows)
+    without_bars = sorted(set(asset_ids) - closes.keys())
+    logger.info("computed indicators for %d of %d assets", stored, len(asset_ids))
+    return IndicatorSummary(assets=len(asset_ids), stored=stored, without_bars=without_bars, refused=refused)

@@ -1,0 +1,78 @@
+"""Housekeeping and liveness: retention of old rows, and the heartbeat that proves beat and workers run."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Max
+from django.utils import timezone
+from django_celery_results.models import TaskResult
+
+from backend.market.models import Asset, PriceBar, Quote
+from backend.monitoring.models import DispatchRun, Heartbeat
+
+from .deadletters import flush_fallback
+from .models import DeadLetter
+
+logger = logging.getLogger(__name__)
+
+# How old the newest quote of a class may be before the class counts as stale.
+FRESHNESS_TARGET_SECONDS = {"crypto": 2 * 120, "stock": 2 * 300}
+
+
+def cleanup(now: datetime | None = None) -> dict[str, int]:
+    """Delete rows past their retention; returns how many of each kind went."""
+    now = now or timezone.now()
+    days = settings.RETENTION_DAYS
+    deleted = {
+        "task_results": TaskResult.objects.filter(date_done__lt=now - timedelta(days=days["task_results"])).delete()[0],
+        "dispatch_runs": DispatchRun.objects.filter(slot__lt=now - timedelta(days=days["dispatch_runs"])).delete()[0],
+    }
+    for interval in PriceBar.Interval.values:
+        cutoff = now - timedelta(days=days[f"bars_{interval}"])
+        deleted[f"bars_{interval}"] = PriceBar.objects.filter(interval=interval, timestamp__lt=cutoff).delete()[0]
+    deleted.update(_cleanup_dead_letters(now - timedelta(days=days["dead_letters"])))
+    logger.info("cleanup deleted %s", deleted)
+    return deleted
+
+
+def _cleanup_dead_letters(cutoff: datetime) -> dict[str, int]:
+    # Open and replayed (not yet confirmed) letters stay until an operator or a replay closes them.
+    closed = DeadLetter.objects.filter(
+        state__in=[DeadLetter.State.RESOLVED, DeadLetter.State.DISCARDED], last_failure_at__lt=cutoff
+    )
+    return {"dead_letters": closed.delete()[0]}
+
+
+def freshness(now: datetime | None = None) -> dict[str, dict[str, object]]:
+    """Age of the newest quote per asset class and whether it meets its target."""
+    now = now or timezone.now()
+    report: dict[str, dict[str, object]] = {}
+    newest = dict(
+        Quote.objects.filter(asset__is_active=True)
+        .values("asset__asset_type__code")
+        .annotate(newest=Max("fetched_at"))
+        .values_list("asset__asset_type__code", "newest")
+    )
+    for code in Asset.objects.active().values_list("asset_type__code", flat=True).distinct():
+        stamp = newest.get(code)
+        age = (now - stamp).total_seconds() if stamp else None
+        target = FRESHNESS_TARGET_SECONDS.get(code, 3600)
+        report[code] = {"age_seconds": age, "target_seconds": target, "fresh": age is not None and age <= target}
+    return report
+
+
+def heartbeat(component: str = "beat", now: datetime | None = None) -> dict[str, object]:
+    """Record that ``component`` is alive, move parked dead letters into the table, report freshness."""
+    now = now or timezone.now()
+    flushed = flush_fallback()
+    if flushed.flushed:
+        logger.info("moved %d parked dead letters into the table", flushed.flushed)
+    report = freshness(now)
+    Heartbeat.objects.update_or_create(component=component, defaults={"last_seen": now, "detail": report})
+    stale = sorted(code for code, row in report.items() if not row["fresh"])
+    if stale:
+        logger.warning("data is stale for asset classes %s", stale)
+    return {"component": component, "freshness": report, "dead_letters_flushed": flushed.flushed}

@@ -1,0 +1,42 @@
+"""Backfill price history for active assets, in this process, with a progress bar."""
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from backend.market.models import Asset
+from backend.providers.errors import ProviderError
+from backend.tasks.backfill import backfill_asset, bars_needed
+
+
+class Command(BaseCommand):
+    help = "Fetch enough bars for the indicators of the given (or all active) assets."
+
+    def add_arguments(self, parser):
+        parser.add_argument("symbols", nargs="*", help="Symbols to backfill; default: every active asset.")
+        parser.add_argument("--class", dest="asset_class", help="Only assets of this class (stock, crypto).")
+        parser.add_argument("--bars", type=int, default=None, help="Bars per asset (default: what indicators need).")
+
+    def handle(self, *args, **options):
+        assets = Asset.objects.active()
+        if options["symbols"]:
+            assets = assets.filter(symbol__in=options["symbols"])
+            missing = set(options["symbols"]) - set(assets.values_list("symbol", flat=True))
+            if missing:
+                raise CommandError(f"not active assets: {', '.join(sorted(missing))}")
+        if options["asset_class"]:
+            assets = assets.of_class(options["asset_class"])
+        symbols = list(assets.order_by("symbol").values_list("symbol", flat=True))
+        bars = options["bars"] or bars_needed()
+        stored = 0
+        failed: list[str] = []
+        for symbol in tqdm(symbols, desc="backfill", unit="asset", file=self.stderr):
+            try:
+                stored += backfill_asset(symbol, bars=bars)
+            except ProviderError as exc:
+                # One asset's provider fault must not stop the rest; it is reported at the end.
+                failed.append(f"{symbol}: {exc}")
+        self.stdout.write(f"backfilled {stored} bars for {len(symbols) - len(failed)} of {len(symbols)} assets")
+        for line in failed:
+            self.stderr.write(f"failed {line}")
+        if failed:
+            raise CommandError(f"{len(failed)} asset(s) failed")

@@ -1,0 +1,57 @@
+"""Shared set-up for end-to-end benchmarks: Django on the configured database, a clean universe."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO_DIR = Path(__file__).resolve().parent.parent
+
+
+def setup_django() -> None:
+    """Configure Django from the environment (DATABASE_URL, REDIS_URL) and migrate."""
+    sys.path.insert(0, str(REPO_DIR))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.core.settings")
+    os.environ.setdefault("FINANCEHUB_VAR_DIR", str(REPO_DIR / "var" / "bench"))
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql" or not settings.REDIS_URL:
+        raise SystemExit("benchmarks run on Redis + PostgreSQL: set DATABASE_URL and REDIS_URL")
+    call_command("migrate", verbosity=0)
+
+
+def reset_universe(n_assets: int, asset_class: str = "stock") -> list[int]:
+    """Replace every asset with ``n_assets`` synthetic active ones of ``asset_class``; returns their ids."""
+    from django.db import connection
+
+    from backend.market.models import Asset, AssetType
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE market_indicatorsnapshot, market_pricebar, market_quote, market_newsarticle_assets, "
+            "market_asset, monitoring_dispatchrun, django_celery_results_taskresult CASCADE"
+        )
+    kind, _ = AssetType.objects.get_or_create(code=asset_class, defaults={"name": asset_class.title()})
+    # Signals would queue a backfill per asset: bulk_create sends none, which is what a benchmark wants.
+    Asset.objects.bulk_create(
+        Asset(symbol=f"B{i:05d}", name=f"Bench {i}", asset_type=kind, binance_symbol=f"B{i:05d}USDT")
+        for i in range(n_assets)
+    )
+    return list(Asset.objects.order_by("pk").values_list("pk", flat=True))
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> float:
+    """Poll until ``condition`` holds; returns the moment (monotonic) it did, or raises on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return time.monotonic()
+        time.sleep(interval)
+    raise TimeoutError(f"condition not met within {timeout} s")

@@ -1,0 +1,52 @@
+"""Two beat processes tick the same schedule; every slot is dispatched once."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_results.models import TaskResult
+
+from backend.monitoring.models import DispatchRun
+from tests.fixtures.worker import report, start_beat, stop_worker
+
+pytestmark = pytest.mark.integration
+
+SLOT_SECONDS = 3
+
+
+def test_two_beats_for_five_ticks_dispatch_each_slot_once(live_worker, make_asset) -> None:
+    for symbol in ("BTC", "ETH", "SOL"):
+        make_asset(symbol, "crypto")
+    every, _ = IntervalSchedule.objects.get_or_create(every=SLOT_SECONDS, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.create(
+        name="quotes: crypto (test)",
+        task="quotes.dispatch",
+        kwargs=json.dumps({"asset_class": "crypto"}),
+        interval=every,
+        queue="high",
+        last_run_at=timezone.now() - timedelta(seconds=SLOT_SECONDS),
+    )
+    beats = [start_beat("a"), start_beat("b")]
+    try:
+        time.sleep(SLOT_SECONDS * 5 + 1.5)
+    finally:
+        for beat in beats:
+            stop_worker(beat)
+    time.sleep(3)  # let the worker finish what the beats sent
+
+    sent = [b.log().count("Sending due task quotes: crypto (test)") for b in beats]
+    runs = DispatchRun.objects.filter(schedule="quotes: crypto (test)").exclude(status="skipped")
+    slots = list(runs.values_list("slot", flat=True))
+    dispatches = TaskResult.objects.filter(task_name="quotes.dispatch").count()
+    fetches = TaskResult.objects.filter(task_name="quotes.fetch").count()
+
+    assert min(sent) >= 5, sent  # both beats really ticked, five times or more each
+    assert len(slots) == len(set(slots)) >= 5
+    assert dispatches == sum(sent)  # every tick was received ...
+    assert fetches == len(slots)  # ... and only one per slot fanned out (one batch of 3 assets each)
+    report(f"two beats: {sum(sent)} ticks sent for {len(slots)} slots; {fetches} fan-outs")

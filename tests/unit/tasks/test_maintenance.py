@@ -1,0 +1,73 @@
+"""Retention removes only what is past its time; the heartbeat records liveness and freshness."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+from django_celery_results.models import TaskResult
+
+from backend.market.models import PriceBar, Quote
+from backend.monitoring.models import DispatchRun, Heartbeat
+from backend.tasks.maintenance import cleanup, heartbeat
+from backend.tasks.models import DeadLetter
+
+pytestmark = pytest.mark.django_db
+
+
+def bar(asset, interval: str, age_days: float) -> PriceBar:
+    return PriceBar.objects.create(
+        asset=asset,
+        interval=interval,
+        timestamp=timezone.now() - timedelta(days=age_days),
+        open=Decimal(1),
+        high=Decimal(1),
+        low=Decimal(1),
+        close=Decimal(1),
+        volume=Decimal(1),
+        source="t",
+    )
+
+
+def dead_letter(task_id: str, state: str, age_days: float) -> DeadLetter:
+    when = timezone.now() - timedelta(days=age_days)
+    return DeadLetter.objects.create(
+        task_id=task_id, task_name="quotes.fetch", state=state, first_failure_at=when, last_failure_at=when
+    )
+
+
+def test_cleanup_applies_each_retention_and_keeps_the_rest(make_asset, settings) -> None:
+    asset = make_asset("AAPL")
+    old_5m, new_5m, old_1d = bar(asset, "5m", 8), bar(asset, "5m", 1), bar(asset, "1d", 400)
+    old = TaskResult.objects.create(task_id="old", status="SUCCESS")
+    TaskResult.objects.filter(pk=old.pk).update(date_done=timezone.now() - timedelta(days=8))
+    TaskResult.objects.create(task_id="new", status="SUCCESS")
+    DispatchRun.objects.create(schedule="s", slot=timezone.now() - timedelta(days=20))
+    dead_letter("resolved-old", "resolved", 40)
+    dead_letter("open-old", "open", 40)
+    dead_letter("discarded-new", "discarded", 1)
+
+    deleted = cleanup()
+
+    assert deleted["bars_5m"] == 1 and deleted["bars_1d"] == 0
+    assert set(PriceBar.objects.values_list("pk", flat=True)) == {new_5m.pk, old_1d.pk}
+    assert not PriceBar.objects.filter(pk=old_5m.pk).exists()
+    assert list(TaskResult.objects.values_list("task_id", flat=True)) == ["new"]
+    assert DispatchRun.objects.count() == 0
+    assert set(DeadLetter.objects.values_list("task_id", flat=True)) == {"open-old", "discarded-new"}
+
+
+def test_heartbeat_records_liveness_and_flags_a_stale_class(make_asset) -> None:
+    now = timezone.now()
+    btc, aapl = make_asset("BTC", "crypto"), make_asset("AAPL")
+    Quote.objects.create(asset=btc, price=1, as_of=now, source="t", fetched_at=now - timedelta(seconds=30))
+    Quote.objects.create(asset=aapl, price=1, as_of=now, source="t", fetched_at=now - timedelta(hours=2))
+
+    report = heartbeat(now=now)
+
+    assert report["freshness"]["crypto"]["fresh"] is True
+    assert report["freshness"]["stock"]["fresh"] is False
+    row = Heartbeat.objects.get(component="beat")
+    assert row.last_seen == now and row.detail["stock"]["fresh"] is False
