@@ -261,7 +261,7 @@ CELERY_TASK_DEFAULT_ROUTING_KEY = "medium"
 # simulated: offline random walk (default); fake: real clients against the local fake server;
 # live: real clients against the providers' own hosts (keys below).
 MARKET_DATA_MODE = env_str("MARKET_DATA_MODE", "simulated")
-QUOTE_BATCH_SIZE = env_int("QUOTE_BATCH_SIZE", 100)
+QUOTE_BATCH_SIZE = env_int("QUOTE_BATCH_SIZE", 500)
 INDICATOR_CHUNK_SIZE = env_int("INDICATOR_CHUNK_SIZE", 500)
 INDICATOR_INTERVAL = env_str("INDICATOR_INTERVAL", "1d")
 INDICATOR_HISTORY_BARS = env_int("INDICATOR_HISTORY_BARS", 250)
