@@ -38,6 +38,7 @@ from backend.providers.validation import (
     floor_to_interval,
     from_epoch,
     keep_last_per_timestamp,
+    map_batch,
     optional_decimal,
     split_symbols,
     to_decimal,
@@ -187,18 +188,13 @@ def _map_tickers(raw: Any, batch: Sequence[str], *, now: datetime | None) -> tup
     if not isinstance(raw, list):
         raise MalformedReplyError("binance: ticker reply is not a list", provider="binance")
     by_symbol = {row.get("symbol"): row for row in raw if isinstance(row, dict)}
-    quotes: list[Quote] = []
-    rejected: list[Rejected] = []
-    for symbol in batch:
-        row = by_symbol.get(symbol)
-        if row is None:
-            rejected.append(Rejected(symbol=symbol, reason="binance: symbol missing from the reply"))
-            continue
-        try:
-            quotes.append(_to_quote(row, now=now))
-        except InvalidRecordError as exc:
-            rejected.append(Rejected(symbol=symbol, reason=f"binance: {strip_control(exc)}"))
-    return quotes, rejected
+    return map_batch(
+        batch,
+        by_symbol.get,
+        lambda _, row: _to_quote(row, now=now),
+        provider="binance",
+        missing="symbol missing from the reply",
+    )
 
 
 def _to_quote(raw: dict[str, Any], *, now: datetime | None = None) -> Quote:

@@ -37,6 +37,7 @@ from backend.providers.validation import (
     floor_to_interval,
     from_epoch,
     keep_last_per_timestamp,
+    map_batch,
     optional_decimal,
     split_symbols,
     to_decimal,
@@ -165,18 +166,13 @@ def _map_prices(raw: Any, batch: Sequence[str], *, vs: str, now: datetime | None
     """Turn a ``simple/price`` object into quotes for the requested ids; absent or bad ids are rejected."""
     if not isinstance(raw, dict):
         raise MalformedReplyError("coingecko: simple/price reply is not an object", provider="coingecko")
-    quotes: list[Quote] = []
-    rejected: list[Rejected] = []
-    for coin_id in batch:
-        entry = raw.get(coin_id)
-        if not isinstance(entry, dict) or not entry:
-            rejected.append(Rejected(symbol=coin_id, reason="coingecko: unknown id (absent from the reply)"))
-            continue
-        try:
-            quotes.append(_to_quote(coin_id, entry, vs=vs, now=now))
-        except InvalidRecordError as exc:
-            rejected.append(Rejected(symbol=coin_id, reason=f"coingecko: {strip_control(exc)}"))
-    return quotes, rejected
+    return map_batch(
+        batch,
+        lambda coin_id: raw.get(coin_id) if isinstance(raw.get(coin_id), dict) and raw.get(coin_id) else None,
+        lambda coin_id, entry: _to_quote(coin_id, entry, vs=vs, now=now),
+        provider="coingecko",
+        missing="unknown id (absent from the reply)",
+    )
 
 
 def _to_quote(coin_id: str, raw: dict[str, Any], *, vs: str = "usd", now: datetime | None = None) -> Quote:

@@ -34,6 +34,7 @@ from backend.providers.validation import (
     Clock,
     InvalidRecordError,
     chunks,
+    map_batch,
     optional_decimal,
     split_symbols,
     to_decimal,
@@ -174,22 +175,22 @@ def _map_quotes(
     data = raw.get("data") if isinstance(raw, dict) else None
     if not isinstance(data, dict):
         raise MalformedReplyError("coinmarketcap: reply has no data object", provider="coinmarketcap")
-    quotes: list[Quote] = []
-    rejected: list[Rejected] = []
-    for symbol in batch:
+
+    def find(symbol: str) -> dict[str, Any] | None:
         entry = data.get(symbol, data.get(symbol.upper()))
         if isinstance(entry, list):
             # v2 shape: every coin sharing the symbol; the best-ranked one is the one people mean.
             ranked = [e for e in entry if isinstance(e, dict)]
             entry = min(ranked, key=lambda e: e.get("cmc_rank") or 10**9) if ranked else None
-        if not isinstance(entry, dict):
-            rejected.append(Rejected(symbol=symbol, reason="coinmarketcap: unknown symbol (absent from data)"))
-            continue
-        try:
-            quotes.append(_to_quote(entry, symbol=symbol, convert=convert, now=now))
-        except InvalidRecordError as exc:
-            rejected.append(Rejected(symbol=symbol, reason=f"coinmarketcap: {strip_control(exc)}"))
-    return quotes, rejected
+        return entry if isinstance(entry, dict) else None
+
+    return map_batch(
+        batch,
+        find,
+        lambda symbol, entry: _to_quote(entry, symbol=symbol, convert=convert, now=now),
+        provider="coinmarketcap",
+        missing="unknown symbol (absent from data)",
+    )
 
 
 def _to_quote(raw: dict[str, Any], *, symbol: str, convert: str = "USD", now: datetime | None = None) -> Quote:

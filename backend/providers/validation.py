@@ -237,3 +237,31 @@ def _safe_label(value: object) -> str:
     text = value if isinstance(value, str) else repr(value)
     # unicode_escape turns CR/LF, other controls and non-ASCII into visible \n, \xe9, ... sequences.
     return text[:40].encode("unicode_escape").decode("ascii")
+
+
+R = TypeVar("R")
+
+
+def map_batch(
+    batch: Sequence[str],
+    find: Callable[[str], object | None],
+    to_record: Callable[[str, object], R],
+    *,
+    provider: str,
+    missing: str,
+) -> tuple[list[R], list[Rejected]]:
+    """Map each requested identifier's reply entry; an absent or invalid one is rejected alone, with a reason."""
+    from backend.providers.http import strip_control  # http imports nothing from here; keep it one-way at import
+
+    records: list[R] = []
+    rejected: list[Rejected] = []
+    for identifier in batch:
+        entry = find(identifier)
+        if entry is None:
+            rejected.append(Rejected(symbol=identifier, reason=f"{provider}: {missing}"))
+            continue
+        try:
+            records.append(to_record(identifier, entry))
+        except InvalidRecordError as exc:
+            rejected.append(Rejected(symbol=identifier, reason=f"{provider}: {strip_control(exc)}"))
+    return records, rejected

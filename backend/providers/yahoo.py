@@ -47,6 +47,7 @@ from backend.providers.validation import (
     floor_to_interval,
     from_epoch,
     keep_last_per_timestamp,
+    map_batch,
     optional_decimal,
     split_symbols,
     to_decimal,
@@ -251,18 +252,13 @@ def _map_quotes(raw: Any, batch: Sequence[str], *, now: datetime | None) -> tupl
     if not isinstance(response, dict) or not isinstance(response.get("result"), list):
         raise MalformedReplyError("yahoo: quote reply has no quoteResponse.result list", provider="yahoo")
     by_symbol = {row.get("symbol"): row for row in response["result"] if isinstance(row, dict)}
-    quotes: list[Quote] = []
-    rejected: list[Rejected] = []
-    for symbol in batch:
-        row = by_symbol.get(symbol)
-        if row is None:
-            rejected.append(Rejected(symbol=symbol, reason="yahoo: unknown symbol (absent from the reply)"))
-            continue
-        try:
-            quotes.append(_to_quote(row, now=now))
-        except InvalidRecordError as exc:
-            rejected.append(Rejected(symbol=symbol, reason=f"yahoo: {strip_control(exc)}"))
-    return quotes, rejected
+    return map_batch(
+        batch,
+        by_symbol.get,
+        lambda _, row: _to_quote(row, now=now),
+        provider="yahoo",
+        missing="unknown symbol (absent from the reply)",
+    )
 
 
 def _to_quote(raw: dict[str, Any], *, now: datetime | None = None) -> Quote:
