@@ -156,3 +156,14 @@ def test_a_worker_process_killed_mid_task_is_redelivered_and_writes_once(univers
         send().get(timeout=60)  # running it once more updates rows and adds none
         assert stored_rows(task_name) == after
     assert "WorkerLostError" in live_worker.log() or "signal 9" in live_worker.log()
+
+
+def test_a_longer_retry_after_from_the_provider_is_honoured(universe) -> None:
+    send, faulted, path = CASES["quotes.fetch"]
+    wait = settings.TASK_RETRY_DELAY_FLOOR + 3  # longer than the first backoff (2 s, jittered down to the floor)
+    for provider, endpoint in faulted.items():
+        universe.set_fault(provider, "status_429", count=1, path=endpoint, retry_after=wait)
+    send().get(timeout=120)
+    times = attempts(universe, path)
+    assert len(times) == 2, times
+    assert (times[1] - times[0]).total_seconds() >= wait - 0.05
