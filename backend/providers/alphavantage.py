@@ -16,19 +16,17 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
-
+from backend.providers.base import ProviderClient
 from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
     TransientProviderError,
     UnknownSymbolError,
 )
-from backend.providers.http import check_base_url, join_url, request_json, strip_control
+from backend.providers.http import join_url, request_json, strip_control
 from backend.providers.models import Bar, Quote, QuoteBatch, Rejected
 from backend.providers.validation import (
     TICKER,
-    Clock,
     InvalidRecordError,
     check_bar,
     check_interval,
@@ -54,28 +52,12 @@ _NOTE_RETRY_AFTER = 60.0
 _INFORMATION_RETRY_AFTER = 3600.0
 
 
-class AlphaVantageClient:
+class AlphaVantageClient(ProviderClient):
     """Alpha Vantage client for single-symbol quotes and daily bars (key in the query string)."""
 
     name = "alphavantage"
     # GLOBAL_QUOTE takes one symbol; the 100-symbol REALTIME_BULK_QUOTES is premium-only.
     batch_limit = 1
-
-    def __init__(
-        self,
-        http: httpx.Client,
-        *,
-        base_url: str,
-        api_key: str | None = None,
-        clock: Clock = utc_now,
-    ) -> None:
-        self._http = http
-        self._base_url = check_base_url(base_url)
-        self._api_key = api_key
-        self._clock = clock
-
-    def __repr__(self) -> str:
-        return f"AlphaVantageClient(base_url={self._base_url!r}, key={'set' if self._api_key else 'none'})"
 
     def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
         """Fetch GLOBAL_QUOTE for each ticker (one request each); unknown tickers become ``Rejected``.

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-import httpx
-
+from backend.providers.base import ProviderClient
 from backend.providers.errors import (
     MalformedReplyError,
     PermanentProviderError,
@@ -25,11 +24,10 @@ from backend.providers.errors import (
     TransientProviderError,
     UnknownSymbolError,
 )
-from backend.providers.http import check_base_url, join_url, request_json, strip_control
+from backend.providers.http import join_url, request_json, strip_control
 from backend.providers.models import Bar, Quote, QuoteBatch, Rejected
 from backend.providers.validation import (
     PAIR,
-    Clock,
     InvalidRecordError,
     check_bar,
     check_interval,
@@ -42,7 +40,6 @@ from backend.providers.validation import (
     optional_decimal,
     split_symbols,
     to_decimal,
-    utc_now,
 )
 
 logger = logging.getLogger(__name__)
@@ -77,29 +74,12 @@ _INVALID_SYMBOL = -1121
 _BAD_INTERVAL = -1120
 
 
-class BinanceClient:
+class BinanceClient(ProviderClient):
     """Binance spot REST client for public market data (tickers and klines)."""
 
     name = "binance"
     # ticker/24hr weight: 1-20 symbols cost 2, 21-100 cost 40, so batches of 20 are the cheapest per symbol.
     batch_limit = 20
-
-    def __init__(
-        self,
-        http: httpx.Client,
-        *,
-        base_url: str,
-        api_key: str | None = None,
-        clock: Clock = utc_now,
-    ) -> None:
-        self._http = http
-        self._base_url = check_base_url(base_url)
-        # Public market data needs no key; accepted for a uniform constructor and never sent.
-        self._api_key = api_key
-        self._clock = clock
-
-    def __repr__(self) -> str:
-        return f"BinanceClient(base_url={self._base_url!r})"
 
     def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
         """Fetch 24 h tickers for Binance pairs, ``batch_limit`` per request; bad pairs are ``Rejected``."""

@@ -18,13 +18,14 @@ from typing import Any
 
 import httpx
 
+from backend.providers.base import ProviderClient
 from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
     ProviderError,
     UnknownSymbolError,
 )
-from backend.providers.http import check_base_url, join_url, path_segment, request_json, strip_control
+from backend.providers.http import join_url, path_segment, request_json, strip_control
 from backend.providers.models import Bar, Quote, QuoteBatch, Rejected
 from backend.providers.validation import (
     COIN_ID,
@@ -55,7 +56,7 @@ MAX_DAILY_BARS = 3650
 _KEY_ERROR_CODES = frozenset({10002, 10010, 10011})
 
 
-class CoinGeckoClient:
+class CoinGeckoClient(ProviderClient):
     """CoinGecko REST client for spot prices and price history, keyed by coin id."""
 
     name = "coingecko"
@@ -72,17 +73,11 @@ class CoinGeckoClient:
         vs_currency: str = "usd",
         clock: Clock = utc_now,
     ) -> None:
-        self._http = http
-        self._base_url = check_base_url(base_url)
-        self._api_key = api_key
+        super().__init__(http, base_url=base_url, api_key=api_key, clock=clock)
         self._key_header = "x-cg-pro-api-key" if pro else "x-cg-demo-api-key"
         if not vs_currency.isalpha() or not vs_currency.islower():
             raise ValueError("vs_currency must be a lower-case currency code such as 'usd'")
         self._vs = vs_currency
-        self._clock = clock
-
-    def __repr__(self) -> str:
-        return f"CoinGeckoClient(base_url={self._base_url!r}, key={'set' if self._api_key else 'none'})"
 
     def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
         """Fetch prices for CoinGecko ids, ``batch_limit`` per request; unknown ids become ``Rejected``."""

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from backend.providers.base import ProviderClient
 from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
@@ -27,7 +28,7 @@ from backend.providers.errors import (
     TransientProviderError,
     UnknownSymbolError,
 )
-from backend.providers.http import check_base_url, join_url, request_json, strip_control
+from backend.providers.http import join_url, request_json, strip_control
 from backend.providers.models import Quote, QuoteBatch, Rejected
 from backend.providers.validation import (
     CRYPTO_SYMBOL,
@@ -52,7 +53,7 @@ _MONTHLY_CODE = 1010
 _MINUTE_RETRY = 60.0
 
 
-class CoinMarketCapClient:
+class CoinMarketCapClient(ProviderClient):
     """CoinMarketCap Pro API client for batched latest quotes by symbol."""
 
     name = "coinmarketcap"
@@ -68,16 +69,10 @@ class CoinMarketCapClient:
         convert: str = "USD",
         clock: Clock = utc_now,
     ) -> None:
-        self._http = http
-        self._base_url = check_base_url(base_url)
-        self._api_key = api_key
+        super().__init__(http, base_url=base_url, api_key=api_key, clock=clock)
         if not convert.isalpha() or not convert.isupper():
             raise ValueError("convert must be an upper-case currency code such as 'USD'")
         self._convert = convert
-        self._clock = clock
-
-    def __repr__(self) -> str:
-        return f"CoinMarketCapClient(base_url={self._base_url!r}, key={'set' if self._api_key else 'none'})"
 
     def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
         """Fetch latest quotes for CMC symbols, ``batch_limit`` per request; unknown ones are ``Rejected``."""

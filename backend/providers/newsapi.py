@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from backend.providers.base import ProviderClient
 from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
@@ -21,7 +22,7 @@ from backend.providers.errors import (
     ProviderError,
     TransientProviderError,
 )
-from backend.providers.http import check_base_url, join_url, request_json, strip_control
+from backend.providers.http import join_url, request_json, strip_control
 from backend.providers.models import Article
 from backend.providers.validation import Clock, InvalidRecordError, to_utc, utc_now
 
@@ -39,7 +40,7 @@ class _ResultsExhausted(PermanentProviderError):
     """The plan allows no more results for this query (``maximumResultsReached``): stop paging."""
 
 
-class NewsApiClient:
+class NewsApiClient(ProviderClient):
     """NewsAPI client for keyword search over recent articles."""
 
     name = "newsapi"
@@ -55,16 +56,10 @@ class NewsApiClient:
         language: str | None = "en",
         clock: Clock = utc_now,
     ) -> None:
-        self._http = http
-        self._base_url = check_base_url(base_url)
-        self._api_key = api_key
+        super().__init__(http, base_url=base_url, api_key=api_key, clock=clock)
         if language is not None and (len(language) != 2 or not language.isalpha() or not language.islower()):
             raise ValueError("language must be a two-letter lower-case code such as 'en'")
         self._language = language
-        self._clock = clock
-
-    def __repr__(self) -> str:
-        return f"NewsApiClient(base_url={self._base_url!r}, key={'set' if self._api_key else 'none'})"
 
     def fetch_articles(self, query: str, *, since: datetime | None = None, max_pages: int = 3) -> list[Article]:
         """Search ``/v2/everything`` for ``query``, newest first, up to ``max_pages`` pages, deduped."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from backend.providers.base import ProviderClient
 from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
@@ -68,7 +69,7 @@ _CRUMB = re.compile(r"[A-Za-z0-9./_\-]{1,64}")
 _COOKIE_PAIR = re.compile(r"([A-Za-z0-9!#$%&'*+.^_`|~\-]{1,64})=([\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{0,4096})")
 
 
-class YahooClient:
+class YahooClient(ProviderClient):
     """Yahoo Finance client: batched quotes (cookie + crumb) and chart bars."""
 
     name = "yahoo"
@@ -84,18 +85,12 @@ class YahooClient:
         cookie_url: str | None = None,
         clock: Clock = utc_now,
     ) -> None:
-        self._http = http
-        self._base_url = check_base_url(base_url)
         # Yahoo has no key; accepted for a uniform constructor and never sent.
-        self._api_key = api_key
+        super().__init__(http, base_url=base_url, api_key=api_key, clock=clock)
         # Where the session cookie comes from (yfinance's "basic" strategy); defaults to the query host.
         self._cookie_url = check_base_url(cookie_url) if cookie_url else self._base_url + "/"
-        self._clock = clock
         self._cookie: str | None = None
         self._crumb: str | None = None
-
-    def __repr__(self) -> str:
-        return f"YahooClient(base_url={self._base_url!r})"
 
     def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
         """Fetch v7 quotes, ``batch_limit`` tickers per request; tickers Yahoo omits become ``Rejected``."""

@@ -19,6 +19,7 @@ MODULES = [
     "backend.providers.alphavantage",
     "backend.providers.coinmarketcap",
     "backend.providers.newsapi",
+    "backend.providers.base",
     "backend.providers.simulated",
     "backend.providers.ratelimit",
     "backend.providers.breaker",

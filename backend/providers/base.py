@@ -1,0 +1,36 @@
+"""What every provider client shares: an injected httpx client, a base URL, an optional key, a clock."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import httpx
+
+from backend.providers.http import check_base_url
+from backend.providers.validation import Clock, utc_now
+
+
+class ProviderClient:
+    """Base of the vendor clients; subclasses name themselves and their per-request batch limit.
+
+    The key is held, never shown: ``repr`` says only whether one is set.
+    """
+
+    name: ClassVar[str]
+    batch_limit: ClassVar[int]
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        *,
+        base_url: str,
+        api_key: str | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._http = http
+        self._base_url = check_base_url(base_url)
+        self._api_key = api_key
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self._base_url!r}, key={'set' if self._api_key else 'none'})"
