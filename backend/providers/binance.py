@@ -32,7 +32,6 @@ from backend.providers.validation import (
     check_bar,
     check_interval,
     check_limit,
-    chunks,
     floor_to_interval,
     from_epoch,
     keep_last_per_timestamp,
@@ -84,13 +83,7 @@ class BinanceClient(ProviderClient):
     def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
         """Fetch 24 h tickers for Binance pairs, ``batch_limit`` per request; bad pairs are ``Rejected``."""
         # Reference: https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints#24hr-ticker-price-change-statistics
-        valid, rejected = split_symbols(symbols, pattern=PAIR)
-        quotes: list[Quote] = []
-        for batch in chunks(valid, self.batch_limit):
-            got, refused = self._fetch_ticker_batch(batch)
-            quotes.extend(got)
-            rejected.extend(refused)
-        return QuoteBatch(quotes=tuple(quotes), rejected=tuple(rejected))
+        return self._quotes_in_batches(symbols, pattern=PAIR, fetch=self._fetch_ticker_batch)
 
     def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
         """Fetch up to ``limit`` klines for one pair, oldest first, timestamps UTC floored to ``interval``."""

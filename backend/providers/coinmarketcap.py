@@ -34,10 +34,8 @@ from backend.providers.validation import (
     CRYPTO_SYMBOL,
     Clock,
     InvalidRecordError,
-    chunks,
     map_batch,
     optional_decimal,
-    split_symbols,
     to_decimal,
     to_utc,
     utc_now,
@@ -77,13 +75,7 @@ class CoinMarketCapClient(ProviderClient):
     def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
         """Fetch latest quotes for CMC symbols, ``batch_limit`` per request; unknown ones are ``Rejected``."""
         # Reference: https://coinmarketcap.com/api/documentation/v1/#operation/getV1CryptocurrencyQuotesLatest
-        valid, rejected = split_symbols(symbols, pattern=CRYPTO_SYMBOL)
-        quotes: list[Quote] = []
-        for batch in chunks(valid, self.batch_limit):
-            got, refused = self._fetch_batch(batch)
-            quotes.extend(got)
-            rejected.extend(refused)
-        return QuoteBatch(quotes=tuple(quotes), rejected=tuple(rejected))
+        return self._quotes_in_batches(symbols, pattern=CRYPTO_SYMBOL, fetch=self._fetch_batch)
 
     def _fetch_batch(self, batch: Sequence[str]) -> tuple[list[Quote], list[Rejected]]:
         # skip_invalid drops unknown symbols instead of failing the request; if the server still
