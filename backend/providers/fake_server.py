@@ -810,7 +810,7 @@ class FakeProviderServer:
             prefixes = ", ".join("/" + p for p in PROVIDERS)
             reply = _json(404, {"error": f"no provider at {path!r}; mount points: {prefixes}"})
             provider = None
-        self._send(handler, reply)
+        # Record before answering: a client that reads the log right after its reply must find its request.
         self._record(
             {
                 "time": _iso_ms(time.time()),
@@ -825,6 +825,7 @@ class FakeProviderServer:
                 "client_port": handler.client_address[1],
             }
         )
+        self._send(handler, reply)
 
     def _send(self, handler: _Handler, reply: _Reply) -> None:
         try:
