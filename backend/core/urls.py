@@ -1,16 +1,12 @@
-"""URL map: the admin and liveness."""
+"""URL map: the admin and the health endpoints."""
 
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
-
-def health_live(request: HttpRequest) -> JsonResponse:
-    """Answer 200 while the web process is up; readiness checks come with monitoring."""
-    return JsonResponse({"status": "ok"})
-
+from backend.monitoring.views import health_live, health_ready
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/live", health_live, name="health-live"),
+    path("health/ready", health_ready, name="health-ready"),
 ]

@@ -1,0 +1,86 @@
+"""Readiness checks: can the platform do its job right now? Each check is small and bounded in time."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerError
+
+from backend.core.celery import app
+
+from .models import Heartbeat
+
+# Beat's heartbeat runs every minute; three missed beats mean beat (or every worker) is gone.
+BEAT_MAX_AGE_SECONDS = 180
+
+
+@dataclass(frozen=True)
+class Check:
+    """One named check: whether it passed and a short, secret-free detail."""
+
+    name: str
+    ok: bool
+    detail: object
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+def check_database() -> Check:
+    """The database answers a trivial query."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return Check("database", True, connection.vendor)
+    except DatabaseError as exc:
+        return Check("database", False, type(exc).__name__)
+
+
+def check_broker() -> Check:
+    """The broker accepts a connection within a second."""
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=1)
+        return Check("broker", True, conn.transport_cls)
+    except (BrokerError, OSError) as exc:
+        return Check("broker", False, type(exc).__name__)
+
+
+def check_workers(timeout: float = 1.0) -> Check:
+    """At least one live worker consumes each declared queue."""
+    try:
+        replies = app.control.inspect(timeout=timeout).active_queues() or {}
+    except (BrokerError, OSError) as exc:
+        return Check("workers", False, type(exc).__name__)
+    served = {queue["name"] for queues in replies.values() for queue in queues}
+    missing = [name for name in settings.TASK_QUEUES if name not in served]
+    return Check("workers", not missing, {"workers": len(replies), "queues_without_worker": missing})
+
+
+def check_beat(now: datetime) -> Check:
+    """Beat's heartbeat task ran recently (it also proves a worker serves the high queue)."""
+    beat = Heartbeat.objects.filter(component="beat").first()
+    if beat is None:
+        return Check("beat", False, "no heartbeat recorded yet")
+    age = (now - beat.last_seen).total_seconds()
+    return Check("beat", age <= BEAT_MAX_AGE_SECONDS, {"age_seconds": round(age, 1)})
+
+
+def check_freshness() -> Check:
+    """The freshness per asset class that the last heartbeat measured."""
+    beat = Heartbeat.objects.filter(component="beat").first()
+    report = beat.detail if beat else {}
+    stale = sorted(code for code, row in report.items() if not row.get("fresh"))
+    return Check("freshness", bool(report) and not stale, {"stale": stale, "classes": report})
+
+
+def readiness() -> tuple[bool, list[Check]]:
+    """Run every check; ready only when all pass."""
+    now = timezone.now()
+    checks = [check_database(), check_broker(), check_workers(), check_beat(now), check_freshness()]
+    return all(c.ok for c in checks), checks
