@@ -3,10 +3,11 @@
 from django.contrib import admin
 from django.urls import path
 
-from backend.monitoring.views import health_live, health_ready
+from backend.monitoring.views import health_live, health_ready, metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/live", health_live, name="health-live"),
     path("health/ready", health_ready, name="health-ready"),
+    path("metrics", metrics, name="metrics"),
 ]
