@@ -14,6 +14,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from backend.providers.models import Article, Bar
@@ -87,9 +88,7 @@ def store_quotes(assets_by_symbol: Mapping[str, Asset], quotes: Iterable[QuoteRe
         for q in quotes
         if q.symbol in assets_by_symbol
     ]
-    with transaction.atomic():
-        Quote.objects.bulk_create(rows, update_conflicts=True, unique_fields=["asset"], update_fields=_QUOTE_FIELDS)
-    return len(rows)
+    return _upsert(Quote, rows, key=["asset"], update=_QUOTE_FIELDS)
 
 
 def store_bars(assets_by_symbol: Mapping[str, Asset], bars: Iterable[Bar]) -> int:
@@ -109,15 +108,7 @@ def store_bars(assets_by_symbol: Mapping[str, Asset], bars: Iterable[Bar]) -> in
         for b in bars
         if b.symbol in assets_by_symbol
     ]
-    with transaction.atomic():
-        PriceBar.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["asset", "interval", "timestamp"],
-            update_fields=_BAR_FIELDS,
-            batch_size=2000,
-        )
-    return len(rows)
+    return _upsert(PriceBar, rows, key=["asset", "interval", "timestamp"], update=_BAR_FIELDS)
 
 
 def store_articles(articles: Iterable[Article], symbols_known: Mapping[str, Asset]) -> tuple[int, int]:
@@ -136,13 +127,9 @@ def store_articles(articles: Iterable[Article], symbols_known: Mapping[str, Asse
         for a in articles
     ]
     with transaction.atomic():
-        NewsArticle.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["url"],
-            update_fields=["title", "summary", "publisher", "published_at", "source"],
-        )
-        ids = dict(NewsArticle.objects.filter(url__in=[a.url for a in articles]).values_list("url", "id"))
+        _upsert(NewsArticle, rows, key=["url"], update=["title", "summary", "publisher", "published_at", "source"])
+        # The upsert fills in each row's primary key (RETURNING), new or existing.
+        ids = {row.url: row.pk for row in rows}
         through = NewsArticle.assets.through
         links = [
             through(newsarticle_id=ids[a.url], asset_id=symbols_known[symbol].pk)
@@ -163,13 +150,19 @@ def mentioned_symbols(article: Article, symbols_known: Mapping[str, Asset]) -> s
 
 def store_indicator_snapshots(rows: Iterable[IndicatorSnapshot]) -> int:
     """Upsert indicator snapshots on (asset, interval, as_of); returns how many were written."""
-    rows = list(rows)
+    return _upsert(
+        IndicatorSnapshot,
+        list(rows),
+        key=["asset", "interval", "as_of"],
+        update=[*INDICATOR_FIELDS, "bars_used", "computed_at"],
+    )
+
+
+def _upsert(model: type[Model], rows: list[Model], *, key: list[str], update: list[str]) -> int:
+    """Insert ``rows``, updating ``update`` where the natural ``key`` exists; returns how many were written.
+
+    One statement per thousand rows, in one transaction: a batch lands whole or not at all.
+    """
     with transaction.atomic():
-        IndicatorSnapshot.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["asset", "interval", "as_of"],
-            update_fields=[*INDICATOR_FIELDS, "bars_used", "computed_at"],
-            batch_size=1000,
-        )
+        model.objects.bulk_create(rows, update_conflicts=True, unique_fields=key, update_fields=update, batch_size=1000)
     return len(rows)
