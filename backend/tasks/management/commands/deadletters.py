@@ -93,34 +93,27 @@ class Command(BaseCommand):
         self.stdout.write(row.traceback)
 
     def do_replay(self, options: dict) -> None:
-        rows = list(self._targets(options))
-        if options["dry_run"]:
-            for row in rows:
-                verdict = "would replay" if row.state == DeadLetter.State.OPEN else f"would skip ({row.state})"
-                self.stdout.write(f"{verdict} {row.pk} {row.task_name} args={json.dumps(row.args)}")
-            self.stdout.write(f"dry run: nothing sent ({len(rows)} matched)")
-            return
-        result = deadletters.replay_many(rows, actor=self._actor())
-        for pk in result.done:
-            self.stdout.write(f"replayed {pk}")
-        for reason in result.refused.values():
-            self.stderr.write(f"not replayed: {reason}")
-        self.stdout.write(f"{len(result.done)} replayed, {len(result.refused)} refused")
+        self._act(options, "replay", "replayed", deadletters.replay_many, show_args=True)
 
     def do_discard(self, options: dict) -> None:
+        self._act(options, "discard", "discarded", deadletters.discard_many, show_args=False)
+
+    def _act(self, options: dict, verb: str, done: str, act, *, show_args: bool) -> None:
+        """Replay or discard the matching rows (or, with --dry-run, say what would happen)."""
         rows = list(self._targets(options))
         if options["dry_run"]:
             for row in rows:
-                verdict = "would discard" if row.state == DeadLetter.State.OPEN else f"would skip ({row.state})"
-                self.stdout.write(f"{verdict} {row.pk} {row.task_name}")
-            self.stdout.write(f"dry run: nothing changed ({len(rows)} matched)")
+                verdict = f"would {verb}" if row.state == DeadLetter.State.OPEN else f"would skip ({row.state})"
+                extra = f" args={json.dumps(row.args)}" if show_args else ""
+                self.stdout.write(f"{verdict} {row.pk} {row.task_name}{extra}")
+            self.stdout.write(f"dry run: nothing {'sent' if verb == 'replay' else 'changed'} ({len(rows)} matched)")
             return
-        result = deadletters.discard_many(rows, actor=self._actor())
+        result = act(rows, actor=self._actor())
         for pk in result.done:
-            self.stdout.write(f"discarded {pk}")
+            self.stdout.write(f"{done} {pk}")
         for reason in result.refused.values():
-            self.stderr.write(f"not discarded: {reason}")
-        self.stdout.write(f"{len(result.done)} discarded, {len(result.refused)} refused")
+            self.stderr.write(f"not {done}: {reason}")
+        self.stdout.write(f"{len(result.done)} {done}, {len(result.refused)} refused")
 
     def do_flush(self, options: dict) -> None:
         result = deadletters.flush_fallback(dry_run=options["dry_run"])
