@@ -5,6 +5,9 @@ from __future__ import annotations
 from celery import Task
 from django.conf import settings
 
+from .deadletters import delivery_guard, redact_value
+from .dispatching import record_outcome
+
 
 def retry_delay(computed: float, *, retry_after: float | None, floor: float, cap: float) -> float:
     """Clamp a backoff delay to [floor, cap], waiting longer when the provider asked to.
@@ -31,15 +34,11 @@ class ReliableTask(Task):
         task itself kills the worker; the guard counts deliveries and fails the message into a
         dead letter, acknowledged, once it passes DEADLETTER_MAX_DELIVERIES.
         """
-        from .deadletters import delivery_guard
-
         with delivery_guard(self):
             return super().__call__(*args, **kwargs)
 
     def apply_async(self, args=None, kwargs=None, **options):
         """Send the task with redacted argument reprs: they travel in task events (Flower shows them)."""
-        from .deadletters import redact_value
-
         options.setdefault("argsrepr", repr(redact_value(list(args or ()))))
         options.setdefault("kwargsrepr", repr(redact_value(dict(kwargs or {}))))
         return super().apply_async(args, kwargs, **options)
@@ -52,8 +51,6 @@ class ReliableTask(Task):
         """Count a finally failed batch against its dispatch run, so its completeness stays true."""
         run_id = (kwargs or {}).get("run_id")
         if run_id is not None:
-            from .dispatching import record_outcome  # tasks import this module; avoid the cycle
-
             # A batch task's batch is its list argument (symbols or asset ids).
             batch = next((arg for arg in args if isinstance(arg, list)), [None])
             record_outcome(run_id, failed=len(batch))
