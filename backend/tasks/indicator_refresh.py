@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models import Max
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from backend.market.indicators import INDICATOR_NAMES, IndicatorPeriods, compute_indicators
 from backend.market.models import Asset, IndicatorSnapshot, PriceBar
@@ -34,25 +35,37 @@ def plan_indicator_chunks(chunk_size: int) -> list[list[int]]:
     return [ids[i : i + chunk_size] for i in range(0, len(ids), chunk_size)]
 
 
-def load_closes(asset_ids: list[int], interval: str, bars: int) -> dict[int, np.ndarray]:
-    """The last ``bars`` closes of each asset, oldest first, in one query."""
+def load_closes(asset_ids: list[int], interval: str, bars: int) -> dict[int, tuple[np.ndarray, datetime]]:
+    """The last ``bars`` closes of each asset, oldest first, and its last bar's time, in one query."""
     if not asset_ids:
         return {}
     placeholders = ", ".join(["%s"] * len(asset_ids))
     table = PriceBar._meta.db_table
     sql = (
-        "SELECT asset_id, CAST(close AS DOUBLE PRECISION) FROM ("
+        "SELECT asset_id, timestamp, CAST(close AS DOUBLE PRECISION) FROM ("
         "  SELECT asset_id, timestamp, close,"
         "         ROW_NUMBER() OVER (PARTITION BY asset_id ORDER BY timestamp DESC) AS recent"
         f"  FROM {table} WHERE interval = %s AND asset_id IN ({placeholders})"
         ") AS latest WHERE recent <= %s ORDER BY asset_id, timestamp"
     )
     grouped: dict[int, list[float]] = defaultdict(list)
+    last: dict[int, object] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, [interval, *asset_ids, bars])
-        for asset_id, close in cursor.fetchall():
+        for asset_id, timestamp, close in cursor.fetchall():
             grouped[asset_id].append(close)
-    return {asset_id: np.asarray(closes, dtype=np.float64) for asset_id, closes in grouped.items()}
+            last[asset_id] = timestamp  # rows come oldest first: the final one is the latest bar
+    return {
+        asset_id: (np.asarray(closes, dtype=np.float64), _aware(last[asset_id])) for asset_id, closes in grouped.items()
+    }
+
+
+def _aware(value: object) -> datetime:
+    """A raw cursor's timestamp as an aware UTC datetime (SQLite hands back text, PostgreSQL a datetime)."""
+    moment = parse_datetime(value) if isinstance(value, str) else value
+    if not isinstance(moment, datetime):
+        raise TypeError(f"not a timestamp: {value!r}")
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -74,16 +87,10 @@ def compute_indicator_chunk(asset_ids: list[int]) -> IndicatorSummary:
     interval = settings.INDICATOR_INTERVAL
     periods = configured_periods()
     closes = load_closes(asset_ids, interval, settings.INDICATOR_HISTORY_BARS)
-    last_bar = dict(
-        PriceBar.objects.filter(asset_id__in=list(closes), interval=interval)
-        .values("asset_id")
-        .annotate(last=Max("timestamp"))
-        .values_list("asset_id", "last")
-    )
     now = timezone.now()
     rows: list[IndicatorSnapshot] = []
     refused: dict[int, str] = {}
-    for asset_id, series in closes.items():
+    for asset_id, (series, last_bar) in closes.items():
         try:
             values = compute_indicators(series, periods)
         except ValueError as exc:
@@ -95,7 +102,7 @@ def compute_indicator_chunk(asset_ids: list[int]) -> IndicatorSummary:
             IndicatorSnapshot(
                 asset_id=asset_id,
                 interval=interval,
-                as_of=last_bar[asset_id],
+                as_of=last_bar,
                 bars_used=len(series),
                 computed_at=now,
                 **fields,

@@ -83,7 +83,9 @@ def test_warm_up_stores_null_never_zero_or_nan(make_asset) -> None:
 def test_load_closes_returns_the_latest_n_oldest_first(make_asset) -> None:
     asset = make_asset("AAPL")
     add_bars(asset, [float(v) for v in range(1, 11)])
-    assert list(load_closes([asset.pk], "1d", 3)[asset.pk]) == [8.0, 9.0, 10.0]
+    closes, last_bar = load_closes([asset.pk], "1d", 3)[asset.pk]
+    assert list(closes) == [8.0, 9.0, 10.0]
+    assert last_bar == DAY0 + timedelta(days=9)
 
 
 def test_an_asset_without_bars_is_reported_not_failed(make_asset) -> None:
