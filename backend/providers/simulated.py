@@ -11,6 +11,7 @@ import hashlib
 import math
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -58,6 +59,11 @@ def floor_time(moment: datetime, interval: str) -> datetime:
     seconds = INTERVAL_SECONDS[interval]
     epoch = int(moment.timestamp())
     return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
+
+
+def _running(bar: Bar, price: Decimal) -> Bar:
+    """Today's bar as of now: it closes at the current quote, and its range includes it."""
+    return replace(bar, close=price, high=max(bar.high, price), low=min(bar.low, price))
 
 
 class SimulatedClient:
@@ -110,7 +116,7 @@ class SimulatedClient:
                     volume_24h=Decimal(10_000 + _seed(symbol, minute // 1440) % 10_000_000),
                 )
             )
-            bars.append(self.bar_at(symbol, "1d", floor_time(now, "1d")))
+            bars.append(_running(self.bar_at(symbol, "1d", floor_time(now, "1d")), quotes[-1].price))
         return QuoteBatch(quotes=tuple(quotes), bars=tuple(bars))
 
     def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]:

@@ -87,3 +87,12 @@ def test_adding_or_reactivating_an_asset_queues_a_backfill(
         asset.is_active = True
         asset.save()
     assert queued == ["NVDA", "NVDA"]
+
+
+def test_the_simulated_running_daily_bar_closes_at_the_quote() -> None:
+    from backend.providers.simulated import SimulatedClient
+
+    batch = SimulatedClient().fetch_quotes(["AAPL", "BTC"])
+    for quote, bar in zip(batch.quotes, batch.bars, strict=True):
+        assert bar.close == quote.price
+        assert bar.low <= quote.price <= bar.high
