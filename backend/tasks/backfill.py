@@ -29,7 +29,7 @@ def backfill_asset(symbol: str, *, interval: str | None = None, bars: int | None
         return 0
     interval = interval or settings.INDICATOR_INTERVAL
     source = quote_source(asset.asset_type.code)
-    history = source.fetch_bars(symbol, interval=interval, limit=bars or bars_needed())
+    history = source.fetch_asset_bars(asset, interval=interval, limit=bars or bars_needed())
     stored = store_bars({symbol: asset}, history)
     logger.info("backfilled %d %s bars for %s from %s", stored, interval, symbol, source.name)
     return stored

@@ -45,7 +45,7 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
     if skipped:
         logger.warning("skipping %d symbols not active in class %s: %s", len(skipped), asset_class, skipped[:10])
     source = quote_source(asset_class)
-    batch = source.fetch_quotes(sorted(assets))
+    batch = source.fetch_asset_quotes([assets[symbol] for symbol in sorted(assets)])
     for rejected in batch.rejected:
         logger.warning("provider %s rejected %s: %s", source.name, rejected.symbol, rejected.reason)
     stored_quotes = store_quotes(assets, batch.quotes)

@@ -30,7 +30,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 from django.conf import settings
@@ -75,20 +75,6 @@ CLIENT_CLASSES: dict[str, Callable[..., Any]] = {
 }
 
 
-class QuoteSource(Protocol):
-    """Anything that prices a batch of our symbols and serves bars."""
-
-    name: str
-
-    def fetch_quotes(self, symbols: list[str]) -> QuoteBatch:
-        """Quotes for ``symbols`` (our symbols); refused symbols are reported in the batch."""
-        ...
-
-    def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
-        """The last ``limit`` bars of ``symbol``, oldest first."""
-        ...
-
-
 class AssetSource:
     """Our symbols in, our symbols out: looks up each asset's provider ids, then asks the chains."""
 
@@ -103,18 +89,26 @@ class AssetSource:
 
     def fetch_quotes(self, symbols: list[str]) -> QuoteBatch:
         """Quotes for our ``symbols``; symbols with no asset row are rejected without a provider call."""
-        instruments = instruments_for(self.asset_class, symbols)
-        known = {i.symbol for i in instruments}
-        batch = self.quotes.fetch_quotes(instruments) if instruments else QuoteBatch()
-        unknown = tuple(Rejected(s, "not a known asset") for s in dict.fromkeys(symbols) if s not in known)
+        assets = Asset.objects.filter(symbol__in=list(symbols)).in_bulk(field_name="symbol")
+        batch = self.fetch_asset_quotes([assets[s] for s in dict.fromkeys(symbols) if s in assets])
+        unknown = tuple(Rejected(s, "not a known asset") for s in dict.fromkeys(symbols) if s not in assets)
         return replace(batch, rejected=batch.rejected + unknown) if unknown else batch
+
+    def fetch_asset_quotes(self, assets: Sequence[Asset]) -> QuoteBatch:
+        """Quotes for assets the caller already loaded (no query here)."""
+        instruments = [instrument_of(self.asset_class, asset) for asset in assets]
+        return self.quotes.fetch_quotes(instruments) if instruments else QuoteBatch()
 
     def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
         """Bars of one of our symbols from the first bar provider that has them."""
-        instruments = instruments_for(self.asset_class, [symbol])
-        if not instruments:
+        asset = Asset.objects.filter(symbol=symbol).first()
+        if asset is None:
             raise UnknownSymbolError(f"{symbol[:20]!r} is not a known asset")
-        return self.bars.fetch_bars(instruments[0], interval=interval, limit=limit)
+        return self.fetch_asset_bars(asset, interval=interval, limit=limit)
+
+    def fetch_asset_bars(self, asset: Asset, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
+        """Bars of an asset the caller already loaded (no query here)."""
+        return self.bars.fetch_bars(instrument_of(self.asset_class, asset), interval=interval, limit=limit)
 
 
 @dataclass
@@ -137,18 +131,10 @@ class NewsSource:
         return self.chain.fetch_articles(query, since=since, max_pages=max_pages)
 
 
-def instruments_for(asset_class: str, symbols: Sequence[str]) -> list[Instrument]:
-    """Our assets among ``symbols`` with each provider's identifier, in one query, in input order."""
-    rows = {
-        symbol: (binance, coingecko)
-        for symbol, binance, coingecko in Asset.objects.filter(symbol__in=list(symbols)).values_list(
-            "symbol", "binance_symbol", "coingecko_id"
-        )
-    }
-    return [
-        Instrument(symbol, provider_ids(asset_class, symbol, binance_symbol=b, coingecko_id=c))
-        for symbol, (b, c) in ((s, rows[s]) for s in dict.fromkeys(symbols) if s in rows)
-    ]
+def instrument_of(asset_class: str, asset: Asset) -> Instrument:
+    """One of our assets with each provider's identifier for it."""
+    ids = provider_ids(asset_class, asset.symbol, binance_symbol=asset.binance_symbol, coingecko_id=asset.coingecko_id)
+    return Instrument(asset.symbol, ids)
 
 
 def provider_ids(asset_class: str, symbol: str, *, binance_symbol: str = "", coingecko_id: str = "") -> dict[str, str]:
