@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
 from backend.market.models import Asset, PriceBar, Quote
@@ -18,8 +20,22 @@ from .models import DeadLetter
 
 logger = logging.getLogger(__name__)
 
-# How old the newest quote of a class may be before the class counts as stale.
-FRESHNESS_TARGET_SECONDS = {"crypto": 2 * 120, "stock": 2 * 300}
+# A class is stale when its newest quote is older than this many of its schedule's intervals.
+STALE_AFTER_INTERVALS = 2
+# Target for a class with no interval quote schedule (paused, crontab, or none yet).
+DEFAULT_FRESHNESS_SECONDS = 3600
+
+
+def freshness_targets() -> dict[str, float]:
+    """Seconds each asset class may age: twice its quote schedule's interval, as operators set it in admin."""
+    targets: dict[str, float] = {}
+    rows = PeriodicTask.objects.filter(task="quotes.dispatch", enabled=True, interval__isnull=False)
+    for row in rows.select_related("interval"):
+        asset_class = json.loads(row.kwargs or "{}").get("asset_class")
+        if asset_class:
+            seconds = STALE_AFTER_INTERVALS * row.schedule.run_every.total_seconds()
+            targets[asset_class] = min(seconds, targets.get(asset_class, seconds))
+    return targets
 
 
 def cleanup(now: datetime | None = None) -> dict[str, int]:
@@ -56,10 +72,11 @@ def freshness(now: datetime | None = None) -> dict[str, dict[str, object]]:
         .annotate(newest=Max("fetched_at"))
         .values_list("asset__asset_type__code", "newest")
     )
+    targets = freshness_targets()
     for code in Asset.objects.active().values_list("asset_type__code", flat=True).distinct():
         stamp = newest.get(code)
         age = (now - stamp).total_seconds() if stamp else None
-        target = FRESHNESS_TARGET_SECONDS.get(code, 3600)
+        target = targets.get(code, DEFAULT_FRESHNESS_SECONDS)
         report[code] = {"age_seconds": age, "target_seconds": target, "fresh": age is not None and age <= target}
     return report
 

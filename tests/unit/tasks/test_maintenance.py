@@ -71,3 +71,18 @@ def test_heartbeat_records_liveness_and_flags_a_stale_class(make_asset) -> None:
     assert report["freshness"]["stock"]["fresh"] is False
     row = Heartbeat.objects.get(component="beat")
     assert row.last_seen == now and row.detail["stock"]["fresh"] is False
+
+
+def test_freshness_follows_the_schedule_interval_an_operator_set(make_asset) -> None:
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from backend.tasks.schedules import sync_schedules
+
+    sync_schedules()
+    now = timezone.now()
+    btc = make_asset("BTC", "crypto")
+    Quote.objects.create(asset=btc, price=1, as_of=now, source="t", fetched_at=now - timedelta(seconds=300))
+    assert heartbeat(now=now)["freshness"]["crypto"] == {"age_seconds": 300.0, "target_seconds": 240.0, "fresh": False}
+    every_ten, _ = IntervalSchedule.objects.get_or_create(every=600, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.filter(name="quotes: crypto").update(interval=every_ten)
+    assert heartbeat(now=now)["freshness"]["crypto"]["fresh"] is True
