@@ -19,6 +19,11 @@ pytestmark = pytest.mark.integration
 SLOT_SECONDS = 3
 
 
+def ticks(beat) -> int:
+    """How many times ``beat`` sent the test schedule."""
+    return beat.log().count("Sending due task quotes: crypto (test)")
+
+
 def test_two_beats_for_five_ticks_dispatch_each_slot_once(live_worker, make_asset) -> None:
     for symbol in ("BTC", "ETH", "SOL"):
         make_asset(symbol, "crypto")
@@ -33,13 +38,21 @@ def test_two_beats_for_five_ticks_dispatch_each_slot_once(live_worker, make_asse
     )
     beats = [start_beat("a"), start_beat("b")]
     try:
-        time.sleep(SLOT_SECONDS * 5 + 1.5)
+        # Five ticks each; a beat's start-up takes a second or two, so wait for the ticks, not the clock.
+        deadline = time.monotonic() + SLOT_SECONDS * 5 + 30
+        while time.monotonic() < deadline and min(ticks(b) for b in beats) < 5:
+            time.sleep(0.3)
     finally:
         for beat in beats:
             stop_worker(beat)
-    time.sleep(3)  # let the worker finish what the beats sent
-
-    sent = [b.log().count("Sending due task quotes: crypto (test)") for b in beats]
+    sent = [ticks(b) for b in beats]
+    # Let the worker finish what the beats sent (every tick received) before counting.
+    deadline = time.monotonic() + 30
+    while TaskResult.objects.filter(task_name="quotes.dispatch").count() < sum(sent) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    # ... and the fetches they fanned out: a run closes when its batches are accounted.
+    while DispatchRun.objects.filter(status="running").exists() and time.monotonic() < deadline:
+        time.sleep(0.3)
     runs = DispatchRun.objects.filter(schedule="quotes: crypto (test)").exclude(status="skipped")
     slots = list(runs.values_list("slot", flat=True))
     dispatches = TaskResult.objects.filter(task_name="quotes.dispatch").count()
