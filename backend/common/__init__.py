@@ -1,0 +1,1 @@
+"""Plain-Python helpers shared by every layer (providers included): no Django, no Celery."""
