@@ -5,7 +5,7 @@ can still be fanning out when the next tick arrives. Every dispatcher therefore:
 1. takes a short lock per schedule (TTL'd, owner-checked) so two dispatchers never decide at once;
 2. skips, logs and records the tick when the schedule's previous run is still open;
 3. claims (schedule, slot) with a unique row, so a doubled tick finds the slot taken and does nothing;
-4. records planned / done / failed counts on that row as the fan-out completes.
+4. records the plan on that row; batches report their outcomes through ``accounting.record_outcome``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from backend.monitoring.models import DispatchRun
+from .accounting import record_outcome, record_plan
+from .runs import DispatchRun
 
 logger = logging.getLogger(__name__)
+
+# Batch tasks and the retry policy import the accounting entry points from here as well.
+__all__ = ["Claim", "claim_slot", "dispatch_batches", "record_outcome", "record_plan", "schedule_lock"]
 
 # Without a schedule row (an operator's "run now", a test) slots are this long.
 DEFAULT_SLOT_SECONDS = 60
@@ -115,48 +119,21 @@ def _record_skip(schedule: str, slot: datetime, note: str) -> None:
         pass  # this slot was already recorded (dispatched or skipped): one row per slot is the point
 
 
-def record_plan(run_id: int, *, assets: int, batches: int) -> None:
-    """Store how many assets and batches a run fanned out to; an empty plan closes the run."""
-    fields = {"planned": assets, "batches": batches}
-    if assets == 0:
-        fields.update(status=DispatchRun.Status.DONE, finished_at=timezone.now())
-    DispatchRun.objects.filter(pk=run_id).update(**fields)
-
-
-def record_outcome(run_id: int | None, *, done: int = 0, failed: int = 0) -> None:
-    """Count a finished batch against its run, closing the run when every planned asset is accounted."""
-    if run_id is None:
-        return
-    with transaction.atomic():
-        run = DispatchRun.objects.select_for_update().filter(pk=run_id).first()
-        if run is None:
-            return
-        # A redelivered batch must not count twice past the plan.
-        run.done = min(run.planned, run.done + done)
-        run.failed = min(run.planned - run.done, run.failed + failed)
-        update = ["done", "failed"]
-        if run.done + run.failed >= run.planned and run.status == DispatchRun.Status.RUNNING:
-            run.status = DispatchRun.Status.DONE
-            run.finished_at = timezone.now()
-            update += ["status", "finished_at"]
-        run.save(update_fields=update)
-
-
 def dispatch_batches(
     schedule: str,
     *,
     plan: Callable[[], Sequence[Sequence[object]]],
-    send: Callable[[list[object], int], object],
+    send: Callable[[list[object], int, int], object],
     periodic: bool = True,
 ) -> dict[str, object]:
-    """Claim the slot, plan the batches, record the plan and send each batch with the run's id."""
+    """Claim the slot, plan the batches, record the plan and send each batch with the run's id and its index."""
     claim = claim_slot(schedule, periodic=periodic)
     if claim.run is None:
         return {"schedule": schedule, "skipped": claim.reason}
     batches = [list(batch) for batch in plan()]
     assets = sum(map(len, batches))
     record_plan(claim.run.pk, assets=assets, batches=len(batches))
-    for batch in batches:
-        send(batch, claim.run.pk)
+    for index, batch in enumerate(batches):
+        send(batch, claim.run.pk, index)
     logger.info("dispatched %d batches (%d assets) for %s", len(batches), assets, schedule)
     return {"schedule": schedule, "run": claim.run.pk, "batches": len(batches), "assets": assets}

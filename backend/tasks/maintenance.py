@@ -13,7 +13,7 @@ from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
 from backend.market.models import Asset, PriceBar, Quote
-from backend.monitoring.models import DispatchRun, Heartbeat
+from backend.tasks.runs import DispatchRun, Heartbeat
 
 from .deadletters import flush_fallback
 from .models import DeadLetter

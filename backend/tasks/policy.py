@@ -5,8 +5,8 @@ from __future__ import annotations
 from celery import Task
 from django.conf import settings
 
+from .accounting import record_outcome
 from .deadletters import delivery_guard, redact_value
-from .dispatching import record_outcome
 
 
 def retry_delay(computed: float, *, retry_after: float | None, floor: float, cap: float) -> float:
@@ -48,12 +48,16 @@ class ReliableTask(Task):
         return getattr(self.request, "periodic_task_name", None)
 
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
-        """Count a finally failed batch against its dispatch run, so its completeness stays true."""
-        run_id = (kwargs or {}).get("run_id")
+        """Count a finally failed batch against its dispatch run, so its completeness stays true.
+
+        The items are the task's CURRENT list argument: after a subset retry, only that subset.
+        """
+        kwargs = kwargs or {}
+        run_id = kwargs.get("run_id")
         if run_id is not None:
             # A batch task's batch is its list argument (symbols or asset ids).
-            batch = next((arg for arg in args if isinstance(arg, list)), [None])
-            record_outcome(run_id, failed=len(batch))
+            items = next((arg for arg in args or () if isinstance(arg, list)), [])
+            record_outcome(run_id, kwargs.get("batch"), failed=items)
         super().on_failure(exc, task_id, args, kwargs, einfo)
 
     def retry(

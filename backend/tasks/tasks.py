@@ -37,17 +37,22 @@ def dispatch_quotes(self: ReliableTask, asset_class: str) -> dict[str, object]:
         schedule or f"quotes.dispatch:{asset_class}",
         periodic=schedule is not None,
         plan=lambda: quotes.plan_quote_batches(asset_class, settings.QUOTE_BATCH_SIZE),
-        send=lambda symbols, run_id: fetch_quotes.apply_async(
-            args=(asset_class, symbols), kwargs={"run_id": run_id}, **route.as_options()
+        send=lambda symbols, run_id, batch: fetch_quotes.apply_async(
+            args=(asset_class, symbols), kwargs={"run_id": run_id, "batch": batch}, **route.as_options()
         ),
     )
 
 
 @app.task(base=ReliableTask, name="quotes.fetch", **RETRY_POLICY)
-def fetch_quotes(asset_class: str, symbols: list[str], run_id: int | None = None) -> dict[str, object]:
+def fetch_quotes(
+    asset_class: str, symbols: list[str], run_id: int | None = None, batch: int | None = None
+) -> dict[str, object]:
     """Fetch and upsert quotes (and the running daily bar) for one batch of one asset class."""
     summary = quotes.refresh_quotes(asset_class, symbols)
-    record_outcome(run_id, done=summary.stored_quotes, failed=len(symbols) - summary.stored_quotes)
+    unserved = set(summary.rejected) | set(summary.skipped)
+    record_outcome(
+        run_id, batch, done=[s for s in symbols if s not in unserved], failed=[s for s in symbols if s in unserved]
+    )
     return summary.as_dict()
 
 
@@ -68,17 +73,20 @@ def dispatch_indicators(self: ReliableTask) -> dict[str, object]:
         schedule or "indicators.dispatch",
         periodic=schedule is not None,
         plan=lambda: indicator_refresh.plan_indicator_chunks(settings.INDICATOR_CHUNK_SIZE),
-        send=lambda asset_ids, run_id: compute_indicators.apply_async(
-            args=(asset_ids,), kwargs={"run_id": run_id}, **route.as_options()
+        send=lambda asset_ids, run_id, batch: compute_indicators.apply_async(
+            args=(asset_ids,), kwargs={"run_id": run_id, "batch": batch}, **route.as_options()
         ),
     )
 
 
 @app.task(base=ReliableTask, name="indicators.compute")
-def compute_indicators(asset_ids: list[int], run_id: int | None = None) -> dict[str, object]:
+def compute_indicators(asset_ids: list[int], run_id: int | None = None, batch: int | None = None) -> dict[str, object]:
     """Compute SMA, EMA, RSI, MACD and Bollinger Bands for a chunk of assets and upsert the snapshots."""
     summary = indicator_refresh.compute_indicator_chunk(asset_ids)
-    record_outcome(run_id, done=summary.stored, failed=len(asset_ids) - summary.stored)
+    unserved = set(summary.without_bars) | set(summary.refused)
+    record_outcome(
+        run_id, batch, done=[a for a in asset_ids if a not in unserved], failed=[a for a in asset_ids if a in unserved]
+    )
     return summary.as_dict()
 
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.cache import cache
 
-from backend.monitoring.models import DispatchRun
 from backend.tasks.dispatching import claim_slot, dispatch_batches, lock_key, record_outcome, record_plan, schedule_lock
+from backend.tasks.runs import DispatchRun
 
 pytestmark = pytest.mark.django_db
 
@@ -42,8 +42,8 @@ def test_the_next_tick_is_skipped_and_recorded_while_the_previous_run_is_open() 
 def test_the_next_tick_goes_ahead_once_the_previous_run_is_accounted() -> None:
     run = claim_slot("quotes: crypto", now=T0).run
     record_plan(run.pk, assets=10, batches=2)
-    record_outcome(run.pk, done=6)
-    record_outcome(run.pk, done=3, failed=1)
+    record_outcome(run.pk, 0, done=["A", "B", "C", "D", "E", "F"])
+    record_outcome(run.pk, 1, done=["G", "H", "I"], failed=["J"])
     run.refresh_from_db()
     assert (run.status, run.done, run.failed, run.completeness) == ("done", 9, 1, 90.0)
     assert claim_slot("quotes: crypto", now=T0 + timedelta(seconds=60)).run is not None
@@ -55,15 +55,6 @@ def test_an_open_run_older_than_the_grace_period_does_not_block_forever(settings
     record_plan(run.pk, assets=10, batches=1)
     DispatchRun.objects.filter(pk=run.pk).update(started_at=T0)
     assert claim_slot("quotes: crypto", now=T0 + timedelta(seconds=300)).run is not None
-
-
-def test_a_redelivered_batch_never_counts_past_the_plan() -> None:
-    run = claim_slot("x", now=T0).run
-    record_plan(run.pk, assets=5, batches=1)
-    record_outcome(run.pk, done=5)
-    record_outcome(run.pk, done=5)
-    run.refresh_from_db()
-    assert (run.done, run.failed) == (5, 0)
 
 
 def test_a_held_lock_makes_a_concurrent_dispatcher_skip() -> None:
@@ -82,13 +73,15 @@ def test_the_lock_is_released_only_by_its_owner() -> None:
 
 def test_dispatch_batches_sends_each_batch_with_the_run_id() -> None:
     sent = []
-    result = dispatch_batches("s", plan=lambda: [["A", "B"], ["C"]], send=lambda batch, run: sent.append((batch, run)))
+    result = dispatch_batches(
+        "s", plan=lambda: [["A", "B"], ["C"]], send=lambda batch, run, index: sent.append((batch, run, index))
+    )
     run = DispatchRun.objects.get()
-    assert sent == [(["A", "B"], run.pk), (["C"], run.pk)]
+    assert sent == [(["A", "B"], run.pk, 0), (["C"], run.pk, 1)]
     assert (run.planned, run.batches) == (3, 2)
     assert result["assets"] == 3
 
 
 def test_an_empty_plan_closes_the_run_at_once() -> None:
-    dispatch_batches("s", plan=list, send=lambda batch, run: None)
+    dispatch_batches("s", plan=list, send=lambda batch, run, index: None)
     assert DispatchRun.objects.get().status == "done"
