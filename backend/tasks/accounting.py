@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -81,3 +82,44 @@ def _derive_counts(run: DispatchRun, now: datetime | None = None) -> None:
         run.finished_at = now or timezone.now()
         update += ["status", "finished_at"]
     run.save(update_fields=update)
+
+
+def run_deadline(start: datetime, interval_seconds: float) -> datetime:
+    """When a run started at ``start`` must be accounted: one schedule interval plus the hard time limit.
+
+    By then every batch was delivered (the queue drains within an interval when the platform keeps
+    up) and ran to its hard limit; what is still unaccounted was lost or is stuck in retries.
+    """
+    return start + timedelta(seconds=interval_seconds + settings.CELERY_TASK_TIME_LIMIT)
+
+
+def close_overdue_runs(schedule: str | None = None, now: datetime | None = None) -> list[int]:
+    """Close every running run past its deadline as ``incomplete``, counting what never reported.
+
+    Called by the next claim of the schedule and by the heartbeat; returns the closed runs' ids.
+    """
+    now = now or timezone.now()
+    overdue = DispatchRun.objects.filter(status=DispatchRun.Status.RUNNING, deadline__lt=now)
+    if schedule is not None:
+        overdue = overdue.filter(schedule=schedule)
+    closed: list[int] = []
+    for run_id in overdue.values_list("pk", flat=True):
+        with transaction.atomic():
+            run = DispatchRun.objects.select_for_update().filter(pk=run_id, status=DispatchRun.Status.RUNNING).first()
+            if run is None:
+                continue  # another closer (or the last outcome) got there first
+            reported = run.batch_outcomes.exclude(index=DispatchBatch.UNNUMBERED).count()
+            missing_batches = max(0, run.batches - reported)
+            if run.planned == 0 and run.batches == 0:
+                note = "closed at its deadline: the dispatcher never recorded a plan"
+            else:
+                note = (
+                    f"closed at its deadline: {run.missing} of {run.planned} assets unaccounted, "
+                    f"{missing_batches} of {run.batches} batches never reported"
+                )
+            run.status, run.finished_at = DispatchRun.Status.INCOMPLETE, now
+            run.note = f"{run.note}; {note}"[:300] if run.note else note
+            run.save(update_fields=["status", "finished_at", "note"])
+        logger.warning("dispatch run %s (%s) %s", run.pk, run.schedule, note)
+        closed.append(run.pk)
+    return closed

@@ -13,9 +13,10 @@ from backend.core.celery import app
 from backend.providers.errors import TransientProviderError
 
 from . import backfill, indicator_refresh, maintenance, news, quotes
-from .dispatching import dispatch_batches, record_outcome
+from .dispatching import dispatch_batches, record_outcome, run_once_per_tick
 from .policy import ReliableTask
 from .routing import WorkKind, route_for
+from .ticks import origin_of
 
 # Transient faults only: a permanent one (unknown symbol, bad key, malformed reply) fails fast.
 RETRY_POLICY = {
@@ -32,10 +33,11 @@ RETRY_POLICY = {
 def dispatch_quotes(self: ReliableTask, asset_class: str) -> dict[str, object]:
     """Send one fetch per provider-sized batch of the active assets of ``asset_class``."""
     route = route_for(WorkKind.QUOTES, asset_class)
-    schedule = self.beat_schedule()
+    origin = origin_of(self.request)
     return dispatch_batches(
-        schedule or f"quotes.dispatch:{asset_class}",
-        periodic=schedule is not None,
+        origin.schedule or f"quotes.dispatch:{asset_class}",
+        tick=origin.tick,
+        task_id=self.request.id or "",
         plan=lambda: quotes.plan_quote_batches(asset_class, settings.QUOTE_BATCH_SIZE),
         send=lambda symbols, run_id, batch: fetch_quotes.apply_async(
             args=(asset_class, symbols), kwargs={"run_id": run_id, "batch": batch}, **route.as_options()
@@ -57,10 +59,10 @@ def fetch_quotes(
 
 
 # --- news -------------------------------------------------------------------------------------------
-@app.task(base=ReliableTask, name="news.fetch", **RETRY_POLICY)
-def fetch_news() -> dict[str, object]:
+@app.task(base=ReliableTask, bind=True, name="news.fetch", **RETRY_POLICY)
+def fetch_news(self: ReliableTask) -> dict[str, object]:
     """Fetch recent articles about the active assets; upsert by URL and link them to the assets named."""
-    return news.refresh_news().as_dict()
+    return run_once_per_tick(self.request, name=self.name, work=lambda: news.refresh_news().as_dict())
 
 
 # --- indicators ------------------------------------------------------------------------------------
@@ -68,10 +70,11 @@ def fetch_news() -> dict[str, object]:
 def dispatch_indicators(self: ReliableTask) -> dict[str, object]:
     """Send one compute task per chunk of every active asset (no symbol list anywhere)."""
     route = route_for(WorkKind.INDICATORS)
-    schedule = self.beat_schedule()
+    origin = origin_of(self.request)
     return dispatch_batches(
-        schedule or "indicators.dispatch",
-        periodic=schedule is not None,
+        origin.schedule or "indicators.dispatch",
+        tick=origin.tick,
+        task_id=self.request.id or "",
         plan=lambda: indicator_refresh.plan_indicator_chunks(settings.INDICATOR_CHUNK_SIZE),
         send=lambda asset_ids, run_id, batch: compute_indicators.apply_async(
             args=(asset_ids,), kwargs={"run_id": run_id, "batch": batch}, **route.as_options()
@@ -103,13 +106,13 @@ def enqueue_backfill(symbol: str) -> None:
 
 
 # --- housekeeping -----------------------------------------------------------------------------------
-@app.task(base=ReliableTask, name="maintenance.cleanup")
-def cleanup() -> dict[str, int]:
+@app.task(base=ReliableTask, bind=True, name="maintenance.cleanup")
+def cleanup(self: ReliableTask) -> dict[str, object]:
     """Delete task results, bars, dispatch runs and closed dead letters past their retention."""
-    return maintenance.cleanup()
+    return run_once_per_tick(self.request, name=self.name, work=maintenance.cleanup)
 
 
-@app.task(base=ReliableTask, name="maintenance.heartbeat")
-def heartbeat() -> dict[str, object]:
-    """Record that beat and a worker are alive and report data freshness per asset class."""
-    return maintenance.heartbeat()
+@app.task(base=ReliableTask, bind=True, name="maintenance.heartbeat")
+def heartbeat(self: ReliableTask) -> dict[str, object]:
+    """Record that beat and a worker are alive, close overdue runs, report data freshness per asset class."""
+    return run_once_per_tick(self.request, name=self.name, work=maintenance.heartbeat)
