@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -130,21 +130,32 @@ def claim_slot(
             return _skip(schedule, slot, task_id, "locked", "another dispatcher of this schedule holds the lock")
         close_overdue_runs(schedule, now)
         note = ""
-        previous = (
-            DispatchRun.objects.filter(schedule=schedule, slot__lt=slot)
-            .exclude(status=DispatchRun.Status.SKIPPED)
-            .first()
-        )
+        claimed = DispatchRun.objects.filter(schedule=schedule).exclude(status=DispatchRun.Status.SKIPPED)
+        previous = claimed.filter(slot__lt=slot).first()
         if previous is not None and previous.is_open:
             pending = f"run {previous.pk} still has {previous.missing} of {previous.planned} assets pending"
             if tick is not None:
                 return _skip(schedule, slot, task_id, "previous run open", pending)
             note = f"run now by an operator while {pending}"
+        if tick is not None:
+            # Two beats tick at their own phases: ticks of one beat cycle can straddle a slot
+            # boundary. A run whose tick is closer than half an interval is the same cycle.
+            half = timedelta(seconds=interval / 2)
+            twin = claimed.exclude(slot=slot).filter(tick_at__gt=tick - half, tick_at__lt=tick + half).first()
+            if twin is not None:
+                return _skip(
+                    schedule,
+                    slot,
+                    task_id,
+                    "doubled tick",
+                    f"run {twin.pk} ran the tick beat sent at {twin.tick_at.isoformat()}",
+                )
         try:
             with transaction.atomic():
                 run = DispatchRun.objects.create(
                     schedule=schedule,
                     slot=slot,
+                    tick_at=tick,
                     task_id=task_id,
                     planned=planned,
                     batches=1 if planned else 0,

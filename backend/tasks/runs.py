@@ -35,6 +35,7 @@ class DispatchRun(models.Model):
     deadline = models.DateTimeField(
         null=True, blank=True, help_text="Past this the run is closed as incomplete if work is unaccounted."
     )
+    tick_at = models.DateTimeField(null=True, blank=True, help_text="When beat sent the tick (empty: not a beat tick).")
     task_id = models.CharField(
         max_length=255, blank=True, default="", db_index=True, help_text="The task that claimed the slot."
     )
