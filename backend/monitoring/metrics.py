@@ -100,10 +100,27 @@ class PlatformCollector(Collector):
         latest: dict[str, DispatchRun] = {}
         for run in DispatchRun.objects.exclude(status=DispatchRun.Status.SKIPPED).order_by("schedule", "-slot"):
             latest.setdefault(run.schedule, run)
+        missing = GaugeMetricFamily(
+            "financehub_dispatch_missing_assets",
+            "Assets of each schedule's latest run neither done nor failed (lost when the run is incomplete)",
+            labels=["schedule", "status"],
+        )
         for schedule, run in latest.items():
             if run.completeness is not None:
                 complete.add_metric([schedule], run.completeness)
+            missing.add_metric([schedule, run.status], run.missing)
         yield complete
+        yield missing
+
+        runs = GaugeMetricFamily(
+            "financehub_dispatch_runs", "Periodic runs started in the last 24 h by status", labels=["status"]
+        )
+        by_status = dict(
+            DispatchRun.objects.filter(started_at__gte=now - TASK_WINDOW).values_list("status").annotate(n=Count("id"))
+        )
+        for status in DispatchRun.Status.values:
+            runs.add_metric([status], by_status.get(status, 0))
+        yield runs
 
         yield from _breaker_states()
 
