@@ -208,6 +208,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 75)
 TASK_RETRY_BACKOFF_MAX = env_int("TASK_RETRY_BACKOFF_MAX", 25)
 TASK_RETRY_DELAY_FLOOR = env_int("TASK_RETRY_DELAY_FLOOR", 2)
+# A provider's Retry-After is honoured up to this many seconds; past the cap above the retry hops
+# (re-sent every TASK_RETRY_BACKOFF_MAX seconds) instead of waiting in one held message.
+TASK_RETRY_AFTER_MAX = env_int("TASK_RETRY_AFTER_MAX", 600)
 TASK_MAX_RETRIES = env_int("TASK_MAX_RETRIES", 5)
 # Infrastructure faults (database, Redis, broker) are waited out this many times per task before
 # the task fails; at the default cap that covers an outage of several minutes.

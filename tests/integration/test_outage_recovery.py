@@ -1,4 +1,5 @@
-"""A database outage is waited out, never dead-lettered: tasks picked up during it run once it is back.
+"""Outages and long waits on a real worker: a database outage is waited out, never dead-lettered, and a
+provider's long Retry-After is honoured in hops no longer than the retry cap.
 
 The worker reaches PostgreSQL through a proxy the test cuts for a while (connections reset, new
 ones refused) — a real outage for that worker, while the test itself keeps its own connection.
@@ -17,7 +18,7 @@ from django.db import connection
 from backend.tasks import deadletters
 from backend.tasks.models import DeadLetter
 from backend.tasks.runs import DispatchRun, Heartbeat
-from backend.tasks.tasks import dispatch_quotes, heartbeat
+from backend.tasks.tasks import dispatch_quotes, fetch_news, heartbeat
 from tests.fixtures.outage_proxy import OutageProxy
 from tests.fixtures.worker import WorkerProcess, _test_database_url, report, start_worker, stop_worker
 
@@ -117,3 +118,22 @@ def test_tasks_picked_up_during_a_database_outage_run_when_it_is_back(
         f"database outage {OUTAGE_SECONDS} s: run-now of {ASSETS} assets done {ASSETS}/{ASSETS} "
         f"{recovered:.1f} s after the database came back; 0 dead letters"
     )
+
+
+def test_a_retry_after_longer_than_the_retry_cap_is_waited_out_in_hops(
+    proxied_worker, transactional_db, providers, make_asset
+) -> None:
+    worker, _ = proxied_worker  # its retry cap is 4 s
+    make_asset("AAPL")  # news is fetched about the active assets
+    providers.set_fault("newsapi", "status_429", count=1, path="/v2/everything", retry_after=10)
+    started = time.monotonic()
+    result = fetch_news.delay()
+    result.get(timeout=90)
+    waited = time.monotonic() - started
+    log = worker.log()
+    # One retry, deferred 10 s as the provider asked, in hops of at most the cap: not retries burnt every 4 s.
+    assert log.count(f"news.fetch[{result.id}] retry") == 1, log[-3000:]
+    assert f"news.fetch[{result.id}] waits" in log
+    assert waited >= 9.5
+    news_requests = [r for r in providers.requests() if r["path"].startswith("/newsapi/")]
+    assert [r["status"] for r in news_requests][:2] == [429, 200]

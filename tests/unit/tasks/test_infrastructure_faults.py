@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis.exceptions
 from celery.app.task import Task
-from celery.exceptions import Reject, Retry
+from celery.exceptions import Ignore, Reject, Retry
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django_celery_results.backends.database import DatabaseBackend
@@ -130,3 +131,39 @@ def test_a_retry_countdown_or_eta_never_exceeds_the_cap(monkeypatch, published) 
         task.pop_request()
     assert [options["countdown"] for options in published] == [settings.TASK_RETRY_BACKOFF_MAX] * 2
     assert all(options.get("eta") is None for options in published)
+
+
+class Throttled(Exception):
+    retry_after = 120.0
+
+
+def test_a_long_retry_after_is_honoured_in_hops_no_longer_than_the_cap(monkeypatch, published) -> None:
+    task = tasks.fetch_quotes
+    task.push_request(id="t", retries=0, called_directly=False, is_eager=False, args=("crypto", ["BTC"]), kwargs={})
+    try:
+        with pytest.raises(Retry):
+            task.retry(exc=Throttled(), countdown=4)
+    finally:
+        task.pop_request()
+    (options,) = published
+    assert options["countdown"] == settings.TASK_RETRY_BACKOFF_MAX
+    not_before = options["headers"][policy.NOT_BEFORE_HEADER]
+    assert 119 < not_before - time.time() <= 120
+
+
+def test_a_delivery_before_its_time_hops_on_without_running(monkeypatch, published) -> None:
+    task = tasks.heartbeat
+    ran: list[bool] = []
+    monkeypatch.setattr(task, "run", lambda *a, **k: ran.append(True))
+    headers = {policy.NOT_BEFORE_HEADER: time.time() + 60}
+    task.push_request(id="t", retries=1, called_directly=False, is_eager=False, headers=headers, args=(), kwargs={})
+    try:
+        with pytest.raises(Ignore):
+            task()
+    finally:
+        task.pop_request()
+    assert ran == []
+    (options,) = published
+    assert options["countdown"] <= settings.TASK_RETRY_BACKOFF_MAX
+    assert options["retries"] == 1 and options["task_id"] == "t"  # the same message, not a new retry
+    assert options["headers"][policy.NOT_BEFORE_HEADER] == headers[policy.NOT_BEFORE_HEADER]
