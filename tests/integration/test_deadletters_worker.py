@@ -23,6 +23,7 @@ from django_celery_results.models import TaskResult
 from backend.core.celery import app
 from backend.market.models import Quote
 from backend.tasks import deadletters
+from backend.tasks.deadletters import storage
 from backend.tasks.models import DeadLetter
 from tests.fixtures import failing_tasks
 from tests.fixtures.worker import WorkerProcess, start_worker, stop_worker
@@ -69,7 +70,7 @@ def _clear_fallback() -> None:
     path = Path(settings.DEADLETTER_FALLBACK_FILE)
     path.unlink(missing_ok=True)
     if deadletters.uses_redis():
-        deadletters._redis().delete(deadletters.FALLBACK_REDIS_KEY)
+        storage.redis_client().delete(deadletters.FALLBACK_REDIS_KEY)
 
 
 @pytest.fixture
@@ -174,7 +175,7 @@ def test_a_task_that_kills_its_worker_is_dead_lettered_after_n_deliveries(worker
 
     assert wait_for(lambda: dead_letter_of(result.id), timeout=90), worker.log()[-4000:]
     row = dead_letter_of(result.id)
-    assert row.exception_class == "backend.tasks.deadletters.PoisonMessageError"
+    assert row.exception_class == "backend.tasks.deadletters.poison.PoisonMessageError"
     assert row.deliveries == MAX_DELIVERIES + 1  # N runs killed the worker; delivery N+1 was refused
     assert row.retries == 0
     kills = re.findall(r"exited with 'signal 9 \(SIGKILL\)'", worker.log())

@@ -10,13 +10,15 @@ import pytest
 from celery.exceptions import Retry
 from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
+from django.db import DatabaseError
 from django.urls import reverse
 from django.utils import timezone
 
+from backend.common.redaction import RedactSecretsFilter
 from backend.core.celery import app
 from backend.providers.errors import PermanentProviderError, TransientProviderError
 from backend.tasks import deadletters
-from backend.tasks.deadletters import REDACTED, FailureRecord
+from backend.tasks.deadletters import REDACTED, FailureRecord, poison, records, storage
 from backend.tasks.models import DeadLetter
 from tests.fixtures import failing_tasks
 
@@ -29,7 +31,7 @@ def isolated_fallback(settings, tmp_path, monkeypatch):
     settings.DEADLETTER_FALLBACK_FILE = tmp_path / "deadletters" / "fallback.jsonl"
     settings.COINGECKO_API_KEY = PLANTED
     settings.DEADLETTER_REPLAY_RATE = 1000
-    monkeypatch.setattr(deadletters, "uses_redis", lambda: False)
+    monkeypatch.setattr(storage, "uses_redis", lambda: False)
     return settings.DEADLETTER_FALLBACK_FILE
 
 
@@ -68,9 +70,9 @@ def make_dead_letter(task_id: str = "t-1", **fields) -> DeadLetter:
 
 def break_database(monkeypatch) -> None:
     def refuse(record):
-        raise deadletters.transaction.DatabaseError("connection refused")
+        raise DatabaseError("connection refused")
 
-    monkeypatch.setattr(deadletters, "apply_record", refuse)
+    monkeypatch.setattr(records, "apply_record", refuse)
 
 
 # --- Redaction ------------------------------------------------------------------------------------
@@ -109,7 +111,7 @@ def test_it_redacts_credential_named_arguments_at_any_depth() -> None:
 
 
 def test_the_logging_filter_redacts_messages_arguments_and_tracebacks(caplog) -> None:
-    handler_filter = deadletters.RedactSecretsFilter()
+    handler_filter = RedactSecretsFilter(secrets=deadletters.configured_secrets)
     try:
         raise PermanentProviderError(f"bad key {PLANTED}")
     except PermanentProviderError:
@@ -239,9 +241,9 @@ def test_the_fallback_uses_redis_when_redis_is_the_broker(db, monkeypatch) -> No
             return len(self.lists.get(key, []))
 
     fake = FakeRedis()
-    monkeypatch.setattr(deadletters, "uses_redis", lambda: True)
-    monkeypatch.setattr(deadletters, "_redis", lambda: fake)
-    monkeypatch.setattr(deadletters, "prune_delivery_counters", lambda: None)
+    monkeypatch.setattr(storage, "uses_redis", lambda: True)
+    monkeypatch.setattr(storage, "redis_client", lambda: fake)
+    monkeypatch.setattr(poison, "prune_delivery_counters", lambda: None)
 
     assert deadletters.write_fallback(make_record("r1")).startswith("redis list")
     assert deadletters.flush_fallback().flushed == 1
