@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import traceback as traceback_module
 from typing import Any
 
@@ -18,7 +19,8 @@ from celery import signals
 from celery.utils.saferepr import saferepr
 
 from .fallback import record_failure
-from .records import build_record
+from .history import mark_replay_outcome
+from .records import build_record, replay_header
 from .secrets import REDACTED, configured_secrets, redact_text, redact_value, scrub_einfo
 
 logger = logging.getLogger(__name__)
@@ -187,28 +189,17 @@ def redact_published_reprs(headers: dict[str, Any] | None = None, body: Any = No
 
 @signals.task_success.connect(dispatch_uid="financehub.deadletters.task_success")
 def on_task_success(sender: Any = None, **_: Any) -> None:
-    """A replay that succeeded resolves the dead letter it came from."""
+    """A replay that succeeded marks the dead letter it came from ``replay succeeded``."""
     request = getattr(sender, "request", None)
-    original = _replay_header(request)
+    original = replay_header(request)
     if not original:
         return
     try:
-        from ..models import DeadLetter
-
-        DeadLetter.objects.filter(task_id=original, state=DeadLetter.State.REPLAYED).update(
-            state=DeadLetter.State.RESOLVED
+        mark_replay_outcome(
+            original,
+            succeeded=True,
+            actor=f"worker:{getattr(request, 'hostname', '') or socket.gethostname()}",
+            detail=f"task {getattr(request, 'id', '')}",
         )
     except Exception:  # noqa: BLE001 - the row stays "replayed"; nothing is lost
         logger.warning("could not mark dead letter %s resolved", original, exc_info=True)
-
-
-REPLAY_HEADER = "deadletter_replay_of"
-
-
-def _replay_header(request: Any) -> str:
-    if request is None:
-        return ""
-    value = getattr(request, REPLAY_HEADER, None)
-    if not value:
-        value = (getattr(request, "headers", None) or {}).get(REPLAY_HEADER)
-    return str(value or "")

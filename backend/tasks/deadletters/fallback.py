@@ -3,7 +3,7 @@
 Celery swallows exceptions raised by signal receivers, so a write the database refuses goes here
 instead of vanishing — a Redis list when Redis is the broker, an append-only JSON-lines file
 otherwise — and ``flush_fallback`` moves it into the table later. A record leaves the fallback only
-after the database took it.
+after the database took it, or after it was parked (``parking``) because the database never will.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import poison, records, storage
+from django.db import DatabaseError
+
+from . import parking, poison, rows, storage
 from .records import FailureRecord
 
 logger = logging.getLogger(__name__)
@@ -71,19 +73,19 @@ def pending_fallback() -> int:
 
 @dataclass
 class FlushResult:
-    """What one flush did."""
+    """What one flush did: records stored, still waiting (database away), and parked for good."""
 
     flushed: int = 0
     remaining: int = 0
-    rejected: int = 0
+    parked: int = 0
 
 
 def flush_fallback(*, dry_run: bool = False) -> FlushResult:
     """Move fallback records into the table; idempotent and safe to run from several processes.
 
-    A record leaves the fallback only after the database took it, so a crash or an outage in the
-    middle leaves the rest for the next flush. Called at the start of every dead-letter write, by
-    the periodic heartbeat and by ``manage.py deadletters flush``.
+    A record leaves the fallback only after the database took it (or refused its content, which
+    parks it), so a crash or an outage in the middle leaves the rest for the next flush. Called at
+    the start of every dead-letter write, by the periodic heartbeat and by ``manage.py deadletters flush``.
     """
     result = FlushResult()
     if storage.uses_redis():
@@ -91,35 +93,53 @@ def flush_fallback(*, dry_run: bool = False) -> FlushResult:
     _flush_file(result, dry_run)
     if not dry_run:
         poison.prune_delivery_counters()
-    if result.flushed:
-        logger.info("dead letter fallback: flushed %d records, %d remain", result.flushed, result.remaining)
+    if result.flushed or result.parked:
+        logger.info(
+            "dead letter fallback: flushed %d records, parked %d, %d remain",
+            result.flushed,
+            result.parked,
+            result.remaining,
+        )
     return result
+
+
+def _store(raw: str | bytes, result: FlushResult) -> bool:
+    """Store one fallback line (or park it); False when the database is away and flushing must stop."""
+    try:
+        record = FailureRecord.from_json(raw)
+    except (ValueError, TypeError) as exc:
+        parking.park(raw, f"unreadable: {type(exc).__name__}")
+        result.parked += 1
+        return True
+    try:
+        rows.apply_record(record)
+    except rows.UnstorableRecord as exc:
+        parking.park(raw, f"refused by the database: {exc}")
+        result.parked += 1
+        return True
+    except DatabaseError:  # the database is still away (or not migrated yet): keep this and the rest
+        return False
+    except Exception as exc:  # noqa: BLE001 - a record that breaks the merge itself must not block the rest
+        parking.park(raw, f"could not be merged: {type(exc).__name__}: {exc}")
+        result.parked += 1
+        return True
+    result.flushed += 1
+    return True
 
 
 def _flush_redis(result: FlushResult, dry_run: bool) -> None:
     client = storage.redis_client()
     items = client.lrange(FALLBACK_REDIS_KEY, 0, FLUSH_BATCH - 1)
+    if dry_run:
+        result.flushed += len(items)
+        result.remaining += int(client.llen(FALLBACK_REDIS_KEY)) - len(items)
+        return
     for raw in items:
-        try:
-            record = FailureRecord.from_json(raw)
-        except (ValueError, TypeError):
-            result.rejected += 1
-            if not dry_run:
-                logger.error("dead letter fallback: unreadable record in Redis moved aside")
-                client.rpush(FALLBACK_REDIS_KEY + ":rejected", raw)
-                client.lrem(FALLBACK_REDIS_KEY, 1, raw)
-            continue
-        if dry_run:
-            result.flushed += 1
-            continue
-        try:
-            records.apply_record(record)
-        except Exception:  # noqa: BLE001 - the database is still away: keep the rest for the next flush
+        if not _store(raw, result):
             break
         # LREM of the exact value, not LPOP: another flusher may already have taken the head.
         client.lrem(FALLBACK_REDIS_KEY, 1, raw)
-        result.flushed += 1
-    result.remaining += int(client.llen(FALLBACK_REDIS_KEY)) - (result.flushed if dry_run else 0)
+    result.remaining += int(client.llen(FALLBACK_REDIS_KEY))
 
 
 def _flush_file(result: FlushResult, dry_run: bool) -> None:
@@ -129,30 +149,14 @@ def _flush_file(result: FlushResult, dry_run: bool) -> None:
     with _locked(path) as handle:
         handle.seek(0)
         lines = [line for line in handle.read().splitlines() if line.strip()]
-        readable: list[tuple[str, FailureRecord]] = []
-        torn: list[str] = []
-        for line in lines:
-            try:
-                readable.append((line, FailureRecord.from_json(line)))
-            except (ValueError, TypeError):
-                torn.append(line)
-        result.rejected += len(torn)
         if dry_run:
-            result.flushed += len(readable)
+            result.flushed += len(lines)
             return
-        if torn:
-            # Torn lines from a crashed writer: set aside for a human, never retried forever.
-            with path.with_name(path.name + ".rejected").open("a", encoding="utf-8") as rejected:
-                rejected.writelines(line + "\n" for line in torn)
-            logger.error("dead letter fallback: %d unreadable lines moved to %s.rejected", len(torn), path.name)
         kept: list[str] = []
-        for position, (line, record) in enumerate(readable):
-            try:
-                records.apply_record(record)
-            except Exception:  # noqa: BLE001 - the database is still away: keep this and the rest
-                kept = [line for line, _ in readable[position:]]
+        for position, line in enumerate(lines):
+            if not _store(line, result):
+                kept = lines[position:]
                 break
-            result.flushed += 1
         result.remaining += len(kept)
         # Rewrite in place under the lock; writers wait on the same lock, so nothing is lost.
         handle.seek(0)
@@ -163,16 +167,24 @@ def _flush_file(result: FlushResult, dry_run: bool) -> None:
 
 
 def record_failure(record: FailureRecord) -> str:
-    """Store ``record``: in the table when the database answers, else in the fallback. Never raises."""
+    """Store ``record``: in the table when the database answers, else in the fallback. Never raises.
+
+    Returns where it went: ``database``, ``fallback``, ``parked`` (the database refused its content)
+    or ``log`` (nothing else took it).
+    """
     try:
         if pending_fallback():
             flush_fallback()
     except Exception:  # noqa: BLE001 - flushing is best effort here; the heartbeat flushes again
         logger.debug("dead letter fallback: flush before write failed", exc_info=True)
     try:
-        records.apply_record(record)
+        rows.apply_record(record)
         logger.info("dead letter recorded for %s[%s]: %s", record.task_name, record.task_id, record.exception_class)
         return "database"
+    except rows.UnstorableRecord as exc:
+        # Waiting cannot help: park it where the operator sees it instead of a fallback it never leaves.
+        parking.park(record.to_json(), f"refused by the database: {exc}")
+        return "parked"
     except Exception as exc:  # noqa: BLE001 - Celery would swallow it and the dead letter would be lost
         database_error = f"{type(exc).__name__}: {exc}"
     try:
