@@ -11,70 +11,17 @@ import pytest
 from celery.exceptions import Retry
 from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
-from django.db import DatabaseError
 from django.urls import reverse
-from django.utils import timezone
 
 from backend.common.redaction import RedactSecretsFilter
-from backend.core.celery import app
 from backend.providers.errors import PermanentProviderError, TransientProviderError
 from backend.tasks import deadletters
-from backend.tasks.deadletters import REDACTED, FailureRecord, poison, rows, storage
+from backend.tasks.deadletters import REDACTED, poison, storage
 from backend.tasks.models import DeadLetter
 from tests.fixtures import failing_tasks
+from tests.fixtures.deadletters import PLANTED, break_database, make_dead_letter, make_record
 
-PLANTED = "planted-secret-xyz-123"
-
-
-@pytest.fixture(autouse=True)
-def isolated_fallback(settings, tmp_path, monkeypatch):
-    """A private fallback file and delivery-counter folder; the file fallback even when Redis is the broker."""
-    settings.DEADLETTER_FALLBACK_FILE = tmp_path / "deadletters" / "fallback.jsonl"
-    settings.COINGECKO_API_KEY = PLANTED
-    settings.DEADLETTER_REPLAY_RATE = 1000
-    monkeypatch.setattr(storage, "uses_redis", lambda: False)
-    return settings.DEADLETTER_FALLBACK_FILE
-
-
-@pytest.fixture
-def sent(monkeypatch) -> list[dict]:
-    """Tasks sent by replay, instead of the broker."""
-    calls: list[dict] = []
-
-    def send_task(name, args=None, kwargs=None, **options):
-        calls.append({"name": name, "args": args, "kwargs": kwargs, **options})
-
-    monkeypatch.setattr(app, "send_task", send_task)
-    return calls
-
-
-def make_record(task_id: str = "t-1", **fields) -> FailureRecord:
-    defaults = {
-        "task_name": "quotes.fetch",
-        "exception_class": "backend.providers.errors.TransientProviderError",
-        "exception_message": "timeout",
-        "traceback": "Traceback (most recent call last):\n  ...\nTransientProviderError: timeout",
-        "failed_at": timezone.now().isoformat(),
-        "args": ["stock", ["AAPL", "MSFT"]],
-        "symbols": ["AAPL", "MSFT"],
-        "providers": ["yahoo"],
-        "exception_lineage": deadletters.exception_lineage(TransientProviderError("timeout")),
-        "retries": 5,
-        "queue": "high",
-    }
-    return FailureRecord(task_id=task_id, **{**defaults, **fields})
-
-
-def make_dead_letter(task_id: str = "t-1", **fields) -> DeadLetter:
-    deadletters.apply_record(make_record(task_id, **fields))
-    return DeadLetter.objects.get(task_id=task_id)
-
-
-def break_database(monkeypatch) -> None:
-    def refuse(record):
-        raise DatabaseError("connection refused")
-
-    monkeypatch.setattr(rows, "apply_record", refuse)
+pytestmark = pytest.mark.usefixtures("isolated_fallback")
 
 
 # --- Redaction ------------------------------------------------------------------------------------
