@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django_celery_results.models import TaskResult
 
 from backend.core.celery import app
@@ -26,7 +25,8 @@ from backend.tasks import deadletters
 from backend.tasks.deadletters import storage
 from backend.tasks.models import DeadLetter
 from tests.fixtures import failing_tasks
-from tests.fixtures.worker import WorkerProcess, start_worker, stop_worker
+from tests.fixtures.deadletters import swapped_worker
+from tests.fixtures.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -50,20 +50,11 @@ def wait_for(condition, timeout: float = 45.0, interval: float = 0.2) -> bool:
     return False
 
 
-def _swap(target: WorkerProcess, replacement: WorkerProcess) -> None:
-    target.hostname, target.process, target.log_path = replacement.hostname, replacement.process, replacement.log_path
-
-
 @pytest.fixture(scope="module")
 def failing_worker(celery_worker_process: WorkerProcess, django_db_blocker) -> Iterator[WorkerProcess]:
     """The session worker, restarted with the failing tasks loaded (and restored plain afterwards)."""
-    with django_db_blocker.unblock():
-        connection.close()
-    stop_worker(celery_worker_process)
-    _swap(celery_worker_process, start_worker(WORKER_ENV))
-    yield celery_worker_process
-    stop_worker(celery_worker_process)
-    _swap(celery_worker_process, start_worker())
+    with swapped_worker(celery_worker_process, WORKER_ENV, django_db_blocker) as worker:
+        yield worker
 
 
 def _clear_fallback() -> None:
