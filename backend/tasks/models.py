@@ -144,3 +144,7 @@ class DeadLetterAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.result} by {self.actor}"
+
+
+# Run accounting and heartbeats live in their own module; imported here so Django registers them.
+from .runs import DispatchBatch, DispatchRun, Heartbeat  # noqa: E402, F401

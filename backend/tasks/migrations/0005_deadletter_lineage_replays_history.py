@@ -45,7 +45,7 @@ def fill_new_fields(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tasks', '0001_initial'),
+        ('tasks', '0004_dispatchrun_tick_at'),
     ]
 
     operations = [
