@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from backend.market.models import Asset
 from backend.tasks import deadletters, tasks
 from backend.tasks.deadletters import FALLBACK_REDIS_KEY, parking, storage
 from backend.tasks.models import DeadLetter
@@ -56,7 +57,7 @@ def wait_for(condition: Callable[[], object], timeout: float = 60.0) -> bool:
 
 def run(command: str, ids: dict[str, int]) -> str:
     """Run one runbook line through call_command, the runbook's example ids replaced by real ones."""
-    words = [str(ids.get(word, word)) for word in shlex.split(command)[2:]]
+    words = [str(ids.get(word, word)) for word in shlex.split(command)[1:]]
     out = StringIO()
     call_command(*words, stdout=out, stderr=out)
     return out.getvalue()
@@ -80,12 +81,20 @@ def quick_worker(celery_worker_process: WorkerProcess, django_db_blocker) -> Ite
 
 
 @pytest.fixture
-def outage(quick_worker, live_worker, providers, make_asset):
-    """Every provider of the stock and crypto quote chains answers 503 until cleared."""
-    for symbol in ("AAPL", "MSFT"):
-        make_asset(symbol, "stock")
-    for symbol in ("BTC", "ETH"):
-        make_asset(symbol, "crypto")
+def outage(quick_worker, live_worker, providers, asset_types):
+    """Every provider of the stock and crypto quote chains answers 503 until cleared.
+
+    The assets are bulk-created: no save signal, so no history backfill fails alongside and adds
+    dead letters the runbook's counts would have to allow for.
+    """
+    stock, crypto = asset_types["stock"], asset_types["crypto"]
+    Asset.objects.bulk_create(
+        [Asset(symbol=s, name=s, asset_type=stock) for s in ("AAPL", "MSFT")]
+        + [
+            Asset(symbol=s, name=s, asset_type=crypto, binance_symbol=f"{s}USDT", coingecko_id=s.lower())
+            for s in ("BTC", "ETH")
+        ]
+    )
     for provider in (*STOCK_CHAIN, *CRYPTO_CHAIN):
         providers.set_fault(provider, "status_503")
     client = storage.redis_client()
