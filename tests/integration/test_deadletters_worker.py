@@ -13,15 +13,17 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django_celery_results.models import TaskResult
 
 from backend.core.celery import app
 from backend.market.models import Quote
-from backend.tasks import deadletters
+from backend.tasks import deadletters, tasks
 from backend.tasks.deadletters import storage
 from backend.tasks.models import DeadLetter
 from tests.fixtures import failing_tasks
@@ -91,7 +93,7 @@ def test_retries_exhausted_leave_exactly_one_dead_letter_with_a_traceback(worker
     assert row.exception_class == "backend.providers.errors.TransientProviderError"
     assert row.retries == 2
     assert row.state == DeadLetter.State.OPEN
-    assert row.provider == "yahoo" and row.symbol_list == ["AAPL", "MSFT"]
+    assert row.provider_list == ["yahoo"] and row.symbol_list == ["AAPL", "MSFT"]
     assert row.args == [["AAPL", "MSFT"]]
     assert row.queue == "medium" and row.worker == worker.hostname
     assert "Traceback (most recent call last)" in row.traceback
@@ -259,3 +261,21 @@ def test_the_task_sent_event_shows_no_key_passed_as_an_argument(worker, settings
         result.get(timeout=30)
     assert "task-sent" in {e["type"] for e in events if e.get("uuid") == result.id}
     assert PLANTED not in _event_text(events, result.id, {"task-sent"})
+
+
+def test_a_task_called_with_a_nul_byte_is_dead_lettered_sanitised_and_nothing_is_left_stuck(worker) -> None:
+    """PostgreSQL refuses NUL in text and JSON: the dead letter is stored with it escaped, flagged
+    ``sanitised``, and neither the fallback nor the parked list keeps anything for ``flush`` to report."""
+    result = tasks.fetch_quotes.apply_async(args=("stock", ["AAPL\x00"]))
+
+    assert wait_for(lambda: dead_letter_of(result.id)), worker.log()[-4000:]
+    row = dead_letter_of(result.id)
+    assert row.sanitised
+    assert row.args == ["stock", ["AAPL\\x00"]]
+    assert deadletters.pending_fallback() == 0
+    assert deadletters.parked_count() == 0
+    out = StringIO()
+    call_command("deadletters", "flush", stdout=out)
+    assert "flushed 0, 0 remaining, 0 parked" in out.getvalue()
+    with pytest.raises(deadletters.ReplayRefused, match="escaped characters"):
+        deadletters.replay(row, actor="test:operator")
