@@ -368,8 +368,13 @@ DEADLETTER_REPLAY_RATE = env_float("DEADLETTER_REPLAY_RATE", 5.0)
 # (append-only JSON lines, flushed into the table once the database is back).
 DEADLETTER_FALLBACK_FILE = Path(env_str("DEADLETTER_FALLBACK_FILE", str(VAR_DIR / "deadletters" / "fallback.jsonl")))
 # Every log line of every process passes one redaction filter: API keys, passwords and
-# tokens never reach a log (backend/tasks/deadletters.py).
-LOGGING["filters"] = {"redact_secrets": {"()": "backend.tasks.deadletters.RedactSecretsFilter"}}
+# tokens never reach a log (backend/common/redaction.py, fed this deployment's secret values).
+LOGGING["filters"] = {
+    "redact_secrets": {
+        "()": "backend.common.redaction.RedactSecretsFilter",
+        "secrets": "ext://backend.core.secrets.configured_secrets",
+    }
+}
 LOGGING["handlers"]["console"]["filters"] = ["redact_secrets"]
 
 
