@@ -274,6 +274,9 @@ CELERY_TASK_DEFAULT_ROUTING_KEY = "medium"
 # live: real clients against the providers' own hosts (keys below).
 MARKET_DATA_MODE = env_str("MARKET_DATA_MODE", "simulated")
 QUOTE_BATCH_SIZE = env_int("QUOTE_BATCH_SIZE", 500)
+# Quarantine a symbol after this many refreshes in a row in which every provider of its chain
+# reported it unknown (quote fetches then skip it until an operator clears it); 0 = never.
+QUARANTINE_AFTER_UNKNOWN = env_int("QUARANTINE_AFTER_UNKNOWN", 3)
 INDICATOR_CHUNK_SIZE = env_int("INDICATOR_CHUNK_SIZE", 500)
 INDICATOR_INTERVAL = env_str("INDICATOR_INTERVAL", "1d")
 INDICATOR_HISTORY_BARS = env_int("INDICATOR_HISTORY_BARS", 250)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 from backend.market.models import Asset
 from backend.market.services import store_bars, store_quotes
+from backend.market.symbols import check_asset_class, check_symbols
 
 from .sources import quote_source
 
@@ -15,7 +16,8 @@ logger = logging.getLogger(__name__)
 
 def plan_quote_batches(asset_class: str, batch_size: int) -> list[list[str]]:
     """Symbols of every active asset of ``asset_class``, split into batches of ``batch_size``."""
-    symbols = list(Asset.objects.active().of_class(asset_class).order_by("symbol").values_list("symbol", flat=True))
+    assets = Asset.objects.refreshable().of_class(asset_class)
+    symbols = list(assets.order_by("symbol").values_list("symbol", flat=True))
     return [symbols[i : i + batch_size] for i in range(0, len(symbols), batch_size)]
 
 
@@ -37,13 +39,18 @@ class RefreshSummary:
 
 
 def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
-    """Fetch quotes for one batch and upsert them; unknown, inactive or other-class symbols are skipped."""
+    """Fetch quotes for one batch and upsert them; unknown, inactive, quarantined or other-class symbols are skipped.
+
+    ``InvalidInputError`` before any query when the input is not an asset class and a list of symbols.
+    """
+    asset_class, symbols = check_asset_class(asset_class), check_symbols(symbols)
     assets = {
-        a.symbol: a for a in Asset.objects.active().of_class(asset_class).filter(symbol__in=symbols).select_related()
+        a.symbol: a
+        for a in Asset.objects.refreshable().of_class(asset_class).filter(symbol__in=symbols).select_related()
     }
     skipped = sorted(set(symbols) - assets.keys())
     if skipped:
-        logger.warning("skipping %d symbols not active in class %s: %s", len(skipped), asset_class, skipped[:10])
+        logger.warning("skipping %d symbols not refreshable in class %s: %s", len(skipped), asset_class, skipped[:10])
     source = quote_source(asset_class)
     batch = source.fetch_asset_quotes([assets[symbol] for symbol in sorted(assets)])
     for rejected in batch.rejected:
