@@ -175,10 +175,22 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # SafeFormatter escapes control characters: a CR/LF in a symbol or a reply cannot forge a line.
+    "formatters": {
+        "plain": {
+            "()": "backend.common.logsafe.SafeFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # Django's defaults give these their own unescaped handlers; route them through ours instead.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------
@@ -279,6 +291,9 @@ CELERY_TASK_DEFAULT_ROUTING_KEY = "medium"
 # live: real clients against the providers' own hosts (keys below).
 MARKET_DATA_MODE = env_str("MARKET_DATA_MODE", "simulated")
 QUOTE_BATCH_SIZE = env_int("QUOTE_BATCH_SIZE", 500)
+# Quarantine a symbol after this many refreshes in a row in which every provider of its chain
+# reported it unknown (quote fetches then skip it until an operator clears it); 0 = never.
+QUARANTINE_AFTER_UNKNOWN = env_int("QUARANTINE_AFTER_UNKNOWN", 3)
 INDICATOR_CHUNK_SIZE = env_int("INDICATOR_CHUNK_SIZE", 500)
 INDICATOR_INTERVAL = env_str("INDICATOR_INTERVAL", "1d")
 INDICATOR_HISTORY_BARS = env_int("INDICATOR_HISTORY_BARS", 250)
