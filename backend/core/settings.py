@@ -242,7 +242,10 @@ else:
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
-CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 7 * 24 * 3600)
+# None: results are deleted by maintenance.cleanup after RETENTION_TASK_RESULTS_DAYS, the one
+# retention setting. Any value here would make beat add Celery's own daily celery.backend_cleanup
+# row, a second cleanup of the same table on a second setting.
+CELERY_RESULT_EXPIRES = None
 
 # JSON only: pickle would let anyone who can write to the broker run code in a worker.
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -393,6 +396,11 @@ def _check_limits() -> None:
         raise ImproperlyConfigured(
             f"DISPATCH_LOCK_TTL ({DISPATCH_LOCK_TTL}) must be at least "
             f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
+        )
+    if "CELERY_RESULT_EXPIRES" in os.environ:
+        raise ImproperlyConfigured(
+            "CELERY_RESULT_EXPIRES is no longer read: maintenance.cleanup deletes task results after "
+            "RETENTION_TASK_RESULTS_DAYS days; set that instead and remove CELERY_RESULT_EXPIRES"
         )
     if MARKET_DATA_MODE not in {"simulated", "fake", "live"}:
         raise ImproperlyConfigured(f"MARKET_DATA_MODE: expected simulated, fake or live, got {MARKET_DATA_MODE!r}")
