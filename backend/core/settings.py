@@ -124,6 +124,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Right after SecurityMiddleware: static files (the admin's CSS/JS) are answered before
+    # sessions or auth run, by gunicorn itself, with no separate file server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -169,7 +172,15 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# collectstatic writes here and WhiteNoise serves from here; the image collects into /app/static
+# at build time (read-only to the app user), `make prepare` into var/static.
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(VAR_DIR / "static")))
+# Compressed (gzip/brotli) copies next to each file; no manifest, so templates render in tests
+# and before any collectstatic ran.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
@@ -258,7 +269,10 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILI
 # django-celery-results' table; a database outage loses a state row, never the task (backend/tasks/results.py).
 CELERY_RESULT_BACKEND = "backend.tasks.results:OutageTolerantDatabaseBackend"
 CELERY_RESULT_EXTENDED = True
-CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 7 * 24 * 3600)
+# None: results are deleted by maintenance.cleanup after RETENTION_TASK_RESULTS_DAYS, the one
+# retention setting. Any value here would make beat add Celery's own daily celery.backend_cleanup
+# row, a second cleanup of the same table on a second setting.
+CELERY_RESULT_EXPIRES = None
 
 # JSON only: pickle would let anyone who can write to the broker run code in a worker.
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -420,6 +434,11 @@ def _check_limits() -> None:
         raise ImproperlyConfigured(
             f"DISPATCH_LOCK_TTL ({DISPATCH_LOCK_TTL}) must be at least "
             f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
+        )
+    if "CELERY_RESULT_EXPIRES" in os.environ:
+        raise ImproperlyConfigured(
+            "CELERY_RESULT_EXPIRES is no longer read: maintenance.cleanup deletes task results after "
+            "RETENTION_TASK_RESULTS_DAYS days; set that instead and remove CELERY_RESULT_EXPIRES"
         )
     if MARKET_DATA_MODE not in {"simulated", "fake", "live"}:
         raise ImproperlyConfigured(f"MARKET_DATA_MODE: expected simulated, fake or live, got {MARKET_DATA_MODE!r}")
