@@ -96,6 +96,25 @@ class Verdict:
         lines.append("verdict           " + ("PASS" if self.ok else "FAIL: " + "; ".join(self.failures)))
         return "\n".join(lines)
 
+    def figures(self) -> dict[str, object]:
+        """The figures as plain values (for the results file the docs quote)."""
+        h = self.history
+        return {
+            "scenario": h.scenario,
+            "expected": len(h.expected),
+            "stored": len(h.stored & h.expected),
+            "lost": len(self.lost),
+            "duplicated_rows": h.duplicated_rows,
+            "double_counted": self.double_counted,
+            "re_executions": self.re_executions,
+            "retries": h.retries,
+            "dead_letters": len(h.dead_letters),
+            "recovery_seconds": None if h.recovery_seconds is None else round(h.recovery_seconds, 1),
+            "recovery_bound": h.recovery_bound,
+            "ok": self.ok,
+            "failures": list(self.failures),
+        }
+
     def summary(self) -> str:
         """One line for the run's closing summary."""
         h = self.history

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.fixtures.worker import report
+
 from .fake import FakeProviderServer
 from .observe import reset_database
 from .services import PrivateServices
@@ -41,7 +43,7 @@ def chaos_services() -> Iterator[PrivateServices]:
         yield services
     finally:
         if os.environ.get("FINANCEHUB_CHAOS_KEEP") == "1":
-            print(f"chaos: kept {services.root}")
+            report(f"chaos: kept the private services' files in {services.root}")
             services.redis.stop()
             services.postgres.stop("immediate")
         else:

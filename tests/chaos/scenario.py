@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from django.conf import settings
 from django.utils import timezone
 
 from tests.fixtures.worker import report
@@ -112,13 +115,21 @@ def finish(
 
 
 def judge(history: History, stack: Stack) -> Verdict:
-    """Check a history, print its table and put its summary line in the run's closing summary."""
+    """Check a history; its table goes to the run's closing summary and to a results file."""
     verdict = check(history)
-    print("\n" + verdict.table())
-    report(verdict.summary())
-    if not verdict.ok:
-        print("\n".join(f"--- {p.name}\n{p.log()[-4000:]}" for p in stack.processes))
+    for line in verdict.table().splitlines():
+        report(line)
+    results = Path(settings.VAR_DIR) / "chaos-results.jsonl"
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with results.open("a") as out:
+        out.write(json.dumps({"at": timezone.now().isoformat(), **verdict.figures()}) + "\n")
     return verdict
+
+
+def explain(verdict: Verdict, stack: Stack) -> str:
+    """The accounting table and the tail of every process log, for a failed assertion."""
+    logs = "\n".join(f"--- {p.name}\n{p.log()[-3000:]}" for p in stack.processes)
+    return f"{verdict.table()}\n{logs}"
 
 
 def kill_busy_child(worker: Process, sig: int) -> int:

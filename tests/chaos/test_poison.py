@@ -8,7 +8,7 @@ import pytest
 
 from . import observe
 from .accounting import Finding
-from .scenario import finish, start_quote_run
+from .scenario import explain, finish, start_quote_run
 
 pytestmark = pytest.mark.chaos
 
@@ -43,7 +43,7 @@ def poison_run(stack, *, assets: int, bound: float, cap: int):
 @pytest.mark.chaos_short
 def test_a_poison_task_is_dead_lettered_after_the_cap_while_other_work_completes__short(stack) -> None:
     verdict = poison_run(stack, assets=60, bound=60, cap=3)
-    assert verdict.ok, verdict.table()
+    assert verdict.ok, explain(verdict, stack)
 
 
 def test_with_the_poison_cap_disabled_the_checker_goes_red(stack) -> None:

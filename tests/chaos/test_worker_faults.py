@@ -14,7 +14,7 @@ import pytest
 
 from . import observe
 from .accounting import Finding
-from .scenario import QuoteRun, finish, kill_busy_child, start_quote_run, wait_until_stopped
+from .scenario import QuoteRun, explain, finish, kill_busy_child, start_quote_run, wait_until_stopped
 
 pytestmark = pytest.mark.chaos
 
@@ -37,7 +37,7 @@ def sigkill_busy_child(stack, *, assets: int, batch_size: int, bound: float) -> 
         run, f"SIGKILL busy pool child ({assets} assets)", fault_over=killed_at, bound=bound,
         checks=[lambda: busy_child_lost(run)],
     )  # fmt: skip
-    assert verdict.ok, verdict.table()
+    assert verdict.ok, explain(verdict, stack)
 
 
 @pytest.mark.chaos_short
@@ -57,7 +57,7 @@ def test_sigkill_of_the_worker_main_process_with_1200_assets_in_flight(stack) ->
     # A supervisor (docker restart policy, systemd) starts a new worker; the held batches must reach it.
     stack.start_worker()
     verdict = finish(run, "SIGKILL worker main process (1200 assets)", fault_over=killed_at, bound=WORKER_LOSS_BOUND)
-    assert verdict.ok, verdict.table()
+    assert verdict.ok, explain(verdict, stack)
 
 
 def warm_shutdown(stack, *, assets: int, batch_size: int, bound: float) -> None:
@@ -81,7 +81,7 @@ def warm_shutdown(stack, *, assets: int, batch_size: int, bound: float) -> None:
         run, f"SIGTERM warm shutdown mid-batch ({assets} assets)", fault_over=stopped_at, bound=bound,
         checks=[clean_exit],
     )  # fmt: skip
-    assert verdict.ok, verdict.table()
+    assert verdict.ok, explain(verdict, stack)
 
 
 @pytest.mark.chaos_short
