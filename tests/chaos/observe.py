@@ -6,12 +6,14 @@ bookkeeping models move between apps (DispatchRun and Heartbeat are moving to th
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from django.apps import apps
 from django.db import connections
@@ -19,7 +21,7 @@ from django.db.models import Count
 from django.db.utils import InterfaceError, OperationalError
 
 from .accounting import RunCount
-from .stack import DB_ALIAS
+from .stack import DB_ALIAS, Stack
 
 RECEIVED = re.compile(r"Task ([\w.]+)\[([0-9a-f-]{36})\] received")
 RETRIED = re.compile(r"Task ([\w.]+)\[([0-9a-f-]{36})\] retry: Retry in ([0-9.]+)s")
@@ -61,7 +63,11 @@ def seed_crypto(count: int, prefix: str = "C") -> list[str]:
     """Create ``count`` active crypto assets (bulk: no creation-time backfill); return their symbols."""
     asset_type_model = model("AssetType")
     asset_model = model("Asset")
-    crypto, _ = asset_type_model.objects.using(DB_ALIAS).get_or_create(code="crypto", defaults={"name": "Crypto"})
+    # bulk_create throughout: model signals would reach for the default database, not ours.
+    asset_type_model.objects.using(DB_ALIAS).bulk_create(
+        [asset_type_model(code="crypto", name="Crypto")], ignore_conflicts=True
+    )
+    crypto = asset_type_model.objects.using(DB_ALIAS).get(code="crypto")
     symbols = [f"{prefix}{i:04d}" for i in range(count)]
     asset_model.objects.using(DB_ALIAS).bulk_create(
         asset_model(
@@ -107,10 +113,27 @@ def run_count(schedule_prefix: str = "") -> RunCount | None:
     return RunCount(run.pk, run.planned, run.done, run.failed, run.status)
 
 
-def dead_letters() -> tuple[str, ...]:
-    """Every dead letter as 'task_name: ExceptionClass'."""
+# Where a dead letter waits while the database is down (backend.tasks.deadletters' fallback): a
+# Redis list on the broker, else a JSON-lines file under the var directory.
+FALLBACK_REDIS_KEY = "financehub:deadletters:fallback"
+FALLBACK_FILE = Path("deadletters") / "fallback.jsonl"
+
+
+def dead_letters(stack: Stack | None = None) -> tuple[str, ...]:
+    """Every dead letter as 'task_name: ExceptionClass', the parked ones (fallback) included."""
     rows = model("DeadLetter").objects.using(DB_ALIAS).order_by("pk")
-    return tuple(f"{d.task_name}: {d.exception_class}" for d in rows)
+    found = {d.task_id: f"{d.task_name}: {d.exception_class}" for d in rows}
+    if stack is not None:
+        parked = [raw.decode() for raw in stack.services.redis.client().lrange(FALLBACK_REDIS_KEY, 0, -1)]
+        path = stack.var_dir / FALLBACK_FILE
+        if path.exists():
+            parked += [line for line in path.read_text().splitlines() if line.strip()]
+        for line in parked:
+            record = json.loads(line)
+            found.setdefault(
+                record.get("task_id", line), f"{record.get('task_name')}: {record.get('exception_class')} (parked)"
+            )
+    return tuple(found.values())
 
 
 def dead_letter_rows():

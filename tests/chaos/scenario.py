@@ -107,7 +107,7 @@ def finish(
         run=observe.run_count(DISPATCH_SCHEDULE),
         deliveries=facts.deliveries,
         retries=facts.retries,
-        dead_letters=observe.dead_letters(),
+        dead_letters=observe.dead_letters(run.stack),
         expected_dead_letters=expected_dead_letters,
         findings=tuple([*(probe() for probe in checks or ()), *run.extra_findings]),
     )
