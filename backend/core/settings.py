@@ -197,15 +197,27 @@ CELERY_BROKER_URL = _check_broker_url(
 )
 USES_FILESYSTEM_BROKER = CELERY_BROKER_URL.startswith("filesystem://")
 
-# Time limits and the visibility timeout are one system: a message unacknowledged for longer
-# than visibility_timeout is delivered again, so a task's hard limit plus its longest retry
-# delay must stay below it (checked below; start-up refuses otherwise).
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120)
-CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150)
-TASK_RETRY_BACKOFF_MAX = env_int("TASK_RETRY_BACKOFF_MAX", 600)
+# Time limits, retry delays and the visibility timeout are one system. On Redis a message stays
+# unacknowledged while a worker holds it: a retry waiting for its countdown, then running up to the
+# hard limit. Held longer than visibility_timeout it is delivered again (a duplicate); a worker that
+# dies holding it gives it back only after visibility_timeout plus one restore sweep. So: countdowns
+# are capped (TASK_RETRY_BACKOFF_MAX), hard limit + that cap + a margin stay below the timeout
+# (checked below; start-up refuses otherwise), and the timeout is short, so a killed worker's
+# batches come back within about two minutes (docs/OPERATIONS.md, "What bounds recovery").
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 75)
+TASK_RETRY_BACKOFF_MAX = env_int("TASK_RETRY_BACKOFF_MAX", 25)
 TASK_RETRY_DELAY_FLOOR = env_int("TASK_RETRY_DELAY_FLOOR", 2)
 TASK_MAX_RETRIES = env_int("TASK_MAX_RETRIES", 5)
-CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+# Infrastructure faults (database, Redis, broker) are waited out this many times per task before
+# the task fails; at the default cap that covers an outage of several minutes.
+TASK_INFRA_MAX_RETRIES = env_int("TASK_INFRA_MAX_RETRIES", 20)
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 110)
+# Seconds between the sweeps that give unacknowledged messages of dead workers back (kombu's default
+# is one scan per 100 s; 5 s costs one small Redis query per worker).
+CELERY_UNACKED_RESTORE_INTERVAL = env_int("CELERY_UNACKED_RESTORE_INTERVAL", 5)
+# Headroom between a held message's longest life and the visibility timeout (clock skew, prefetch).
+VISIBILITY_MARGIN_SECONDS = 5
 
 if USES_FILESYSTEM_BROKER:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -224,12 +236,15 @@ if USES_FILESYSTEM_BROKER:
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        "unacked_restore_interval": CELERY_UNACKED_RESTORE_INTERVAL,
+        "unacked_restore_throttle": 1,
         # Serve the queues in the order the worker lists them (-Q high,medium,low),
         # not round-robin: high work is taken first whenever there is any.
         "queue_order_strategy": "priority",
     }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
-CELERY_RESULT_BACKEND = "django-db"
+# django-celery-results' table; a database outage loses a state row, never the task (backend/tasks/results.py).
+CELERY_RESULT_BACKEND = "backend.tasks.results:OutageTolerantDatabaseBackend"
 CELERY_RESULT_EXTENDED = True
 CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 7 * 24 * 3600)
 
@@ -244,7 +259,9 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
-CELERY_TASK_TRACK_STARTED = True
+# No STARTED row: it is written before the task body, and with the database down that write turned
+# every picked-up task into a failure without running it. Flower still shows started tasks (events).
+CELERY_TASK_TRACK_STARTED = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
@@ -288,8 +305,6 @@ RETENTION_DAYS = {
 # A dispatch lock outlives the longest task: a dispatcher that dies never silences its schedule
 # for longer than this, and a slow run is never overlapped by the next tick before it.
 DISPATCH_LOCK_TTL = env_int("DISPATCH_LOCK_TTL", 300)
-# How long a previous run may stay open (batches still pending) before the next tick goes ahead anyway.
-DISPATCH_OPEN_RUN_GRACE = env_int("DISPATCH_OPEN_RUN_GRACE", 600)
 DEMO_ASSETS_FILE = Path(env_str("DEMO_ASSETS_FILE", str(BASE_DIR / "market" / "fixtures" / "demo_assets.json")))
 
 # --- Providers (read when a worker builds its clients, never at import) ----------------------------
@@ -365,10 +380,13 @@ def _check_limits() -> None:
             f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT}) must be below "
             f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
         )
-    if CELERY_TASK_TIME_LIMIT + TASK_RETRY_BACKOFF_MAX >= CELERY_VISIBILITY_TIMEOUT:
+    # A retry waits its countdown in the worker, unacknowledged, then runs up to the hard limit.
+    longest_hold = CELERY_TASK_TIME_LIMIT + TASK_RETRY_BACKOFF_MAX + VISIBILITY_MARGIN_SECONDS
+    if longest_hold >= CELERY_VISIBILITY_TIMEOUT:
         raise ImproperlyConfigured(
             f"CELERY_VISIBILITY_TIMEOUT ({CELERY_VISIBILITY_TIMEOUT}) must exceed CELERY_TASK_TIME_LIMIT "
-            f"+ TASK_RETRY_BACKOFF_MAX ({CELERY_TASK_TIME_LIMIT} + {TASK_RETRY_BACKOFF_MAX})"
+            f"+ TASK_RETRY_BACKOFF_MAX + {VISIBILITY_MARGIN_SECONDS} s ({CELERY_TASK_TIME_LIMIT} + "
+            f"{TASK_RETRY_BACKOFF_MAX} + {VISIBILITY_MARGIN_SECONDS}): a held retry would be delivered twice"
         )
     if not 0 < TASK_RETRY_DELAY_FLOOR <= TASK_RETRY_BACKOFF_MAX:
         raise ImproperlyConfigured("TASK_RETRY_DELAY_FLOOR must be positive and at most TASK_RETRY_BACKOFF_MAX")

@@ -23,8 +23,7 @@ from backend.core.celery import app
 from backend.market.models import Quote
 from backend.providers.breaker import CLOSED, HALF_OPEN, OPEN
 from backend.tasks.models import DeadLetter
-
-from .models import DispatchRun, Heartbeat
+from backend.tasks.runs import DispatchRun, Heartbeat
 
 # Task results counted over this window (older rows are pruned by cleanup anyway).
 TASK_WINDOW = timedelta(hours=24)

@@ -13,8 +13,9 @@ from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
 from backend.market.models import Asset, PriceBar, Quote
-from backend.monitoring.models import DispatchRun, Heartbeat
+from backend.tasks.runs import DispatchRun, Heartbeat
 
+from .accounting import close_overdue_runs
 from .deadletters import flush_fallback
 from .models import DeadLetter
 
@@ -82,8 +83,9 @@ def freshness(now: datetime | None = None) -> dict[str, dict[str, object]]:
 
 
 def heartbeat(component: str = "beat", now: datetime | None = None) -> dict[str, object]:
-    """Record that ``component`` is alive, move parked dead letters into the table, report freshness."""
+    """Record that ``component`` is alive, close overdue runs, move parked dead letters in, report freshness."""
     now = now or timezone.now()
+    closed = close_overdue_runs(now=now)
     flushed = flush_fallback()
     if flushed.flushed:
         logger.info("moved %d parked dead letters into the table", flushed.flushed)
@@ -92,4 +94,9 @@ def heartbeat(component: str = "beat", now: datetime | None = None) -> dict[str,
     stale = sorted(code for code, row in report.items() if not row["fresh"])
     if stale:
         logger.warning("data is stale for asset classes %s", stale)
-    return {"component": component, "freshness": report, "dead_letters_flushed": flushed.flushed}
+    return {
+        "component": component,
+        "freshness": report,
+        "dead_letters_flushed": flushed.flushed,
+        "runs_closed_incomplete": closed,
+    }

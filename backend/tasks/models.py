@@ -56,3 +56,7 @@ class DeadLetter(models.Model):
     def symbol_list(self) -> list[str]:
         """The symbols found in the arguments."""
         return [s for s in self.symbols.split(",") if s]
+
+
+# Run accounting and heartbeats live in their own module; imported here so Django registers them.
+from .runs import DispatchBatch, DispatchRun, Heartbeat  # noqa: E402, F401
