@@ -290,6 +290,23 @@ RETENTION_DAYS = {
 DISPATCH_LOCK_TTL = env_int("DISPATCH_LOCK_TTL", 300)
 # How long a previous run may stay open (batches still pending) before the next tick goes ahead anyway.
 DISPATCH_OPEN_RUN_GRACE = env_int("DISPATCH_OPEN_RUN_GRACE", 600)
+# --- Market conditions -> priority (backend/market/conditions.py, backend/tasks/routing.py) ----------
+# Volatile when |24 h change| or the stdev of recent bar-to-bar returns (both in %) reach these.
+VOLATILITY_THRESHOLDS = {
+    "stock": (env_float("VOLATILITY_STOCK_CHANGE_PCT", 4.0), env_float("VOLATILITY_STOCK_REALISED_PCT", 2.5)),
+    "crypto": (env_float("VOLATILITY_CRYPTO_CHANGE_PCT", 8.0), env_float("VOLATILITY_CRYPTO_REALISED_PCT", 5.0)),
+    "default": (env_float("VOLATILITY_CHANGE_PCT", 5.0), env_float("VOLATILITY_REALISED_PCT", 3.0)),
+}
+VOLATILITY_INTERVAL = env_str("VOLATILITY_INTERVAL", "1d")
+if VOLATILITY_INTERVAL not in ("5m", "1h", "1d"):
+    raise ImproperlyConfigured(f"VOLATILITY_INTERVAL must be 5m, 1h or 1d, not {VOLATILITY_INTERVAL!r}")
+VOLATILITY_BARS = env_int("VOLATILITY_BARS", 20)
+VOLATILITY_MIN_BARS = env_int("VOLATILITY_MIN_BARS", 5)
+# Stocks outside their session: one snapshot this long after the close, then this slow cadence;
+# in pre-market, its own cadence. Closed days fetch nothing unless an operator runs the dispatch now.
+CLOSE_SNAPSHOT_DELAY_SECONDS = env_int("CLOSE_SNAPSHOT_DELAY_SECONDS", 120)
+AFTER_HOURS_QUOTE_SECONDS = env_int("AFTER_HOURS_QUOTE_SECONDS", 3600)
+PRE_MARKET_QUOTE_SECONDS = env_int("PRE_MARKET_QUOTE_SECONDS", 900)
 DEMO_ASSETS_FILE = Path(env_str("DEMO_ASSETS_FILE", str(BASE_DIR / "market" / "fixtures" / "demo_assets.json")))
 
 # --- Providers (read when a worker builds its clients, never at import) ----------------------------
