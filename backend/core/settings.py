@@ -227,6 +227,10 @@ else:
         # Serve the queues in the order the worker lists them (-Q high,medium,low),
         # not round-robin: high work is taken first whenever there is any.
         "queue_order_strategy": "priority",
+        # One Redis list per priority 0-9 instead of kombu's four buckets (0-2, 3-5, 6-8, 9): routing's
+        # steps (high 0/2/3, medium 4/5, low 8/9) then stay apart. The worker polls priority-major,
+        # so with non-overlapping bands per queue this is one global order. See TASK_QUEUE_ARCHITECTURE.md.
+        "priority_steps": list(range(10)),
     }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 CELERY_RESULT_BACKEND = "django-db"
@@ -252,7 +256,14 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 TASK_QUEUES = ("high", "medium", "low")
-CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in TASK_QUEUES)
+# x-max-priority makes RabbitMQ queues priority queues (Redis ignores it; its steps are above).
+CELERY_TASK_QUEUE_MAX_PRIORITY = 9
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name), routing_key=name, queue_arguments={"x-max-priority": CELERY_TASK_QUEUE_MAX_PRIORITY})
+    for name in TASK_QUEUES
+)
+# A message sent without a priority sorts LAST, not first (backend/tasks/priority.py stamps it).
+CELERY_TASK_DEFAULT_PRIORITY = 9
 CELERY_TASK_DEFAULT_QUEUE = "medium"
 CELERY_TASK_DEFAULT_EXCHANGE = "medium"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "medium"

@@ -10,4 +10,4 @@ class TasksConfig(AppConfig):
 
     def ready(self) -> None:
         """Connect signal receivers in every process (web, worker, beat)."""
-        from . import deadletters, signals  # noqa: F401 - connects their receivers
+        from . import deadletters, priority, signals  # noqa: F401 - connects their receivers
