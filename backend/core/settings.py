@@ -264,6 +264,10 @@ else:
         # Serve the queues in the order the worker lists them (-Q high,medium,low),
         # not round-robin: high work is taken first whenever there is any.
         "queue_order_strategy": "priority",
+        # One Redis list per priority 0-9 instead of kombu's four buckets (0-2, 3-5, 6-8, 9): routing's
+        # steps (high 0/2/3, medium 4/5, low 8/9) then stay apart. The worker polls priority-major,
+        # so with non-overlapping bands per queue this is one global order. See TASK_QUEUE_ARCHITECTURE.md.
+        "priority_steps": list(range(10)),
     }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 # django-celery-results' table; a database outage loses a state row, never the task (backend/tasks/results.py).
@@ -295,7 +299,14 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 TASK_QUEUES = ("high", "medium", "low")
-CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in TASK_QUEUES)
+# x-max-priority makes RabbitMQ queues priority queues (Redis ignores it; its steps are above).
+CELERY_TASK_QUEUE_MAX_PRIORITY = 9
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name), routing_key=name, queue_arguments={"x-max-priority": CELERY_TASK_QUEUE_MAX_PRIORITY})
+    for name in TASK_QUEUES
+)
+# A message sent without a priority sorts LAST, not first (backend/tasks/priority.py stamps it).
+CELERY_TASK_DEFAULT_PRIORITY = 9
 CELERY_TASK_DEFAULT_QUEUE = "medium"
 CELERY_TASK_DEFAULT_EXCHANGE = "medium"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "medium"
@@ -334,6 +345,23 @@ RETENTION_DAYS = {
 # A dispatch lock outlives the longest task: a dispatcher that dies never silences its schedule
 # for longer than this, and a slow run is never overlapped by the next tick before it.
 DISPATCH_LOCK_TTL = env_int("DISPATCH_LOCK_TTL", 300)
+# --- Market conditions -> priority (backend/market/conditions.py, backend/tasks/routing.py) ----------
+# Volatile when |24 h change| or the stdev of recent bar-to-bar returns (both in %) reach these.
+VOLATILITY_THRESHOLDS = {
+    "stock": (env_float("VOLATILITY_STOCK_CHANGE_PCT", 4.0), env_float("VOLATILITY_STOCK_REALISED_PCT", 2.5)),
+    "crypto": (env_float("VOLATILITY_CRYPTO_CHANGE_PCT", 8.0), env_float("VOLATILITY_CRYPTO_REALISED_PCT", 5.0)),
+    "default": (env_float("VOLATILITY_CHANGE_PCT", 5.0), env_float("VOLATILITY_REALISED_PCT", 3.0)),
+}
+VOLATILITY_INTERVAL = env_str("VOLATILITY_INTERVAL", "1d")
+if VOLATILITY_INTERVAL not in ("5m", "1h", "1d"):
+    raise ImproperlyConfigured(f"VOLATILITY_INTERVAL must be 5m, 1h or 1d, not {VOLATILITY_INTERVAL!r}")
+VOLATILITY_BARS = env_int("VOLATILITY_BARS", 20)
+VOLATILITY_MIN_BARS = env_int("VOLATILITY_MIN_BARS", 5)
+# Stocks outside their session: one snapshot this long after the close, then this slow cadence;
+# in pre-market, its own cadence. Closed days fetch nothing unless an operator runs the dispatch now.
+CLOSE_SNAPSHOT_DELAY_SECONDS = env_int("CLOSE_SNAPSHOT_DELAY_SECONDS", 120)
+AFTER_HOURS_QUOTE_SECONDS = env_int("AFTER_HOURS_QUOTE_SECONDS", 3600)
+PRE_MARKET_QUOTE_SECONDS = env_int("PRE_MARKET_QUOTE_SECONDS", 900)
 DEMO_ASSETS_FILE = Path(env_str("DEMO_ASSETS_FILE", str(BASE_DIR / "market" / "fixtures" / "demo_assets.json")))
 
 # --- Providers (read when a worker builds its clients, never at import) ----------------------------
