@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from backend.providers.fake_server import FAULT_KINDS, PROVIDERS, FakeProviderServer
+from backend.fake_provider import FAULT_KINDS, PROVIDERS, FakeProviderServer
 
 # Friday 2026-11-27 18:00 UTC: the NYSE is open (13:00 ET is the early close, but the fake has no holidays).
 FROZEN_NOW = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
@@ -769,7 +769,7 @@ def test_cli_prints_its_url_and_logs_requests_to_a_file(tmp_path: Path) -> None:
     log_file = tmp_path / "fake_requests.jsonl"
     repo = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.providers.fake_server", "--port", "0", "--log-file", str(log_file)],
+        [sys.executable, "-m", "backend.fake_provider", "--port", "0", "--log-file", str(log_file)],
         cwd=repo,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -17,10 +17,10 @@ import pytest
 from django_celery_results.models import TaskResult
 
 from backend.core.celery import app
+from backend.fake_provider import FakeProviderServer
 from backend.market.models import Quote
 from backend.providers.binance import BinanceClient
 from backend.providers.breaker import CLOSED, OPEN
-from backend.providers.fake_server import FakeProviderServer
 from backend.providers.http import build_client
 from backend.providers.ratelimit import RateLimiter, guard_client, window_max
 from backend.tasks.quotes import refresh_quotes
