@@ -44,14 +44,18 @@ Faults are injected per provider (one active fault per provider; setting replace
 request is recorded (secret query params masked) in memory and optionally appended as a JSON
 line to ``log_file``.
 
-Faults are also drawn at random when the server is given a ``fault_rate`` (with a ``seed`` for a
-reproducible run), and unknown symbols can be mixed into every batch; see ``faults.py``.
+Faults are also drawn at random when the server is given a ``fault_rate`` (``fault_seed`` makes
+a run repeatable; ``set_fault_rate`` or ``POST /_control/fault-rate`` at run time). Unknown
+symbols can be mixed into any batch (``add_unknown_symbols``); with
+``coinmarketcap_skip_invalid=False`` CoinMarketCap fails the whole batch for one of them, as
+Binance always does, so clients must isolate them.
 
 Run it by hand with ``python -m backend.fake_provider --port 8765``.
 
-Layout: ``server.py`` (HTTP, routing, request log), ``control.py`` (``/_control``), ``faults.py``
-(fault modes and error replies), ``wire.py`` (shared request/reply plumbing), ``market.py``
-(generated prices) and one module per provider wire format.
+Layout: ``server.py`` (routing, keys, request log) on ``httpd.py`` (the loopback HTTP server),
+``control.py`` (``/_control``), ``faults.py`` (fault modes and error replies), ``wire.py`` (shared
+request/reply plumbing), ``market.py`` (generated prices) and one module per provider wire format
+(Yahoo's ticker rules in ``yahoo_symbols.py``).
 """
 
 from backend.fake_provider.faults import FAULT_KINDS, Fault

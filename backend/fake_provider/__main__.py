@@ -42,6 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="SYMBOL",
         help="treat SYMBOL as unknown (repeatable)",
     )
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.0, help="fail this share of provider requests at random (0..1)"
+    )
+    parser.add_argument("--fault-seed", type=int, help="seed for the random faults (repeatable runs)")
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -49,7 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     server = FakeProviderServer(
-        port=args.port, log_file=args.log_file, keys=dict(args.key), unknown_symbols=args.unknown
+        port=args.port,
+        log_file=args.log_file,
+        keys=dict(args.key),
+        unknown_symbols=args.unknown,
+        fault_rate=args.fault_rate,
+        fault_seed=args.fault_seed,
     )
     server.start()
     sys.stdout.write(server.url + "\n")

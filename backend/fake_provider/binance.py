@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +28,42 @@ BINANCE_1003 = (
     "Too much request weight used; current limit is %s request weight per 1 MINUTE. "
     "Please use WebSocket Streams for live updates to avoid polling the API."
 )
+
+
+class WeightMeter:
+    """Binance's per-minute request weight: the ``X-MBX-USED-WEIGHT`` headers and, with a limit, 429s.
+
+    Weight windows follow the wall clock even when the server's data clock is frozen.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._window = 0
+        self._used = 0
+
+    def over_limit(self, sub: str, params: dict[str, list[str]]) -> Reply | None:
+        """The 429 Binance sends when this request would go over the limit, else None."""
+        now = time.time()
+        minute = int(now // 60)
+        with self._lock:
+            used = self._used if minute == self._window else 0
+        if self.limit is None or used + binance_weight(sub, params) <= self.limit:
+            return None
+        wait = max(1, math.ceil((minute + 1) * 60 - now))
+        body = {"code": -1003, "msg": BINANCE_1003 % self.limit}
+        return json_reply(429, body, [("Retry-After", str(wait)), ("X-MBX-USED-WEIGHT-1M", str(used))])
+
+    def charge(self, sub: str, params: dict[str, list[str]], reply: Reply) -> Reply:
+        """Count this request's weight and report the minute's total on the reply."""
+        minute = int(time.time() // 60)
+        with self._lock:
+            if minute != self._window:
+                self._window, self._used = minute, 0
+            self._used += binance_weight(sub, params)
+            used = self._used
+        reply.headers += [("X-MBX-USED-WEIGHT-1M", str(used)), ("X-MBX-USED-WEIGHT", str(used))]
+        return reply
 
 
 def binance_weight(sub: str, params: dict[str, list[str]]) -> int:

@@ -119,7 +119,7 @@ class CoinMarketCapApi:
                 invalid.append(ident)
             else:
                 found.append(resolved)
-        if invalid and not truthy(req.get("skip_invalid")):
+        if invalid and not (truthy(req.get("skip_invalid")) and self.server.coinmarketcap_skip_invalid):
             return json_reply(400, cmc_status(400, now, f'Invalid value for "{kind}": "{",".join(invalid)}"'))
         data: dict[str, Any] = {}
         for key, asset, cmc_id, slug in found:

@@ -56,6 +56,8 @@ def control(server: FakeProviderServer, method: str, path: str, query: str, body
             except (ValueError, TypeError) as exc:
                 return json_reply(400, {"error": str(exc)})
             return json_reply(200, {"fault": armed.to_dict()})
+    if route == "/fault-rate":
+        return _fault_rate(server, method, body)
     if route == "/requests":
         if method == "GET":
             entries = server.requests(provider)
@@ -78,6 +80,29 @@ def control(server: FakeProviderServer, method: str, path: str, query: str, body
         if method == "DELETE":
             server.clear_unknown_symbols()
             return json_reply(200, {"symbols": []})
-    if route in ("/health", "/faults", "/requests", "/unknown"):
+    if route in ("/health", "/faults", "/fault-rate", "/requests", "/unknown"):
         return json_reply(405, {"error": f"{method} not allowed on {path}"})
     return json_reply(404, {"error": f"no control endpoint {path!r}"})
+
+
+def _fault_rate(server: FakeProviderServer, method: str, body: bytes) -> Reply:
+    """GET the random fault rate, POST ``{"rate": 0.3, "kinds": [...], "seed": 7, ...}``, DELETE to stop it."""
+    if method == "GET":
+        return json_reply(200, {"fault_rate": server.fault_rate()})
+    if method == "DELETE":
+        server.set_fault_rate(0.0)
+        return json_reply(200, {"fault_rate": server.fault_rate()})
+    if method != "POST":
+        return json_reply(405, {"error": f"{method} not allowed on /_control/fault-rate"})
+    try:
+        spec = json.loads(body or b"{}")
+        if not isinstance(spec, dict):
+            raise ValueError("body must be a JSON object")
+        unexpected = set(spec) - {"rate", "kinds", "seed", "providers", "retry_after"}
+        if unexpected:
+            raise ValueError(f"unexpected fields: {sorted(unexpected)}")
+        options = {name: spec[name] for name in ("kinds", "seed", "providers", "retry_after") if name in spec}
+        server.set_fault_rate(float(spec.get("rate", 0.0)), **options)
+    except (ValueError, TypeError) as exc:
+        return json_reply(400, {"error": str(exc)})
+    return json_reply(200, {"fault_rate": server.fault_rate()})

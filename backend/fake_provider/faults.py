@@ -1,9 +1,18 @@
-"""Faults the server can inject and the error replies each provider sends for them."""
+"""Faults the server can inject and the error replies each provider sends for them.
+
+Faults are armed per provider (one at a time, for ``count`` requests or until cleared) or drawn at
+random: with a fault rate, each provider request that has no armed fault gets a fault picked from
+``kinds`` with that probability, from a seeded generator so a run can be repeated.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+import random
 import secrets
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +33,14 @@ FAULT_KINDS = (
     "nan_values",  # NaN in every price ("NaN" where the API uses strings)
     "throttle_body",  # the provider's distinctive throttle reply, see _throttle_reply
     "bad_key",  # the provider's invalid-key reply
+    "status_418",  # 418 + Retry-After: the IP ban Binance escalates ignored 429s into
+    "nan_records",  # a bare NaN (not JSON, but some APIs send it) as the price of the first record only
+    "cut_connection",  # Content-Length of the whole body, half of it sent, then the connection closes
 )
+# What a random fault rate draws from unless told otherwise: the faults of a bad day at a provider.
+RANDOM_FAULT_KINDS = ("status_429", "status_500", "truncated_json", "nan_records")
+# Where a record's price lives in each wire format, searched in this order.
+_PRICE_KEYS = ("lastPrice", "price", "regularMarketPrice", "usd", "05. price", "current_price")
 
 
 MAX_HANG_SECONDS = 30.0
@@ -65,8 +81,8 @@ def validate_fault(fault: Fault) -> None:
         raise ValueError("retry_after must be a non-negative integer")
     if fault.status is not None and not (isinstance(fault.status, int) and 100 <= fault.status <= 599):
         raise ValueError("status must be an HTTP status code")
-    if fault.kind == "nan_values" and fault.provider == "newsapi":
-        raise ValueError("nan_values does not apply to newsapi (it serves no prices)")
+    if fault.kind in ("nan_values", "nan_records") and fault.provider == "newsapi":
+        raise ValueError(f"{fault.kind} does not apply to newsapi (it serves no prices)")
     if fault.variant is not None and fault.variant not in _FAULT_VARIANTS.get(fault.provider, ()):
         allowed = _FAULT_VARIANTS.get(fault.provider, ())
         raise ValueError(f"variant {fault.variant!r} not valid for {fault.provider}; allowed: {allowed}")
@@ -213,6 +229,13 @@ def fault_reply(provider: str, sub: str, fault: Fault, now: float) -> Reply:
         if kind == "status_429":
             reply.headers.append(("Retry-After", str(fault.retry_after)))
         return reply
+    if kind == "status_418":
+        if provider == "binance":
+            return _throttle_reply(provider, sub, fault, now)  # Binance's own ban body
+        banned = _rate_limited_reply(provider, sub, now)
+        banned.status = 418
+        banned.headers.append(("Retry-After", str(fault.retry_after)))
+        return banned
     if kind == "status_500":
         return _server_error_reply(provider, 500, now)
     if kind == "status_503":
@@ -231,3 +254,112 @@ def fault_reply(provider: str, sub: str, fault: Fault, now: float) -> Reply:
     if kind == "bad_key":
         return bad_key_reply(provider, missing=False, now=now)
     raise AssertionError(f"fault {kind} has no immediate reply")
+
+
+# Faults that change a normal reply instead of replacing it.
+BODY_FAULTS = frozenset({"hang", "truncated_json", "nan_values", "nan_records", "cut_connection"})
+
+
+def with_bare_nan(body: bytes) -> bytes:
+    """The same JSON body with the first record's price replaced by a bare ``NaN`` literal."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body
+    if not _poison_first_price(document):
+        return body
+    return json.dumps(document, separators=(",", ":"), allow_nan=True).encode()
+
+
+def _poison_first_price(node: Any) -> bool:
+    if isinstance(node, dict):
+        for key in _PRICE_KEYS:
+            value = node.get(key)
+            if isinstance(value, int | float | str) and not isinstance(value, bool):
+                node[key] = math.nan
+                return True
+        return any(_poison_first_price(child) for child in node.values())
+    if isinstance(node, list):
+        return any(_poison_first_price(child) for child in node)
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class FaultRate:
+    """Random faults: ``rate`` of the requests to ``providers`` (all when empty) get one of ``kinds``."""
+
+    rate: float = 0.0
+    kinds: tuple[str, ...] = RANDOM_FAULT_KINDS
+    seed: int | None = None
+    providers: tuple[str, ...] = ()
+    retry_after: int = 1
+
+    def check(self) -> None:
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        if not self.kinds or any(kind not in FAULT_KINDS or kind == "hang" for kind in self.kinds):
+            raise ValueError(f"kinds must be fault kinds other than hang, from {', '.join(FAULT_KINDS)}")
+        if any(provider not in PROVIDERS for provider in self.providers):
+            raise ValueError(f"providers must be among {', '.join(PROVIDERS)}")
+
+
+class FaultBook:
+    """The faults armed on a server, and its random fault rate; safe to use from handler threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._armed: dict[str, Fault] = {}
+        self._rate = FaultRate()
+        self._rng = random.Random()
+
+    def arm(self, fault: Fault) -> Fault:
+        """Arm ``fault`` for its provider (replacing any armed one); returns a copy."""
+        validate_fault(fault)
+        with self._lock:
+            self._armed[fault.provider] = fault
+        return dataclasses.replace(fault)
+
+    def clear(self, provider: str | None = None) -> None:
+        """Disarm every fault (or the one of ``provider``); the random rate stays as set."""
+        with self._lock:
+            if provider is None:
+                self._armed.clear()
+            else:
+                self._armed.pop(provider, None)
+
+    def armed(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [f.to_dict() for f in self._armed.values()]
+
+    def set_rate(self, rate: FaultRate) -> FaultRate:
+        """Start (or, with rate 0, stop) random faults; a seed makes the sequence of draws repeatable."""
+        rate.check()
+        with self._lock:
+            self._rate = rate
+            self._rng = random.Random(rate.seed)
+        return rate
+
+    def rate(self) -> FaultRate:
+        with self._lock:
+            return self._rate
+
+    def take(self, provider: str, path: str) -> Fault | None:
+        """The fault for this request: the armed one if it applies, else maybe a random one."""
+        with self._lock:
+            armed = self._armed.get(provider)
+            if armed is not None and (armed.path is None or path.startswith(armed.path)):
+                if armed.remaining is not None:
+                    armed.remaining -= 1
+                    if armed.remaining <= 0:
+                        del self._armed[provider]
+                return dataclasses.replace(armed)
+            rate = self._rate
+            if rate.rate <= 0 or (rate.providers and provider not in rate.providers):
+                return None
+            if self._rng.random() >= rate.rate:
+                return None
+            kinds = [k for k in rate.kinds if provider != "newsapi" or k not in ("nan_values", "nan_records")]
+            kind = self._rng.choice(kinds) if kinds else None
+        if kind is None:
+            return None
+        return Fault(provider, kind, 1, retry_after=rate.retry_after)

@@ -4,29 +4,35 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
-import ipaddress
 import json
 import logging
-import math
 import socket
-import socketserver
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 from backend.fake_provider.alphavantage import AlphaVantageApi
-from backend.fake_provider.binance import BINANCE_1003, BinanceApi, binance_weight
+from backend.fake_provider.binance import BinanceApi, WeightMeter
 from backend.fake_provider.coingecko import CoinGeckoApi
 from backend.fake_provider.coinmarketcap import CoinMarketCapApi
 from backend.fake_provider.control import control
-from backend.fake_provider.faults import Fault, bad_key_reply, fault_reply, validate_fault
+from backend.fake_provider.faults import (
+    BODY_FAULTS,
+    RANDOM_FAULT_KINDS,
+    Fault,
+    FaultBook,
+    FaultRate,
+    bad_key_reply,
+    fault_reply,
+    with_bare_nan,
+)
+from backend.fake_provider.httpd import LoopbackHTTPServer, LoopbackHTTPServer6, RequestHandler, loopback_host
 from backend.fake_provider.market import iso_ms
 from backend.fake_provider.newsapi import NewsApi
 from backend.fake_provider.wire import (
@@ -46,80 +52,6 @@ from backend.fake_provider.yahoo import YahooApi
 logger = logging.getLogger(__name__)
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
-
-    def __init__(self, address: tuple[str, int], app: FakeProviderServer) -> None:
-        self.app = app
-        self.live_sockets: set[socket.socket] = set()
-        self.live_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls socket.getfqdn(), a DNS lookup that can stall offline.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.exception("Fake provider server failed while serving %s", client_address)
-
-
-class _HTTPServer6(_HTTPServer):
-    address_family = socket.AF_INET6
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, so httpx reuses connections
-    server_version = "FakeProviderServer/1.0"
-    sys_version = ""
-    disable_nagle_algorithm = True  # headers and body go out in two writes
-    timeout = 120  # idle keep-alive connections are dropped after this
-    server: _HTTPServer
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.live_lock:
-            self.server.live_sockets.add(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            with self.server.live_lock:
-                self.server.live_sockets.discard(self.connection)
-
-    def do_GET(self) -> None:
-        self.server.app._serve(self)
-
-    def do_POST(self) -> None:
-        self.server.app._serve(self)
-
-    def do_DELETE(self) -> None:
-        self.server.app._serve(self)
-
-    def do_PUT(self) -> None:
-        self.server.app._serve(self)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        logger.debug("fake server: %s", format % args)
-
-
-def _normalize_host(host: str) -> str:
-    if host == "localhost":
-        return "127.0.0.1"
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        address = None
-    if address is None or not address.is_loopback:
-        raise ValueError(
-            f"FakeProviderServer binds to loopback only (127.0.0.0/8, ::1, localhost); refusing host {host!r}"
-        )
-    return str(address)
-
-
 class FakeProviderServer:
     """The six fake APIs on one loopback port; use as a context manager or start()/stop().
 
@@ -127,7 +59,8 @@ class FakeProviderServer:
     newsapi); a missing or wrong key then gets the provider's bad-key reply. Header-auth
     providers are checked on their header only unless ``allow_query_keys`` is set, so a test
     can prove the client sends the key as a header. ``now`` (epoch seconds or an aware
-    datetime) freezes the clock for fully reproducible output.
+    datetime) freezes the clock for fully reproducible output. ``fault_rate`` (with
+    ``fault_seed``) fails that share of provider requests with random faults from the start.
     """
 
     def __init__(
@@ -144,9 +77,12 @@ class FakeProviderServer:
         binance_weight_limit: int | None = None,
         alphavantage_premium: bool = True,
         newsapi_developer_plan: bool = False,
+        coinmarketcap_skip_invalid: bool = True,
+        fault_rate: float = 0.0,
+        fault_seed: int | None = None,
         max_logged_requests: int = 200_000,
     ) -> None:
-        self.host = _normalize_host(host)
+        self.host = loopback_host(host)
         self.port = port
         self.keys = dict(keys or {})
         for provider in self.keys:
@@ -155,9 +91,10 @@ class FakeProviderServer:
         self.log_file = Path(log_file) if log_file else None
         self.allow_query_keys = allow_query_keys
         self.yahoo_require_crumb = yahoo_require_crumb
-        self.binance_weight_limit = binance_weight_limit
         self.alphavantage_premium = alphavantage_premium
         self.newsapi_developer_plan = newsapi_developer_plan
+        # False: CoinMarketCap fails a whole batch on one unknown symbol even with skip_invalid=true.
+        self.coinmarketcap_skip_invalid = coinmarketcap_skip_invalid
         if isinstance(now, datetime):
             if now.tzinfo is None:
                 raise ValueError("now must be timezone-aware")
@@ -166,13 +103,12 @@ class FakeProviderServer:
         self._clock: Clock = (lambda: frozen) if frozen is not None else time.time
         self._unknown: frozenset[str] = frozenset(s.upper() for s in unknown_symbols)
         self._lock = threading.Lock()
-        self._faults: dict[str, Fault] = {}
+        self._faults = FaultBook()
         self._log: deque[dict[str, Any]] = deque(maxlen=max_logged_requests)
         self._log_fh: TextIO | None = None
-        self._weight_window = 0
-        self._weight_used = 0
+        self._weights = WeightMeter(binance_weight_limit)
         self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
+        self._httpd: LoopbackHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._yahoo = YahooApi(self)
         self._apis = {
@@ -186,6 +122,8 @@ class FakeProviderServer:
                 NewsApi(self),
             )
         }
+        if fault_rate:
+            self.set_fault_rate(fault_rate, seed=fault_seed)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -195,7 +133,7 @@ class FakeProviderServer:
         if self.log_file is not None:
             self.log_file.parent.mkdir(parents=True, exist_ok=True)
             self._log_fh = self.log_file.open("a", encoding="utf-8")
-        server_cls = _HTTPServer6 if ":" in self.host else _HTTPServer
+        server_cls = LoopbackHTTPServer6 if ":" in self.host else LoopbackHTTPServer
         self._stopping.clear()
         self._httpd = server_cls((self.host, self.port), self)
         self.port = self._httpd.server_address[1]
@@ -265,34 +203,35 @@ class FakeProviderServer:
         variant: str | None = None,
     ) -> Fault:
         """Arm ``fault`` for the next ``count`` requests to ``provider`` (None: until cleared)."""
-        armed = Fault(provider, fault, count, path, seconds, retry_after, status, variant)
-        validate_fault(armed)
-        with self._lock:
-            self._faults[provider] = armed
+        armed = self._faults.arm(Fault(provider, fault, count, path, seconds, retry_after, status, variant))
         logger.info("Fault %s armed for %s (count=%s)", fault, provider, count)
-        return dataclasses.replace(armed)
+        return armed
+
+    def set_fault_rate(
+        self,
+        rate: float,
+        *,
+        kinds: Sequence[str] = RANDOM_FAULT_KINDS,
+        seed: int | None = None,
+        providers: Sequence[str] = (),
+        retry_after: int = 1,
+    ) -> FaultRate:
+        """Fail ``rate`` of the requests (to ``providers``, default all) with a random fault from ``kinds``."""
+        chosen = self._faults.set_rate(FaultRate(rate, tuple(kinds), seed, tuple(providers), retry_after))
+        logger.info("Random faults at rate %s (kinds=%s, seed=%s)", rate, ",".join(kinds), seed)
+        return chosen
 
     def clear_faults(self, provider: str | None = None) -> None:
-        with self._lock:
-            if provider is None:
-                self._faults.clear()
-            else:
-                self._faults.pop(provider, None)
+        """Disarm faults (all, or one provider's); the random fault rate is stopped only with no provider."""
+        self._faults.clear(provider)
+        if provider is None:
+            self._faults.set_rate(FaultRate())
 
     def faults(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [f.to_dict() for f in self._faults.values()]
+        return self._faults.armed()
 
-    def _take_fault(self, provider: str, path: str) -> Fault | None:
-        with self._lock:
-            armed = self._faults.get(provider)
-            if armed is None or (armed.path is not None and not path.startswith(armed.path)):
-                return None
-            if armed.remaining is not None:
-                armed.remaining -= 1
-                if armed.remaining <= 0:
-                    del self._faults[provider]
-            return dataclasses.replace(armed)
+    def fault_rate(self) -> dict[str, Any]:
+        return dataclasses.asdict(self._faults.rate())
 
     # -- unknown symbols, Yahoo session ------------------------------------------------------
 
@@ -347,7 +286,8 @@ class FakeProviderServer:
 
     # -- HTTP plumbing -----------------------------------------------------------------------
 
-    def _serve(self, handler: _Handler) -> None:
+    def serve_request(self, handler: RequestHandler) -> None:
+        """Answer one HTTP request (called by the request handler threads)."""
         started = time.perf_counter()
         try:
             length = int(handler.headers.get("Content-Length") or 0)
@@ -385,9 +325,10 @@ class FakeProviderServer:
                 "client_port": handler.client_address[1],
             }
         )
-        self._send(handler, reply)
+        self._send(handler, reply, cut=fault is not None and fault.kind == "cut_connection")
 
-    def _send(self, handler: _Handler, reply: Reply) -> None:
+    def _send(self, handler: RequestHandler, reply: Reply, *, cut: bool = False) -> None:
+        """Write ``reply``; with ``cut``, announce the whole body, send half of it and close the connection."""
         try:
             handler.send_response(reply.status)
             handler.send_header("Content-Type", reply.content_type)
@@ -395,18 +336,22 @@ class FakeProviderServer:
             for name, value in reply.headers:
                 handler.send_header(name, value)
             handler.end_headers()
+            if cut:
+                handler.wfile.write(reply.body[: len(reply.body) // 2])
+                handler.close_connection = True
+                return
             handler.wfile.write(reply.body)
         except (BrokenPipeError, ConnectionResetError):
             # Expected after a "hang" fault: the client gave up before we answered.
             handler.close_connection = True
 
     def _provider_reply(
-        self, provider: str, method: str, sub: str, query: str, handler: _Handler
+        self, provider: str, method: str, sub: str, query: str, handler: RequestHandler
     ) -> tuple[Reply, Fault | None, str | None]:
         params = parse_qs(query, keep_blank_values=True)
         headers = handler.headers
         key_source = key_location(provider, params, headers)
-        fault = self._take_fault(provider, sub)
+        fault = self._faults.take(provider, sub)
         nan = False
         if fault is not None:
             if fault.kind == "hang":
@@ -415,7 +360,7 @@ class FakeProviderServer:
                     handler.close_connection = True
             elif fault.kind == "nan_values":
                 nan = True
-            elif fault.kind != "truncated_json":
+            elif fault.kind not in BODY_FAULTS:
                 return (
                     self._with_weight(provider, sub, params, fault_reply(provider, sub, fault, self.now())),
                     fault,
@@ -426,14 +371,16 @@ class FakeProviderServer:
         bad_key = self._check_key(provider, params, headers)
         if bad_key is not None:
             return self._with_weight(provider, sub, params, bad_key), fault, key_source
-        if provider == "binance" and self.binance_weight_limit is not None:
-            throttled = self._binance_over_limit(binance_weight(sub, params))
+        if provider == "binance":
+            throttled = self._weights.over_limit(sub, params)
             if throttled is not None:
                 return throttled, fault, key_source
         req = ApiRequest(provider, sub, params, headers, nan)
         reply = self._apis[provider].handle(req)
         if fault is not None and fault.kind == "truncated_json":
             reply.body = reply.body[: max(1, len(reply.body) // 2)]
+        elif fault is not None and fault.kind == "nan_records":
+            reply.body = with_bare_nan(reply.body)
         return self._with_weight(provider, sub, params, reply), fault, key_source
 
     # -- keys and Binance weight -------------------------------------------------------------
@@ -448,28 +395,4 @@ class FakeProviderServer:
         return bad_key_reply(provider, missing=not sent, now=self.now())
 
     def _with_weight(self, provider: str, sub: str, params: dict[str, list[str]], reply: Reply) -> Reply:
-        if provider != "binance":
-            return reply
-        weight = binance_weight(sub, params)
-        # Weight windows follow the wall clock even when the data clock is frozen.
-        minute = int(time.time() // 60)
-        with self._lock:
-            if minute != self._weight_window:
-                self._weight_window, self._weight_used = minute, 0
-            self._weight_used += weight
-            used = self._weight_used
-        reply.headers += [("X-MBX-USED-WEIGHT-1M", str(used)), ("X-MBX-USED-WEIGHT", str(used))]
-        return reply
-
-    def _binance_over_limit(self, weight: int) -> Reply | None:
-        now = time.time()
-        minute = int(now // 60)
-        with self._lock:
-            used = self._weight_used if minute == self._weight_window else 0
-        if self.binance_weight_limit is None or used + weight <= self.binance_weight_limit:
-            return None
-        wait = max(1, math.ceil((minute + 1) * 60 - now))
-        body = {"code": -1003, "msg": BINANCE_1003 % self.binance_weight_limit}
-        return json_reply(429, body, [("Retry-After", str(wait)), ("X-MBX-USED-WEIGHT-1M", str(used))])
-
-    # -- control endpoints -------------------------------------------------------------------
+        return self._weights.charge(sub, params, reply) if provider == "binance" else reply

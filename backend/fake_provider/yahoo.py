@@ -10,30 +10,23 @@ import secrets
 import threading
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from backend.fake_provider.market import (
     COINS,
     DAY,
-    FIAT_USD,
-    LONDON,
     MAX_BARS,
     MONTH,
     NAMES,
     NEW_YORK,
-    Profile,
     aligned_times,
-    fx_profile,
     latest_session_day,
     month_starts,
     months_back,
     num_value,
     ny_ts,
-    pair_profile,
     price_digits,
-    profile,
 )
 from backend.fake_provider.wire import (
     ApiRequest,
@@ -46,6 +39,7 @@ from backend.fake_provider.wire import (
     text_reply,
     truthy,
 )
+from backend.fake_provider.yahoo_symbols import yahoo_asset, yahoo_exchange, yahoo_profile
 
 if TYPE_CHECKING:
     from backend.fake_provider.server import FakeProviderServer
@@ -81,41 +75,6 @@ _YAHOO_RANGES = ("1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd"
 
 
 _YAHOO_SYMBOL_RE = re.compile(r"^[A-Za-z0-9^.=\-]{1,20}$")
-
-
-def _yahoo_kind(symbol: str) -> str:
-    if symbol.startswith("^"):
-        return "INDEX"
-    if symbol.endswith("=X"):
-        return "CURRENCY"
-    if symbol.endswith("=F"):
-        return "FUTURE"
-    if "-" in symbol and symbol.rsplit("-", 1)[1] in FIAT_USD:
-        return "CRYPTOCURRENCY"
-    return "EQUITY"
-
-
-def _yahoo_asset(symbol: str) -> str:
-    kind = _yahoo_kind(symbol)
-    if kind == "CRYPTOCURRENCY":
-        return symbol.rsplit("-", 1)[0]
-    if kind == "CURRENCY":
-        return symbol[:3]
-    return symbol
-
-
-@lru_cache(maxsize=65536)
-def _yahoo_profile(symbol: str) -> Profile:
-    kind = _yahoo_kind(symbol)
-    if kind == "CRYPTOCURRENCY":
-        base, quote = symbol.rsplit("-", 1)
-        return profile(base) if quote == "USD" else pair_profile(base, quote)
-    if kind == "CURRENCY":
-        pair = symbol[:-2]
-        base, quote = (pair[:3], pair[3:]) if len(pair) == 6 else ("USD", pair[:3])
-        if base in FIAT_USD and quote in FIAT_USD:
-            return fx_profile(base, quote)
-    return profile(symbol)
 
 
 class YahooApi:
@@ -190,42 +149,15 @@ class YahooApi:
         rows = [
             self._yahoo_quote_row(s, now, req.nan)
             for s in dict.fromkeys(symbols)
-            if _YAHOO_SYMBOL_RE.match(s) and not self.server.is_unknown(s, _yahoo_asset(s))
+            if _YAHOO_SYMBOL_RE.match(s) and not self.server.is_unknown(s, yahoo_asset(s))
         ]
         return json_reply(200, {"quoteResponse": {"result": rows, "error": None}})
 
-    @staticmethod
-    def _yahoo_exchange(symbol: str, now: float) -> dict[str, Any]:
-        kind = _yahoo_kind(symbol)
-        if kind == "CRYPTOCURRENCY":
-            exchange, full, tz = "CCC", "CCC", UTC
-        elif kind == "CURRENCY":
-            exchange, full, tz = "CCY", "CCY", LONDON
-        elif kind == "INDEX":
-            exchange, full, tz = "SNP", "SNP", NEW_YORK
-        else:
-            exchange, full, tz = "NMS", "NasdaqGS", NEW_YORK
-        local = datetime.fromtimestamp(now, tz)
-        offset = int(local.utcoffset().total_seconds()) if local.utcoffset() is not None else 0
-        currency = symbol.rsplit("-", 1)[1] if kind == "CRYPTOCURRENCY" else "USD"
-        if kind == "CURRENCY" and len(symbol) == 8:
-            currency = symbol[3:6]
-        return {
-            "kind": kind,
-            "exchange": exchange,
-            "full": full,
-            "tz_name": "UTC" if tz is UTC else str(tz),
-            "tz_short": local.tzname() or "UTC",
-            "gmtoffset": offset,
-            "currency": currency,
-            "continuous": kind in ("CRYPTOCURRENCY", "CURRENCY"),
-        }
-
     def _yahoo_quote_row(self, symbol: str, now: float, nan: bool) -> dict[str, Any]:
-        p = _yahoo_profile(symbol)
-        ex = self._yahoo_exchange(symbol, now)
+        p = yahoo_profile(symbol)
+        ex = yahoo_exchange(symbol, now)
         digits = price_digits(p.price)
-        asset = _yahoo_asset(symbol)
+        asset = yahoo_asset(symbol)
         name = NAMES.get(symbol) or (
             f"{COINS[asset][1]} {ex['currency']}" if asset in COINS else f"{symbol.title()} Holdings"
         )
@@ -281,7 +213,7 @@ class YahooApi:
         def chart_error(status: int, code: str, description: str) -> Reply:
             return json_reply(status, {"chart": {"result": None, "error": {"code": code, "description": description}}})
 
-        if not _YAHOO_SYMBOL_RE.match(symbol) or self.server.is_unknown(symbol, _yahoo_asset(symbol)):
+        if not _YAHOO_SYMBOL_RE.match(symbol) or self.server.is_unknown(symbol, yahoo_asset(symbol)):
             return chart_error(404, "Not Found", "No data found, symbol may be delisted")
         interval = req.get("interval") or "1d"
         step = _YAHOO_INTERVALS.get(interval)
@@ -293,8 +225,8 @@ class YahooApi:
                 f"Invalid input - interval={interval} is not supported. Valid intervals: [{valid}]",
             )
         now = self.server.now()
-        p = _yahoo_profile(symbol)
-        ex = self._yahoo_exchange(symbol, now)
+        p = yahoo_profile(symbol)
+        ex = yahoo_exchange(symbol, now)
         first_trade = 1410912000 if ex["kind"] == "CRYPTOCURRENCY" else 315532800 + p.seed % (30 * 365 * DAY)
         prepost = truthy(req.get("includePrePost"))
         range_ = req.get("range")
