@@ -20,7 +20,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from backend.core.celery import app
-from backend.market.models import Quote
+from backend.market.models import Asset, Quote
 from backend.providers.breaker import CLOSED, HALF_OPEN, OPEN
 from backend.tasks import deadletters
 from backend.tasks.models import DeadLetter
@@ -94,6 +94,12 @@ class PlatformCollector(Collector):
         ):
             age.add_metric([code], (now - newest).total_seconds())
         yield age
+
+        yield GaugeMetricFamily(
+            "financehub_quarantined_assets",
+            "Assets skipped by quote fetches because every provider kept reporting them unknown",
+            value=Asset.objects.quarantined().count(),
+        )
 
         beat = Heartbeat.objects.filter(component="beat").first()
         yield GaugeMetricFamily(
