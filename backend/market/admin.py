@@ -1,9 +1,15 @@
-"""Admin for market data: search and filters on every table."""
+"""Admin for market data: search and filters on every table.
+
+Assets are the operator's to edit. Quotes, bars, indicator snapshots and articles are what the
+providers said and the tasks computed: admin shows them (view, search, filter) and never lets a
+hand-typed row pass for market data.
+"""
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.validators import ProhibitNullCharactersValidator
-from django.db.models import QuerySet
+from django.db import models
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from .models import Asset, AssetType, IndicatorSnapshot, NewsArticle, PriceBar, Quote
@@ -83,8 +89,21 @@ class AssetAdmin(admin.ModelAdmin):
         self.message_user(request, f"{count} asset(s) quarantined.")
 
 
+class ReadOnlyMarketDataAdmin(admin.ModelAdmin):
+    """View, search and filter only: no add, change or delete, in forms or as bulk actions."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
 @admin.register(Quote)
-class QuoteAdmin(admin.ModelAdmin):
+class QuoteAdmin(ReadOnlyMarketDataAdmin):
     list_display = ("asset", "price", "change_24h_pct", "as_of", "source", "fetched_at")
     list_filter = ("source", "asset__asset_type")
     search_fields = ("asset__symbol",)
@@ -92,7 +111,7 @@ class QuoteAdmin(admin.ModelAdmin):
 
 
 @admin.register(PriceBar)
-class PriceBarAdmin(admin.ModelAdmin):
+class PriceBarAdmin(ReadOnlyMarketDataAdmin):
     list_display = ("asset", "interval", "timestamp", "open", "high", "low", "close", "volume", "source")
     list_filter = ("interval", "source", "asset__asset_type")
     search_fields = ("asset__symbol",)
@@ -101,16 +120,17 @@ class PriceBarAdmin(admin.ModelAdmin):
 
 
 @admin.register(NewsArticle)
-class NewsArticleAdmin(admin.ModelAdmin):
+class NewsArticleAdmin(ReadOnlyMarketDataAdmin):
     list_display = ("title", "publisher", "published_at", "source")
     list_filter = ("source", "publisher")
     search_fields = ("title", "url", "assets__symbol")
     date_hierarchy = "published_at"
-    filter_horizontal = ("assets",)
+    # The view page still builds a (disabled) form; say the scheme rather than lean on Django's default.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(IndicatorSnapshot)
-class IndicatorSnapshotAdmin(admin.ModelAdmin):
+class IndicatorSnapshotAdmin(ReadOnlyMarketDataAdmin):
     list_display = ("asset", "interval", "as_of", "sma", "ema", "rsi", "macd", "bb_upper", "bb_lower", "computed_at")
     list_filter = ("interval", "asset__asset_type")
     search_fields = ("asset__symbol",)

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+
+from backend.common.exchange_sessions import KNOWN_EXCHANGES, UnknownExchangeError, normalise_exchange
 
 from .symbols import (
     PROVIDER_ID_PATTERN,
@@ -24,6 +27,16 @@ from .symbols import (
 # `value > 0` would let it through; SQLite stores NaN as NULL, which NOT NULL refuses.
 PRICE_CEILING = Decimal("1e12")
 VOLUME_CEILING = Decimal("1e20")
+
+
+def validate_exchange(code: str) -> None:
+    """Refuse an exchange code no calendar is known for, naming the known ones (blank means the default)."""
+    if code and code != code.strip().upper():
+        raise ValidationError("Exchange codes are upper-case, e.g. XNYS.", code="invalid_exchange")
+    try:
+        normalise_exchange(code)
+    except UnknownExchangeError as exc:
+        raise ValidationError(str(exc), code="unknown_exchange") from exc
 
 
 def _finite_positive(field: str) -> Q:
@@ -72,7 +85,10 @@ class Asset(models.Model):
     name = models.CharField(max_length=200, blank=True, validators=[validate_plain_text])
     asset_type = models.ForeignKey(AssetType, on_delete=models.PROTECT, related_name="assets")
     exchange = models.CharField(
-        max_length=32, blank=True, validators=[validate_plain_text], help_text="Exchange code, e.g. XNYS, XNAS."
+        max_length=32,
+        blank=True,
+        validators=[validate_exchange],
+        help_text="Exchange calendar code: XNYS (the default when blank), XNAS, or CRYPTO (always open).",
     )
     coingecko_id = models.CharField(
         max_length=64, blank=True, validators=[validate_provider_id], help_text="e.g. bitcoin"
@@ -106,6 +122,10 @@ class Asset(models.Model):
             models.CheckConstraint(
                 condition=Q(binance_symbol="") | Q(binance_symbol__regex=SYMBOL_PATTERN),
                 name="asset_binance_symbol_pattern",
+            ),
+            # Bulk upserts skip validators: an unknown code must not reach the market calendar.
+            models.CheckConstraint(
+                condition=Q(exchange__in=["", *sorted(KNOWN_EXCHANGES)]), name="asset_exchange_known"
             ),
         ]
 

@@ -21,7 +21,7 @@ from backend.providers.models import Article, Bar
 from backend.providers.models import Quote as QuoteRecord
 
 from .indicators import INDICATOR_NAMES as INDICATOR_FIELDS
-from .models import Asset, AssetType, IndicatorSnapshot, NewsArticle, PriceBar, Quote
+from .models import PRICE_CEILING, Asset, AssetType, IndicatorSnapshot, NewsArticle, PriceBar, Quote
 from .symbols import InvalidInputError, check_asset_class, check_symbol, has_control_characters, shown
 
 logger = logging.getLogger(__name__)
@@ -118,6 +118,25 @@ def _plain_text(symbol: str, field: str, value: object) -> str:
     if has_control_characters(value):
         raise InvalidInputError(f"{shown(symbol)}: {field} {shown(value)} holds control characters")
     return value
+
+
+def reference_prices(path: Path) -> dict[str, float]:
+    """Each asset's optional ``reference_price`` in an asset data file: the level simulated prices start from.
+
+    A missing file or a missing, non-numeric or non-positive price gives no entry (the simulated
+    provider then derives a level from the symbol); the file's assets themselves are load_assets' job.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    prices: dict[str, float] = {}
+    for row in data.get("assets", []):
+        price = row.get("reference_price")
+        # bool is an int to Python; a price of `true` is a typo, not 1.0.
+        if isinstance(price, int | float) and not isinstance(price, bool) and 0 < price < float(PRICE_CEILING):
+            prices[str(row.get("symbol", ""))] = float(price)
+    return prices
 
 
 def store_quotes(assets_by_symbol: Mapping[str, Asset], quotes: Iterable[QuoteRecord]) -> int:

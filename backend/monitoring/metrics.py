@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 from backend.core.celery import app
 from backend.market.models import Asset, Quote
 from backend.providers.breaker import CLOSED, HALF_OPEN, OPEN
+from backend.tasks import deadletters
 from backend.tasks.models import DeadLetter
 from backend.tasks.runs import DispatchRun, Heartbeat
 
@@ -68,6 +69,15 @@ class PlatformCollector(Collector):
         for state in DeadLetter.State.values:
             letters.add_metric([state], counts.get(state, 0))
         yield letters
+
+        waiting = GaugeMetricFamily(
+            "financehub_dead_letter_fallback_records",
+            "Dead-letter records outside the table: pending (database was away) or parked (refused as they are)",
+            labels=["state"],
+        )
+        waiting.add_metric(["pending"], deadletters.pending_fallback())
+        waiting.add_metric(["parked"], deadletters.parked_count())
+        yield waiting
 
         depth = GaugeMetricFamily("financehub_queue_depth", "Messages waiting per queue", labels=["queue"])
         for queue, count in queue_depths().items():

@@ -38,3 +38,8 @@ def backfill_asset(symbol: str, *, interval: str | None = None, bars: int | None
     stored = store_bars({symbol: asset}, history)
     logger.info("backfilled %d %s bars for %s from %s", stored, interval, symbol, source.name)
     return stored
+
+
+def active_asset_id(symbol: str) -> int | None:
+    """The id of the active asset ``symbol``, or None when there is none (deleted or paused meanwhile)."""
+    return Asset.objects.filter(symbol=symbol, is_active=True).values_list("pk", flat=True).first()

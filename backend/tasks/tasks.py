@@ -116,8 +116,12 @@ def compute_indicators(asset_ids: list[int], run_id: int | None = None, batch: i
 # --- history ----------------------------------------------------------------------------------------
 @app.task(base=ReliableTask, name="history.backfill", **RETRY_POLICY)
 def backfill_history(symbol: str) -> dict[str, object]:
-    """Fetch enough bars of one asset for its indicators (on creation, re-activation or on demand)."""
-    return {"symbol": symbol, "stored_bars": backfill.backfill_asset(symbol)}
+    """Fetch enough bars of one asset for its indicators, then queue them (on creation, re-activation, on demand)."""
+    stored = backfill.backfill_asset(symbol)
+    asset_id = backfill.active_asset_id(symbol) if stored else None
+    if asset_id is not None:  # a new asset gets indicators now, not at the next hourly fan-out
+        compute_indicators.apply_async(args=([asset_id],), **route_for(WorkKind.INDICATORS).as_options())
+    return {"symbol": symbol, "stored_bars": stored, "indicators_queued": asset_id is not None}
 
 
 def enqueue_backfill(symbol: str) -> None:

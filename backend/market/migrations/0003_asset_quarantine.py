@@ -5,50 +5,61 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('market', '0002_indicator_snapshot'),
+        ("market", "0002_indicator_snapshot"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='asset',
-            name='quarantine_reason',
-            field=models.CharField(blank=True, help_text='The last provider verdict.', max_length=300),
+            model_name="asset",
+            name="quarantine_reason",
+            field=models.CharField(blank=True, help_text="The last provider verdict.", max_length=300),
         ),
         migrations.AddField(
-            model_name='asset',
-            name='quarantined_at',
+            model_name="asset",
+            name="quarantined_at",
             field=models.DateTimeField(blank=True, db_index=True, null=True),
         ),
         migrations.AddField(
-            model_name='asset',
-            name='quarantined_by',
-            field=models.CharField(blank=True, help_text='What set it aside (a task or a user).', max_length=64),
+            model_name="asset",
+            name="quarantined_by",
+            field=models.CharField(blank=True, help_text="What set it aside (a task or a user).", max_length=64),
         ),
         migrations.AddField(
-            model_name='asset',
-            name='unknown_streak',
-            field=models.PositiveIntegerField(default=0, help_text='Refreshes in a row in which every provider reported the symbol unknown.'),
+            model_name="asset",
+            name="unknown_streak",
+            field=models.PositiveIntegerField(
+                default=0, help_text="Refreshes in a row in which every provider reported the symbol unknown."
+            ),
         ),
         migrations.AlterField(
-            model_name='asset',
-            name='binance_symbol',
-            field=models.CharField(blank=True, help_text='Trading pair, e.g. BTCUSDT', max_length=20, validators=[backend.market.symbols.validate_symbol]),
+            model_name="asset",
+            name="binance_symbol",
+            field=models.CharField(
+                blank=True,
+                help_text="Trading pair, e.g. BTCUSDT",
+                max_length=20,
+                validators=[backend.market.symbols.validate_symbol],
+            ),
         ),
         migrations.AlterField(
-            model_name='asset',
-            name='exchange',
-            field=models.CharField(blank=True, help_text='Exchange code, e.g. XNYS, XNAS.', max_length=32, validators=[backend.market.symbols.validate_plain_text]),
+            model_name="asset",
+            name="exchange",
+            field=models.CharField(
+                blank=True,
+                help_text="Exchange code, e.g. XNYS, XNAS.",
+                max_length=32,
+                validators=[backend.market.symbols.validate_plain_text],
+            ),
         ),
         migrations.AlterField(
-            model_name='asset',
-            name='name',
+            model_name="asset",
+            name="name",
             field=models.CharField(blank=True, max_length=200, validators=[backend.market.symbols.validate_plain_text]),
         ),
         migrations.AlterField(
-            model_name='asset',
-            name='symbol',
+            model_name="asset",
+            name="symbol",
             field=models.CharField(max_length=20, unique=True, validators=[backend.market.symbols.validate_symbol]),
         ),
     ]
