@@ -92,9 +92,7 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
     store_quotes(assets, quotes)
     stored_bars = store_bars(assets, [b for b in batch.bars if b.symbol in assets])
     unknown = {r.symbol: r.reason for r in batch.rejected if r.unknown and r.symbol in rejected}
-    quarantined = record_verdicts(
-        assets, stored=stored, known=rejected.keys() - unknown.keys(), unknown=unknown, by="quotes.fetch"
-    )
+    quarantined = record_verdicts(assets, stored=stored, unknown=unknown, by="quotes.fetch")
     logger.info("stored %d quotes and %d bars for %s from %s", len(stored), stored_bars, asset_class, source.name)
     waits = [f.retry_after for f in batch.failed if f.symbol in failed and f.retry_after is not None]
     return RefreshSummary(
