@@ -186,10 +186,22 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # SafeFormatter escapes control characters: a CR/LF in a symbol or a reply cannot forge a line.
+    "formatters": {
+        "plain": {
+            "()": "backend.common.logsafe.SafeFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # Django's defaults give these their own unescaped handlers; route them through ours instead.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------
@@ -208,15 +220,27 @@ CELERY_BROKER_URL = _check_broker_url(
 )
 USES_FILESYSTEM_BROKER = CELERY_BROKER_URL.startswith("filesystem://")
 
-# Time limits and the visibility timeout are one system: a message unacknowledged for longer
-# than visibility_timeout is delivered again, so a task's hard limit plus its longest retry
-# delay must stay below it (checked below; start-up refuses otherwise).
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120)
-CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150)
-TASK_RETRY_BACKOFF_MAX = env_int("TASK_RETRY_BACKOFF_MAX", 600)
+# Time limits, retry delays and the visibility timeout are one system. On Redis a message stays
+# unacknowledged while a worker holds it: a retry waiting for its countdown, then running up to the
+# hard limit. Held longer than visibility_timeout it is delivered again (a duplicate); a worker that
+# dies holding it gives it back only after visibility_timeout plus one restore sweep. So: countdowns
+# are capped (TASK_RETRY_BACKOFF_MAX), hard limit + that cap + a margin stay below the timeout
+# (checked below; start-up refuses otherwise), and the timeout is short, so a killed worker's
+# batches come back within about two minutes (docs/OPERATIONS.md, "What bounds recovery").
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 75)
+TASK_RETRY_BACKOFF_MAX = env_int("TASK_RETRY_BACKOFF_MAX", 25)
 TASK_RETRY_DELAY_FLOOR = env_int("TASK_RETRY_DELAY_FLOOR", 2)
 TASK_MAX_RETRIES = env_int("TASK_MAX_RETRIES", 5)
-CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+# Infrastructure faults (database, Redis, broker) are waited out this many times per task before
+# the task fails; at the default cap that covers an outage of several minutes.
+TASK_INFRA_MAX_RETRIES = env_int("TASK_INFRA_MAX_RETRIES", 20)
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 110)
+# Seconds between the sweeps that give unacknowledged messages of dead workers back (kombu's default
+# is one scan per 100 s; 5 s costs one small Redis query per worker).
+CELERY_UNACKED_RESTORE_INTERVAL = env_int("CELERY_UNACKED_RESTORE_INTERVAL", 5)
+# Headroom between a held message's longest life and the visibility timeout (clock skew, prefetch).
+VISIBILITY_MARGIN_SECONDS = 5
 
 if USES_FILESYSTEM_BROKER:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -235,12 +259,19 @@ if USES_FILESYSTEM_BROKER:
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        "unacked_restore_interval": CELERY_UNACKED_RESTORE_INTERVAL,
+        "unacked_restore_throttle": 1,
         # Serve the queues in the order the worker lists them (-Q high,medium,low),
         # not round-robin: high work is taken first whenever there is any.
         "queue_order_strategy": "priority",
+        # One Redis list per priority 0-9 instead of kombu's four buckets (0-2, 3-5, 6-8, 9): routing's
+        # steps (high 0/2/3, medium 4/5, low 8/9) then stay apart. The worker polls priority-major,
+        # so with non-overlapping bands per queue this is one global order. See TASK_QUEUE_ARCHITECTURE.md.
+        "priority_steps": list(range(10)),
     }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
-CELERY_RESULT_BACKEND = "django-db"
+# django-celery-results' table; a database outage loses a state row, never the task (backend/tasks/results.py).
+CELERY_RESULT_BACKEND = "backend.tasks.results:OutageTolerantDatabaseBackend"
 CELERY_RESULT_EXTENDED = True
 # None: results are deleted by maintenance.cleanup after RETENTION_TASK_RESULTS_DAYS, the one
 # retention setting. Any value here would make beat add Celery's own daily celery.backend_cleanup
@@ -258,7 +289,9 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
-CELERY_TASK_TRACK_STARTED = True
+# No STARTED row: it is written before the task body, and with the database down that write turned
+# every picked-up task into a failure without running it. Flower still shows started tasks (events).
+CELERY_TASK_TRACK_STARTED = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
@@ -266,7 +299,14 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 TASK_QUEUES = ("high", "medium", "low")
-CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in TASK_QUEUES)
+# x-max-priority makes RabbitMQ queues priority queues (Redis ignores it; its steps are above).
+CELERY_TASK_QUEUE_MAX_PRIORITY = 9
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name), routing_key=name, queue_arguments={"x-max-priority": CELERY_TASK_QUEUE_MAX_PRIORITY})
+    for name in TASK_QUEUES
+)
+# A message sent without a priority sorts LAST, not first (backend/tasks/priority.py stamps it).
+CELERY_TASK_DEFAULT_PRIORITY = 9
 CELERY_TASK_DEFAULT_QUEUE = "medium"
 CELERY_TASK_DEFAULT_EXCHANGE = "medium"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "medium"
@@ -276,6 +316,9 @@ CELERY_TASK_DEFAULT_ROUTING_KEY = "medium"
 # live: real clients against the providers' own hosts (keys below).
 MARKET_DATA_MODE = env_str("MARKET_DATA_MODE", "simulated")
 QUOTE_BATCH_SIZE = env_int("QUOTE_BATCH_SIZE", 500)
+# Quarantine a symbol after this many refreshes in a row in which every provider of its chain
+# reported it unknown (quote fetches then skip it until an operator clears it); 0 = never.
+QUARANTINE_AFTER_UNKNOWN = env_int("QUARANTINE_AFTER_UNKNOWN", 3)
 INDICATOR_CHUNK_SIZE = env_int("INDICATOR_CHUNK_SIZE", 500)
 INDICATOR_INTERVAL = env_str("INDICATOR_INTERVAL", "1d")
 INDICATOR_HISTORY_BARS = env_int("INDICATOR_HISTORY_BARS", 250)
@@ -302,8 +345,23 @@ RETENTION_DAYS = {
 # A dispatch lock outlives the longest task: a dispatcher that dies never silences its schedule
 # for longer than this, and a slow run is never overlapped by the next tick before it.
 DISPATCH_LOCK_TTL = env_int("DISPATCH_LOCK_TTL", 300)
-# How long a previous run may stay open (batches still pending) before the next tick goes ahead anyway.
-DISPATCH_OPEN_RUN_GRACE = env_int("DISPATCH_OPEN_RUN_GRACE", 600)
+# --- Market conditions -> priority (backend/market/conditions.py, backend/tasks/routing.py) ----------
+# Volatile when |24 h change| or the stdev of recent bar-to-bar returns (both in %) reach these.
+VOLATILITY_THRESHOLDS = {
+    "stock": (env_float("VOLATILITY_STOCK_CHANGE_PCT", 4.0), env_float("VOLATILITY_STOCK_REALISED_PCT", 2.5)),
+    "crypto": (env_float("VOLATILITY_CRYPTO_CHANGE_PCT", 8.0), env_float("VOLATILITY_CRYPTO_REALISED_PCT", 5.0)),
+    "default": (env_float("VOLATILITY_CHANGE_PCT", 5.0), env_float("VOLATILITY_REALISED_PCT", 3.0)),
+}
+VOLATILITY_INTERVAL = env_str("VOLATILITY_INTERVAL", "1d")
+if VOLATILITY_INTERVAL not in ("5m", "1h", "1d"):
+    raise ImproperlyConfigured(f"VOLATILITY_INTERVAL must be 5m, 1h or 1d, not {VOLATILITY_INTERVAL!r}")
+VOLATILITY_BARS = env_int("VOLATILITY_BARS", 20)
+VOLATILITY_MIN_BARS = env_int("VOLATILITY_MIN_BARS", 5)
+# Stocks outside their session: one snapshot this long after the close, then this slow cadence;
+# in pre-market, its own cadence. Closed days fetch nothing unless an operator runs the dispatch now.
+CLOSE_SNAPSHOT_DELAY_SECONDS = env_int("CLOSE_SNAPSHOT_DELAY_SECONDS", 120)
+AFTER_HOURS_QUOTE_SECONDS = env_int("AFTER_HOURS_QUOTE_SECONDS", 3600)
+PRE_MARKET_QUOTE_SECONDS = env_int("PRE_MARKET_QUOTE_SECONDS", 900)
 DEMO_ASSETS_FILE = Path(env_str("DEMO_ASSETS_FILE", str(BASE_DIR / "market" / "fixtures" / "demo_assets.json")))
 
 # --- Providers (read when a worker builds its clients, never at import) ----------------------------
@@ -367,8 +425,13 @@ DEADLETTER_REPLAY_RATE = env_float("DEADLETTER_REPLAY_RATE", 5.0)
 # (append-only JSON lines, flushed into the table once the database is back).
 DEADLETTER_FALLBACK_FILE = Path(env_str("DEADLETTER_FALLBACK_FILE", str(VAR_DIR / "deadletters" / "fallback.jsonl")))
 # Every log line of every process passes one redaction filter: API keys, passwords and
-# tokens never reach a log (backend/tasks/deadletters.py).
-LOGGING["filters"] = {"redact_secrets": {"()": "backend.tasks.deadletters.RedactSecretsFilter"}}
+# tokens never reach a log (backend/common/redaction.py, fed this deployment's secret values).
+LOGGING["filters"] = {
+    "redact_secrets": {
+        "()": "backend.common.redaction.RedactSecretsFilter",
+        "secrets": "ext://backend.core.secrets.configured_secrets",
+    }
+}
 LOGGING["handlers"]["console"]["filters"] = ["redact_secrets"]
 
 
@@ -379,10 +442,13 @@ def _check_limits() -> None:
             f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT}) must be below "
             f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
         )
-    if CELERY_TASK_TIME_LIMIT + TASK_RETRY_BACKOFF_MAX >= CELERY_VISIBILITY_TIMEOUT:
+    # A retry waits its countdown in the worker, unacknowledged, then runs up to the hard limit.
+    longest_hold = CELERY_TASK_TIME_LIMIT + TASK_RETRY_BACKOFF_MAX + VISIBILITY_MARGIN_SECONDS
+    if longest_hold >= CELERY_VISIBILITY_TIMEOUT:
         raise ImproperlyConfigured(
             f"CELERY_VISIBILITY_TIMEOUT ({CELERY_VISIBILITY_TIMEOUT}) must exceed CELERY_TASK_TIME_LIMIT "
-            f"+ TASK_RETRY_BACKOFF_MAX ({CELERY_TASK_TIME_LIMIT} + {TASK_RETRY_BACKOFF_MAX})"
+            f"+ TASK_RETRY_BACKOFF_MAX + {VISIBILITY_MARGIN_SECONDS} s ({CELERY_TASK_TIME_LIMIT} + "
+            f"{TASK_RETRY_BACKOFF_MAX} + {VISIBILITY_MARGIN_SECONDS}): a held retry would be delivered twice"
         )
     if not 0 < TASK_RETRY_DELAY_FLOOR <= TASK_RETRY_BACKOFF_MAX:
         raise ImproperlyConfigured("TASK_RETRY_DELAY_FLOOR must be positive and at most TASK_RETRY_BACKOFF_MAX")

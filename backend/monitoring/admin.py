@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from .models import DispatchRun, Heartbeat
+from backend.tasks.runs import DispatchRun, Heartbeat
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -11,8 +11,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from backend.core.celery import app
-
-from .models import Heartbeat
+from backend.tasks.runs import Heartbeat
 
 # Beat's heartbeat runs every minute; three missed beats mean beat (or every worker) is gone.
 BEAT_MAX_AGE_SECONDS = 180

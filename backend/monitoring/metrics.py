@@ -20,11 +20,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from backend.core.celery import app
-from backend.market.models import Quote
+from backend.market.models import Asset, Quote
 from backend.providers.breaker import CLOSED, HALF_OPEN, OPEN
+from backend.tasks import deadletters
 from backend.tasks.models import DeadLetter
-
-from .models import DispatchRun, Heartbeat
+from backend.tasks.runs import DispatchRun, Heartbeat
 
 # Task results counted over this window (older rows are pruned by cleanup anyway).
 TASK_WINDOW = timedelta(hours=24)
@@ -70,6 +70,15 @@ class PlatformCollector(Collector):
             letters.add_metric([state], counts.get(state, 0))
         yield letters
 
+        waiting = GaugeMetricFamily(
+            "financehub_dead_letter_fallback_records",
+            "Dead-letter records outside the table: pending (database was away) or parked (refused as they are)",
+            labels=["state"],
+        )
+        waiting.add_metric(["pending"], deadletters.pending_fallback())
+        waiting.add_metric(["parked"], deadletters.parked_count())
+        yield waiting
+
         depth = GaugeMetricFamily("financehub_queue_depth", "Messages waiting per queue", labels=["queue"])
         for queue, count in queue_depths().items():
             depth.add_metric([queue], count)
@@ -85,6 +94,12 @@ class PlatformCollector(Collector):
         ):
             age.add_metric([code], (now - newest).total_seconds())
         yield age
+
+        yield GaugeMetricFamily(
+            "financehub_quarantined_assets",
+            "Assets skipped by quote fetches because every provider kept reporting them unknown",
+            value=Asset.objects.quarantined().count(),
+        )
 
         beat = Heartbeat.objects.filter(component="beat").first()
         yield GaugeMetricFamily(

@@ -25,8 +25,8 @@ from django.urls import reverse
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from backend.market.models import Asset, AssetType
-from backend.monitoring.models import DispatchRun
 from backend.tasks.models import DeadLetter
+from backend.tasks.runs import DispatchRun
 
 pytestmark = pytest.mark.e2e
 
@@ -246,7 +246,7 @@ def test_dispatch_run_changelist_shows_completeness(page: Page, site: str, super
         batches=2,
     )
     log_in(page, site, "admin")
-    page.goto(site + reverse("admin:monitoring_dispatchrun_changelist"))
+    page.goto(site + reverse("admin:tasks_dispatchrun_changelist"))
 
     expect(page.locator("#result_list thead")).to_contain_text("Complete %")
     expect(page.locator("#result_list tbody td.field-completeness_pct")).to_have_text("75.0")

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from backend.market.models import Asset, IndicatorSnapshot, PriceBar
-from backend.monitoring.models import DispatchRun, Heartbeat
+from backend.tasks.runs import DispatchRun, Heartbeat
 from backend.tasks.tasks import cleanup, dispatch_indicators, heartbeat
 from tests.fixtures.worker import start_beat, stop_worker
 

@@ -14,6 +14,7 @@ from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
     TransientProviderError,
+    TruncatedReplyError,
     UnknownSymbolError,
 )
 from tests.unit.providers.fakes import FIXED_NOW, SECRET, FakeApi, fixture_json, json_response
@@ -136,9 +137,24 @@ def test_a_wrong_tier_key_error_code_is_an_invalid_key_even_on_400(fake: FakeApi
         CoinGeckoClient(fake.client(), base_url=fake.base_url, clock=clock).fetch_quotes(["bitcoin"])
 
 
-@pytest.mark.parametrize(
-    "body", [b'{"bitcoin": {"usd": 96480.1', b"<!doctype html><p>oops</p>", b'{"bitcoin": {"usd": NaN}}']
-)
+def test_a_truncated_body_is_transient(fake: FakeApi, clock) -> None:
+    fake.route("/simple/price", lambda request: httpx.Response(200, content=b'{"bitcoin": {"usd": 96480.1'))
+    with pytest.raises(TruncatedReplyError):
+        CoinGeckoClient(fake.client(), base_url=fake.base_url, clock=clock).fetch_quotes(["bitcoin"])
+
+
+def test_a_bare_nan_refuses_only_the_coin_that_carries_it(fake: FakeApi, clock) -> None:
+    body = (
+        b'{"bitcoin": {"usd": NaN, "last_updated_at": 1732885200},'
+        b' "ethereum": {"usd": 3587.1, "last_updated_at": 1732885200}}'
+    )
+    fake.route("/simple/price", lambda request: httpx.Response(200, content=body))
+    batch = CoinGeckoClient(fake.client(), base_url=fake.base_url, clock=clock).fetch_quotes(["bitcoin", "ethereum"])
+    assert [q.symbol for q in batch.quotes] == ["ethereum"]
+    assert [(r.symbol, r.unknown) for r in batch.rejected] == [("bitcoin", False)]
+
+
+@pytest.mark.parametrize("body", [b"<!doctype html><p>oops</p>", b"[1, 2]"])
 def test_it_raises_malformed_on_broken_bodies(fake: FakeApi, clock, body: bytes) -> None:
     fake.route("/simple/price", lambda request: httpx.Response(200, content=body))
     with pytest.raises(MalformedReplyError):
