@@ -11,8 +11,8 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from backend.monitoring.health import BEAT_MAX_AGE_SECONDS
-from backend.monitoring.models import Heartbeat
 from backend.monitoring.probe import host_header, main, probe
+from backend.tasks.runs import Heartbeat
 
 
 def test_the_probe_sends_a_host_that_allowed_hosts_accepts() -> None:
