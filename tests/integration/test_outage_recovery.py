@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import connection
 
 from backend.tasks import deadletters
+from backend.tasks.deadletters.storage import redis_client
 from backend.tasks.models import DeadLetter
 from backend.tasks.runs import DispatchRun, Heartbeat
 from backend.tasks.tasks import dispatch_quotes, fetch_news, heartbeat
@@ -49,7 +50,7 @@ def _swap(target: WorkerProcess, replacement: WorkerProcess) -> None:
 
 def _clear_fallback() -> None:
     if deadletters.uses_redis():
-        deadletters._redis().delete(deadletters.FALLBACK_REDIS_KEY)
+        redis_client().delete(deadletters.FALLBACK_REDIS_KEY)
     settings.DEADLETTER_FALLBACK_FILE.unlink(missing_ok=True)
 
 
