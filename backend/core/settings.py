@@ -384,7 +384,7 @@ PROVIDER_BASE_URLS = {
 }
 # Where Yahoo's session cookie comes from (yfinance's "basic" strategy).
 YAHOO_COOKIE_URL = env_str("YAHOO_COOKIE_URL", "https://fc.yahoo.com")
-# MARKET_DATA_MODE=fake: the fake server (python -m backend.providers.fake_server), one path per provider.
+# MARKET_DATA_MODE=fake: the fake server (python -m backend.fake_provider), one path per provider.
 FAKE_PROVIDER_URL = env_str("FAKE_PROVIDER_URL", "http://127.0.0.1:8765")
 # Keys: empty means "not configured"; in live mode a provider that needs one is left out of its chain.
 ALPHA_VANTAGE_API_KEY = env_str("ALPHA_VANTAGE_API_KEY")

@@ -2,8 +2,8 @@
 
 An unknown stock falls through to the scarce fallback provider on every refresh (288 calls a day
 against a 25/day plan). After ``QUARANTINE_AFTER_UNKNOWN`` refreshes in a row in which every provider
-of its chain said "unknown", the asset is flagged and quote fetches skip it. Any stored quote, or any
-verdict other than "unknown", ends the streak. An operator re-admits it from the admin (the
+of its chain said "unknown", the asset is flagged and quote fetches skip it. A stored quote ends the
+streak; other outcomes (timeouts, bad records) neither count nor end it. An operator re-admits it from the admin (the
 "clear quarantine" action, or by editing the asset).
 """
 
@@ -30,18 +30,18 @@ def record_verdicts(
     assets: Mapping[str, Asset],
     *,
     stored: Iterable[str] = (),
-    known: Iterable[str] = (),
     unknown: Mapping[str, str] | None = None,
     by: str,
 ) -> list[str]:
     """Update the unknown streaks of one refreshed batch; returns the symbols quarantined just now.
 
-    ``stored``: symbols with a fresh quote; ``known``: refused for another reason (the provider knows
-    them); ``unknown``: symbol -> reason, every provider of the chain reported it unknown. Symbols
-    that failed transiently are in none of them: a timeout says nothing about the symbol.
+    ``stored``: symbols with a fresh quote (their streak ends); ``unknown``: symbol -> reason, every
+    provider of the chain reported it unknown (its streak grows). Any other outcome (a transient
+    failure, a bad record, a provider refusing the whole call) says nothing about whether the symbol
+    exists and leaves its streak as it is.
     """
     unknown = dict(unknown or {})
-    reset = [assets[s].pk for s in {*stored, *known} if s in assets and s not in unknown]
+    reset = [assets[s].pk for s in stored if s in assets and s not in unknown]
     if reset:
         Asset.objects.filter(pk__in=reset, unknown_streak__gt=0).update(unknown_streak=0)
     ids = {assets[s].pk: s for s in unknown if s in assets}

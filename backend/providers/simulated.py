@@ -80,8 +80,10 @@ class SimulatedClient:
         self, *, clock: type[datetime] = datetime, reference_prices: Mapping[str, float] | None = None
     ) -> None:
         self._clock = clock
+        # A level that is not a finite positive number would make every price of the walk invalid.
+        levels = {symbol: float(price) for symbol, price in (reference_prices or {}).items()}
         self._reference_prices = {
-            symbol: float(price) for symbol, price in (reference_prices or {}).items() if float(price) > 0
+            symbol: level for symbol, level in levels.items() if math.isfinite(level) and level > 0
         }
 
     def _now(self) -> datetime:

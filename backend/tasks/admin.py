@@ -133,7 +133,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
                     "lineage_text",
                     "exception_message",
                     "provider_failures_block",
-                    "symbols",
+                    "symbols_full",
                     "traceback_block",
                 )
             },
@@ -148,7 +148,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # Every field is evidence: nobody edits a dead letter, they replay or discard it.
-        extra = ["traceback_block", "replay_chain_block", "lineage_text", "provider_failures_block"]
+        extra = ["traceback_block", "replay_chain_block", "lineage_text", "provider_failures_block", "symbols_full"]
         return [f.name for f in self.model._meta.fields] + extra
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -204,6 +204,10 @@ class DeadLetterAdmin(admin.ModelAdmin):
     @admin.display(description="traceback")
     def traceback_block(self, obj: DeadLetter) -> str:
         return format_html('<pre style="white-space: pre-wrap">{}</pre>', obj.traceback or "-")
+
+    @admin.display(description="symbols")
+    def symbols_full(self, obj: DeadLetter) -> str:
+        return ", ".join(obj.symbol_list) or "-"
 
     @admin.display(description="exception lineage")
     def lineage_text(self, obj: DeadLetter) -> str:
@@ -285,6 +289,8 @@ class DeadLetterAdmin(admin.ModelAdmin):
                 "`manage.py deadletters parked` shows them.",
                 messages.WARNING,
             )
+        # The list is wide (nine columns plus the filters): give it the width the app sidebar would take.
+        extra_context = {"is_nav_sidebar_enabled": False, **(extra_context or {})}
         return super().changelist_view(request, extra_context)
 
     def _back(self, pk: int) -> HttpResponseRedirect:

@@ -10,7 +10,7 @@ from backend.market.models import Asset
 from backend.market.quarantine import record_verdicts
 from backend.market.services import store_bars, store_quotes
 from backend.market.symbols import check_asset_class, check_symbols
-from backend.providers.errors import TransientProviderError
+from backend.providers.errors import ProviderFailure, TransientProviderError
 from backend.providers.models import Failed, QuoteBatch
 
 from .sources import AssetSource, quote_source
@@ -45,6 +45,8 @@ class RefreshSummary:
     source: str
     # The wait a provider asked for before the failed symbols are worth asking again, if one said.
     retry_after: float | None = None
+    # Every provider that failed when the chain served nothing (its dead letter names them).
+    provider_failures: tuple[ProviderFailure, ...] = ()
 
     @property
     def stored_quotes(self) -> int:
@@ -71,7 +73,7 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
     if skipped:
         logger.warning("skipping %d symbols not refreshable in class %s: %s", len(skipped), asset_class, skipped[:10])
     source = quote_source(asset_class)
-    batch = _fetch(source, [assets[symbol] for symbol in sorted(assets)])
+    batch, provider_failures = _fetch(source, [assets[symbol] for symbol in sorted(assets)])
     quotes = [q for q in batch.quotes if q.symbol in assets]
     stored = sorted({q.symbol for q in quotes})
     rejected = {r.symbol: r.reason for r in batch.rejected if r.symbol in assets and r.symbol not in stored}
@@ -90,9 +92,7 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
     store_quotes(assets, quotes)
     stored_bars = store_bars(assets, [b for b in batch.bars if b.symbol in assets])
     unknown = {r.symbol: r.reason for r in batch.rejected if r.unknown and r.symbol in rejected}
-    quarantined = record_verdicts(
-        assets, stored=stored, known=rejected.keys() - unknown.keys(), unknown=unknown, by="quotes.fetch"
-    )
+    quarantined = record_verdicts(assets, stored=stored, unknown=unknown, by="quotes.fetch")
     logger.info("stored %d quotes and %d bars for %s from %s", len(stored), stored_bars, asset_class, source.name)
     waits = [f.retry_after for f in batch.failed if f.symbol in failed and f.retry_after is not None]
     return RefreshSummary(
@@ -109,16 +109,19 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
         # Long enough for every failed symbol's providers to be asked again (each symbol's own wait is
         # already the shortest one among its providers).
         retry_after=max(waits) if waits else None,
+        provider_failures=provider_failures,
     )
 
 
-def _fetch(source: AssetSource, assets: list[Asset]) -> QuoteBatch:
-    """The chain's batch; a chain that served nothing and raised a transient fault fails every symbol."""
+def _fetch(source: AssetSource, assets: list[Asset]) -> tuple[QuoteBatch, tuple[ProviderFailure, ...]]:
+    """The chain's batch; a chain that served nothing and raised a transient fault fails every symbol
+    (and says which providers failed and why)."""
     try:
-        return source.fetch_asset_quotes(assets)
+        return source.fetch_asset_quotes(assets), ()
     except TransientProviderError as exc:
         reason = escape(exc)
-        return QuoteBatch(failed=tuple(Failed(a.symbol, reason, exc.retry_after) for a in assets))
+        failed = tuple(Failed(a.symbol, reason, exc.retry_after) for a in assets)
+        return QuoteBatch(failed=failed), tuple(getattr(exc, "failures", ()))
 
 
 def transient_fault(summary: RefreshSummary) -> TransientProviderError:
@@ -128,4 +131,5 @@ def transient_fault(summary: RefreshSummary) -> TransientProviderError:
         f"{len(summary.failed)} of {summary.requested} symbols failed transiently: "
         f"{', '.join(summary.failed)} ({'; '.join(reasons[:3])})",
         retry_after=summary.retry_after,
+        failures=summary.provider_failures,
     )

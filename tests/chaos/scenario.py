@@ -132,13 +132,17 @@ def explain(verdict: Verdict, stack: Stack) -> str:
     return f"{verdict.table()}\n{logs}"
 
 
-def kill_busy_child(worker: Process, sig: int) -> int:
-    """Send ``sig`` to one pool process of ``worker``; return its pid."""
-    children = worker.children()
-    if not children:
-        raise AssertionError(f"worker {worker.name} has no pool process")
-    os.kill(children[0], sig)
-    return children[0]
+def kill_busy_child(stack: Stack, worker: Process, sig: int, timeout: float = 30) -> int:
+    """Send ``sig`` to a pool process of ``worker`` that is running a task right now; return its pid."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        active = stack.app.control.inspect(destination=[worker.name], timeout=2).active() or {}
+        pids = [request["worker_pid"] for request in active.get(worker.name, ()) if request.get("worker_pid")]
+        if pids:
+            os.kill(pids[0], sig)
+            return pids[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no pool process of {worker.name} ran a task within {timeout} s")
 
 
 def wait_until_stopped(worker: Process, timeout: float) -> bool:

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import kombu.exceptions
 import psutil
+import redis
 from celery import Celery
 from django.conf import settings
 from django.db import connections
@@ -138,8 +140,13 @@ class Stack:
         while time.monotonic() < deadline:
             if not worker.alive():
                 raise RuntimeError(f"worker exited during start-up:\n{worker.log()[-3000:]}")
-            if self.app.control.ping(destination=[name], timeout=1.0):
-                return worker
+            try:
+                if self.app.control.ping(destination=[name], timeout=1.0):
+                    return worker
+            except (OSError, redis.RedisError, kombu.exceptions.OperationalError):
+                # A connection pooled before a Redis restart: drop it and ask again.
+                self.app.pool.force_close_all()
+                time.sleep(0.5)
         raise RuntimeError(f"worker did not answer ping within 90 s:\n{worker.log()[-3000:]}")
 
     def start_beat(self, name: str, extra_env: dict[str, str] | None = None) -> Process:

@@ -31,7 +31,7 @@ def busy_child_lost(run: QuoteRun) -> Finding:
 def sigkill_busy_child(stack, *, assets: int, batch_size: int, bound: float) -> None:
     run = start_quote_run(stack, assets=assets, batch_size=batch_size, hang=1.0)
     run.wait_in_flight()
-    kill_busy_child(run.worker, signal.SIGKILL)
+    kill_busy_child(stack, run.worker, signal.SIGKILL)
     killed_at = time.monotonic()
     verdict = finish(
         run, f"SIGKILL busy pool child ({assets} assets)", fault_over=killed_at, bound=bound,

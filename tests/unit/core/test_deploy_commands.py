@@ -40,6 +40,14 @@ def test_it_is_idempotent_and_never_resets_an_existing_admin(superuser_env) -> N
 
 
 @pytest.mark.django_db
+def test_once_the_admin_exists_its_password_may_leave_the_environment(superuser_env) -> None:
+    call_command("ensure_superuser")
+    superuser_env.delenv("DJANGO_SUPERUSER_PASSWORD")
+    call_command("ensure_superuser")  # no error: nothing to create
+    assert get_user_model().objects.get(username="ops").check_password("a-long-enough-password")
+
+
+@pytest.mark.django_db
 def test_it_does_nothing_without_a_username(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DJANGO_SUPERUSER_USERNAME", raising=False)
     call_command("ensure_superuser")

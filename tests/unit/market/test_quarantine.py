@@ -14,11 +14,9 @@ from backend.tasks.quotes import plan_quote_batches, refresh_quotes
 pytestmark = pytest.mark.django_db
 
 
-def _verdicts(*assets: Asset, stored=(), known=(), unknown=()) -> list[str]:
+def _verdicts(*assets: Asset, stored=(), unknown=()) -> list[str]:
     by_symbol = {a.symbol: a for a in assets}
-    return record_verdicts(
-        by_symbol, stored=stored, known=known, unknown={s: "unknown symbol" for s in unknown}, by="quotes.fetch"
-    )
+    return record_verdicts(by_symbol, stored=stored, unknown={s: "unknown symbol" for s in unknown}, by="quotes.fetch")
 
 
 def test_a_symbol_is_quarantined_after_n_unknown_verdicts_in_a_row(make_asset, settings) -> None:
@@ -38,17 +36,18 @@ def test_a_symbol_is_quarantined_after_n_unknown_verdicts_in_a_row(make_asset, s
     assert nope.quarantined_at == stamp
 
 
-def test_a_stored_quote_or_another_verdict_ends_the_streak_and_a_timeout_does_not(make_asset, settings) -> None:
-    settings.QUARANTINE_AFTER_UNKNOWN = 2
+def test_a_stored_quote_ends_the_streak_and_other_outcomes_leave_it(make_asset, settings) -> None:
+    settings.QUARANTINE_AFTER_UNKNOWN = 3
     flaky = make_asset("FLKY")
     _verdicts(flaky, unknown=["FLKY"])
     _verdicts(flaky, stored=["FLKY"])
-    _verdicts(flaky, unknown=["FLKY"])
-    _verdicts(flaky, known=["FLKY"])  # e.g. a NaN record: the provider knows the symbol
-    _verdicts(flaky, unknown=["FLKY"])
-    _verdicts(flaky)  # failed transiently: no verdict at all
     flaky.refresh_from_db()
-    assert (flaky.unknown_streak, flaky.is_quarantined) == (1, False)
+    assert flaky.unknown_streak == 0
+    _verdicts(flaky, unknown=["FLKY"])
+    _verdicts(flaky)  # failed transiently, or a bad record: no verdict about the symbol itself
+    _verdicts(flaky, unknown=["FLKY"])
+    flaky.refresh_from_db()
+    assert (flaky.unknown_streak, flaky.is_quarantined) == (2, False)
     assert _verdicts(flaky, unknown=["FLKY"]) == ["FLKY"]
 
 

@@ -49,10 +49,11 @@ def test_prices_stay_deterministic_across_processes_and_instances() -> None:
     assert one.fetch_quotes(["ETH"]) == two.fetch_quotes(["ETH"])
 
 
-def test_a_non_positive_reference_price_is_ignored() -> None:
-    client = SimulatedClient(reference_prices={"BTC": 0, "ETH": -5})
-    assert client.base_price("BTC") == SimulatedClient().base_price("BTC")
-    assert client.base_price("ETH") > 0
+def test_a_reference_price_that_is_not_a_finite_positive_number_is_ignored() -> None:
+    plain = SimulatedClient()
+    client = SimulatedClient(reference_prices={"BTC": 0, "ETH": -5, "SOL": math.inf, "ADA": math.nan})
+    for symbol in ("BTC", "ETH", "SOL", "ADA"):
+        assert client.base_price(symbol) == plain.base_price(symbol) > 0
 
 
 def test_every_demo_asset_has_a_plausible_reference_price() -> None:

@@ -307,3 +307,21 @@ def test_the_list_and_metrics_count_parked_records(admin_client, db, client) -> 
     assert "1 fallback records are parked" in listing
     metrics = client.get("/metrics").content.decode()
     assert 'financehub_dead_letter_fallback_records{state="parked"} 1.0' in metrics
+
+
+def test_cleanup_deletes_a_closed_dead_letter_with_its_history_and_counts_the_letter_once(db, sent) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from backend.tasks.maintenance import cleanup
+
+    old = (timezone.now() - timedelta(days=400)).isoformat()
+    row = make_dead_letter("old-closed", failed_at=old)
+    deadletters.discard(row, actor="cli:ops")
+    with pytest.raises(deadletters.ReplayRefused):
+        deadletters.replay(row, actor="cli:late")  # refused: one more history row
+
+    assert cleanup()["dead_letters"] == 1
+    assert not DeadLetter.objects.filter(pk=row.pk).exists()
+    assert not DeadLetterAction.objects.filter(dead_letter_id=row.pk).exists()

@@ -19,13 +19,14 @@ class Command(BaseCommand):
         if not username:
             self.stdout.write("superuser: DJANGO_SUPERUSER_USERNAME not set, none created")
             return
+        user_model = get_user_model()
+        if user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).exists():
+            # Checked first: once the admin exists its password may (and should) leave .env.
+            self.stdout.write(f"superuser: {username} exists, left unchanged")
+            return
         if not os.environ.get("DJANGO_SUPERUSER_PASSWORD"):
             # createsuperuser would make an account nobody can log in to; stop the deploy instead.
             raise CommandError("DJANGO_SUPERUSER_USERNAME is set but DJANGO_SUPERUSER_PASSWORD is not")
-        user_model = get_user_model()
-        if user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).exists():
-            self.stdout.write(f"superuser: {username} exists, left unchanged")
-            return
         # Django's own command reads the DJANGO_SUPERUSER_* variables in --noinput mode.
         call_command("createsuperuser", interactive=False, username=username, verbosity=0)
         self.stdout.write(f"superuser: {username} created")
