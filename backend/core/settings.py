@@ -124,6 +124,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Right after SecurityMiddleware: static files (the admin's CSS/JS) are answered before
+    # sessions or auth run, by gunicorn itself, with no separate file server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -169,16 +172,36 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# collectstatic writes here and WhiteNoise serves from here; the image collects into /app/static
+# at build time (read-only to the app user), `make prepare` into var/static.
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(VAR_DIR / "static")))
+# Compressed (gzip/brotli) copies next to each file; no manifest, so templates render in tests
+# and before any collectstatic ran.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # SafeFormatter escapes control characters: a CR/LF in a symbol or a reply cannot forge a line.
+    "formatters": {
+        "plain": {
+            "()": "backend.common.logsafe.SafeFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # Django's defaults give these their own unescaped handlers; route them through ours instead.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------
@@ -208,6 +231,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 75)
 TASK_RETRY_BACKOFF_MAX = env_int("TASK_RETRY_BACKOFF_MAX", 25)
 TASK_RETRY_DELAY_FLOOR = env_int("TASK_RETRY_DELAY_FLOOR", 2)
+# A provider's Retry-After is honoured up to this many seconds; past the cap above the retry hops
+# (re-sent every TASK_RETRY_BACKOFF_MAX seconds) instead of waiting in one held message.
+TASK_RETRY_AFTER_MAX = env_int("TASK_RETRY_AFTER_MAX", 600)
 TASK_MAX_RETRIES = env_int("TASK_MAX_RETRIES", 5)
 # Infrastructure faults (database, Redis, broker) are waited out this many times per task before
 # the task fails; at the default cap that covers an outage of several minutes.
@@ -241,12 +267,19 @@ else:
         # Serve the queues in the order the worker lists them (-Q high,medium,low),
         # not round-robin: high work is taken first whenever there is any.
         "queue_order_strategy": "priority",
+        # One Redis list per priority 0-9 instead of kombu's four buckets (0-2, 3-5, 6-8, 9): routing's
+        # steps (high 0/2/3, medium 4/5, low 8/9) then stay apart. The worker polls priority-major,
+        # so with non-overlapping bands per queue this is one global order. See TASK_QUEUE_ARCHITECTURE.md.
+        "priority_steps": list(range(10)),
     }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 # django-celery-results' table; a database outage loses a state row, never the task (backend/tasks/results.py).
 CELERY_RESULT_BACKEND = "backend.tasks.results:OutageTolerantDatabaseBackend"
 CELERY_RESULT_EXTENDED = True
-CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 7 * 24 * 3600)
+# None: results are deleted by maintenance.cleanup after RETENTION_TASK_RESULTS_DAYS, the one
+# retention setting. Any value here would make beat add Celery's own daily celery.backend_cleanup
+# row, a second cleanup of the same table on a second setting.
+CELERY_RESULT_EXPIRES = None
 
 # JSON only: pickle would let anyone who can write to the broker run code in a worker.
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -269,7 +302,14 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 TASK_QUEUES = ("high", "medium", "low")
-CELERY_TASK_QUEUES = tuple(Queue(name, Exchange(name), routing_key=name) for name in TASK_QUEUES)
+# x-max-priority makes RabbitMQ queues priority queues (Redis ignores it; its steps are above).
+CELERY_TASK_QUEUE_MAX_PRIORITY = 9
+CELERY_TASK_QUEUES = tuple(
+    Queue(name, Exchange(name), routing_key=name, queue_arguments={"x-max-priority": CELERY_TASK_QUEUE_MAX_PRIORITY})
+    for name in TASK_QUEUES
+)
+# A message sent without a priority sorts LAST, not first (backend/tasks/priority.py stamps it).
+CELERY_TASK_DEFAULT_PRIORITY = 9
 CELERY_TASK_DEFAULT_QUEUE = "medium"
 CELERY_TASK_DEFAULT_EXCHANGE = "medium"
 CELERY_TASK_DEFAULT_ROUTING_KEY = "medium"
@@ -279,6 +319,9 @@ CELERY_TASK_DEFAULT_ROUTING_KEY = "medium"
 # live: real clients against the providers' own hosts (keys below).
 MARKET_DATA_MODE = env_str("MARKET_DATA_MODE", "simulated")
 QUOTE_BATCH_SIZE = env_int("QUOTE_BATCH_SIZE", 500)
+# Quarantine a symbol after this many refreshes in a row in which every provider of its chain
+# reported it unknown (quote fetches then skip it until an operator clears it); 0 = never.
+QUARANTINE_AFTER_UNKNOWN = env_int("QUARANTINE_AFTER_UNKNOWN", 3)
 INDICATOR_CHUNK_SIZE = env_int("INDICATOR_CHUNK_SIZE", 500)
 INDICATOR_INTERVAL = env_str("INDICATOR_INTERVAL", "1d")
 INDICATOR_HISTORY_BARS = env_int("INDICATOR_HISTORY_BARS", 250)
@@ -305,6 +348,23 @@ RETENTION_DAYS = {
 # A dispatch lock outlives the longest task: a dispatcher that dies never silences its schedule
 # for longer than this, and a slow run is never overlapped by the next tick before it.
 DISPATCH_LOCK_TTL = env_int("DISPATCH_LOCK_TTL", 300)
+# --- Market conditions -> priority (backend/market/conditions.py, backend/tasks/routing.py) ----------
+# Volatile when |24 h change| or the stdev of recent bar-to-bar returns (both in %) reach these.
+VOLATILITY_THRESHOLDS = {
+    "stock": (env_float("VOLATILITY_STOCK_CHANGE_PCT", 4.0), env_float("VOLATILITY_STOCK_REALISED_PCT", 2.5)),
+    "crypto": (env_float("VOLATILITY_CRYPTO_CHANGE_PCT", 8.0), env_float("VOLATILITY_CRYPTO_REALISED_PCT", 5.0)),
+    "default": (env_float("VOLATILITY_CHANGE_PCT", 5.0), env_float("VOLATILITY_REALISED_PCT", 3.0)),
+}
+VOLATILITY_INTERVAL = env_str("VOLATILITY_INTERVAL", "1d")
+if VOLATILITY_INTERVAL not in ("5m", "1h", "1d"):
+    raise ImproperlyConfigured(f"VOLATILITY_INTERVAL must be 5m, 1h or 1d, not {VOLATILITY_INTERVAL!r}")
+VOLATILITY_BARS = env_int("VOLATILITY_BARS", 20)
+VOLATILITY_MIN_BARS = env_int("VOLATILITY_MIN_BARS", 5)
+# Stocks outside their session: one snapshot this long after the close, then this slow cadence;
+# in pre-market, its own cadence. Closed days fetch nothing unless an operator runs the dispatch now.
+CLOSE_SNAPSHOT_DELAY_SECONDS = env_int("CLOSE_SNAPSHOT_DELAY_SECONDS", 120)
+AFTER_HOURS_QUOTE_SECONDS = env_int("AFTER_HOURS_QUOTE_SECONDS", 3600)
+PRE_MARKET_QUOTE_SECONDS = env_int("PRE_MARKET_QUOTE_SECONDS", 900)
 DEMO_ASSETS_FILE = Path(env_str("DEMO_ASSETS_FILE", str(BASE_DIR / "market" / "fixtures" / "demo_assets.json")))
 
 # --- Providers (read when a worker builds its clients, never at import) ----------------------------
@@ -324,7 +384,7 @@ PROVIDER_BASE_URLS = {
 }
 # Where Yahoo's session cookie comes from (yfinance's "basic" strategy).
 YAHOO_COOKIE_URL = env_str("YAHOO_COOKIE_URL", "https://fc.yahoo.com")
-# MARKET_DATA_MODE=fake: the fake server (python -m backend.providers.fake_server), one path per provider.
+# MARKET_DATA_MODE=fake: the fake server (python -m backend.fake_provider), one path per provider.
 FAKE_PROVIDER_URL = env_str("FAKE_PROVIDER_URL", "http://127.0.0.1:8765")
 # Keys: empty means "not configured"; in live mode a provider that needs one is left out of its chain.
 ALPHA_VANTAGE_API_KEY = env_str("ALPHA_VANTAGE_API_KEY")
@@ -368,8 +428,13 @@ DEADLETTER_REPLAY_RATE = env_float("DEADLETTER_REPLAY_RATE", 5.0)
 # (append-only JSON lines, flushed into the table once the database is back).
 DEADLETTER_FALLBACK_FILE = Path(env_str("DEADLETTER_FALLBACK_FILE", str(VAR_DIR / "deadletters" / "fallback.jsonl")))
 # Every log line of every process passes one redaction filter: API keys, passwords and
-# tokens never reach a log (backend/tasks/deadletters.py).
-LOGGING["filters"] = {"redact_secrets": {"()": "backend.tasks.deadletters.RedactSecretsFilter"}}
+# tokens never reach a log (backend/common/redaction.py, fed this deployment's secret values).
+LOGGING["filters"] = {
+    "redact_secrets": {
+        "()": "backend.common.redaction.RedactSecretsFilter",
+        "secrets": "ext://backend.core.secrets.configured_secrets",
+    }
+}
 LOGGING["handlers"]["console"]["filters"] = ["redact_secrets"]
 
 
@@ -400,6 +465,11 @@ def _check_limits() -> None:
         raise ImproperlyConfigured(
             f"DISPATCH_LOCK_TTL ({DISPATCH_LOCK_TTL}) must be at least "
             f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
+        )
+    if "CELERY_RESULT_EXPIRES" in os.environ:
+        raise ImproperlyConfigured(
+            "CELERY_RESULT_EXPIRES is no longer read: maintenance.cleanup deletes task results after "
+            "RETENTION_TASK_RESULTS_DAYS days; set that instead and remove CELERY_RESULT_EXPIRES"
         )
     if MARKET_DATA_MODE not in {"simulated", "fake", "live"}:
         raise ImproperlyConfigured(f"MARKET_DATA_MODE: expected simulated, fake or live, got {MARKET_DATA_MODE!r}")

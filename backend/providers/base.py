@@ -106,8 +106,9 @@ class ProviderClient:
         request because of a bad symbol in it) the batch is halved and each half asked again, so k bad
         symbols among n cost at most about 2*k*log2(n) extra requests and every good sub-batch is kept.
         A transient fault fails only the symbols it left unresolved (``QuoteBatch.failed``); after a
-        throttle, a pause or a refused rate-limit slot nothing more is sent in this call. A call that
-        got no answer at all re-raises its first error, so breaker and chain see a failed provider.
+        throttle, a pause, a refused rate-limit slot, or a fault before the provider answered anything,
+        nothing more is sent in this call. A call that got no answer at all re-raises its first error,
+        so breaker and chain see a failed provider (and fail over at the cost of one request).
         """
         valid, refused = split_symbols(symbols, pattern=pattern)
         progress = _Progress()
@@ -153,7 +154,9 @@ class ProviderClient:
         except TransientProviderError as exc:
             progress.errors.append(exc)
             progress.fail(batch, exc)
-            if isinstance(exc, _STOP_SENDING):
+            # A provider that has not answered once in this call is likely down: fail over now rather
+            # than send every remaining batch into the same fault.
+            if isinstance(exc, _STOP_SENDING) or not progress.answered:
                 progress.stop = exc
             return
         except PermanentProviderError as exc:

@@ -23,6 +23,7 @@ from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
     ProviderError,
+    ProviderThrottledError,
     UnknownSymbolError,
 )
 from backend.providers.http import join_url, path_segment, strip_control
@@ -129,6 +130,11 @@ class CoinGeckoClient(ProviderClient):
         return {self._key_header: self._api_key} if self._api_key else {}
 
     def _error_hook(self, status: int, body: Any, url: str) -> ProviderError | None:
+        if status == 429:
+            # CoinGecko asks for at least a minute when it sends no retry-after (its header, if any, wins).
+            return ProviderThrottledError(
+                f"coingecko: HTTP 429 (rate limited) at {url}", provider=self.name, retry_after=60.0
+            )
         code = _error_code(body)
         if code in _KEY_ERROR_CODES:
             return InvalidKeyError(f"coingecko: key refused (error_code {code}) at {url}", provider=self.name)

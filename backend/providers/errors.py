@@ -91,7 +91,3 @@ class CircuitOpenError(TransientProviderError):
 
 class AllProvidersFailedError(TransientProviderError):
     """Every provider in a chain failed for this call and at least one failure was transient."""
-
-
-class AllProvidersRefusedError(PermanentProviderError):
-    """Every provider in a chain refused this call permanently (bad keys, malformed replies)."""

@@ -19,10 +19,11 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
+from backend.common.redaction import scrub_text, scrub_url
 from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
@@ -38,32 +39,6 @@ logger = logging.getLogger(__name__)
 USER_AGENT = "FinanceHub/1.0 (+market-data; httpx)"
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
-# Query parameters whose values are secrets (compared case-insensitively, "-" treated as "_").
-SECRET_PARAMS = frozenset(
-    {
-        "apikey",
-        "api_key",
-        "key",
-        "token",
-        "access_token",
-        "auth",
-        "crumb",
-        "secret",
-        "signature",
-        "password",
-        "cmc_pro_api_key",
-        "x_cg_demo_api_key",
-        "x_cg_pro_api_key",
-    }
-)
-MASK = "***"
-
-_SECRET_IN_TEXT = re.compile(
-    r"(?i)(?<![a-z0-9_])("
-    + "|".join(sorted((re.escape(p).replace("_", "[_-]") for p in SECRET_PARAMS), key=len, reverse=True))
-    + r")(=|%3D)([^&\s#\"'<>]*)"
-)
-_USERINFO_IN_TEXT = re.compile(r"(?i)\b(https?://)[^/\s@]+@")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 # Status -> error, in one table. Anything 4xx not listed is permanent.
@@ -86,32 +61,6 @@ def build_client(*, transport: httpx.BaseTransport | None = None, timeout: float
         # A redirect could take a keyed request to another host; never follow one.
         follow_redirects=False,
     )
-
-
-def scrub_text(text: str) -> str:
-    """Mask secret query-parameter values and URL credentials anywhere inside ``text``."""
-    text = _SECRET_IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
-    return _USERINFO_IN_TEXT.sub(lambda m: f"{m.group(1)}{MASK}@", text)
-
-
-def scrub_url(url: str | httpx.URL) -> str:
-    """Return ``url`` with secret query values and any user:password masked; safe for logs and errors."""
-    raw = str(url)
-    try:
-        parts = urlsplit(raw)
-    except ValueError:
-        return scrub_text(raw)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = MASK + "@" + netloc.rsplit("@", 1)[1]
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    if pairs:
-        masked = [(k, MASK if _is_secret(k) else v) for k, v in pairs]
-        query = urlencode(masked, safe="*,")
-    else:
-        query = parts.query
-    # A key could also hide in a fragment or in a path someone built by hand; the text pass catches it.
-    return scrub_text(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
 
 
 def strip_control(text: object, limit: int = 200) -> str:
@@ -233,10 +182,6 @@ class _TooLargeError(Exception):
 
 def _decimal(text: str) -> Decimal:
     return Decimal(text)
-
-
-def _is_secret(name: str) -> bool:
-    return name.lower().replace("-", "_") in SECRET_PARAMS
 
 
 def _send(

@@ -45,7 +45,7 @@ from typing import Any, Protocol, TypeVar
 from backend.providers.breaker import CircuitBreaker
 from backend.providers.errors import (
     AllProvidersFailedError,
-    AllProvidersRefusedError,
+    PermanentProviderError,
     ProviderError,
     ProviderFailure,
     ProviderThrottledError,
@@ -135,7 +135,7 @@ class _Failures:
         if len(self.permanent) == 1:
             self.permanent[0].failures = failures
             raise self.permanent[0]
-        raise AllProvidersRefusedError(f"every provider refused {what}: {summary}", failures=failures)
+        raise PermanentProviderError(f"every provider refused {what}: {summary}", failures=failures)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
+from backend.market.conditions import clock_for, measure_staleness
 from backend.market.models import Asset, PriceBar, Quote
 from backend.tasks.runs import DispatchRun, Heartbeat
 
@@ -60,25 +61,41 @@ def _cleanup_dead_letters(cutoff: datetime) -> dict[str, int]:
     closed = DeadLetter.objects.filter(
         state__in=[DeadLetter.State.RESOLVED, DeadLetter.State.DISCARDED], last_failure_at__lt=cutoff
     )
-    return {"dead_letters": closed.delete()[0]}
+    # delete() counts the cascaded history rows too; report the dead letters alone.
+    return {"dead_letters": closed.delete()[1].get(DeadLetter._meta.label, 0)}
 
 
 def freshness(now: datetime | None = None) -> dict[str, dict[str, object]]:
-    """Age of the newest quote per asset class and whether it meets its target."""
+    """Age of the newest quote per asset class (provider's as-of time) and whether it meets its target.
+
+    Targets follow the market calendar: outside its session a stock class whose quotes carry the
+    last close is fresh. A class listed on several exchanges is fresh only when each of them is.
+    """
     now = now or timezone.now()
-    report: dict[str, dict[str, object]] = {}
-    newest = dict(
-        Quote.objects.filter(asset__is_active=True)
-        .values("asset__asset_type__code")
-        .annotate(newest=Max("fetched_at"))
-        .values_list("asset__asset_type__code", "newest")
-    )
+    newest: dict[tuple[str, str], datetime | None] = {
+        (code, exchange): stamp
+        for code, exchange, stamp in Quote.objects.filter(asset__is_active=True)
+        .values("asset__asset_type__code", "asset__exchange")
+        .annotate(newest=Max("as_of"))
+        .values_list("asset__asset_type__code", "asset__exchange", "newest")
+    }
     targets = freshness_targets()
-    for code in Asset.objects.active().values_list("asset_type__code", flat=True).distinct():
-        stamp = newest.get(code)
-        age = (now - stamp).total_seconds() if stamp else None
+    report: dict[str, dict[str, object]] = {}
+    pairs = Asset.objects.active().values_list("asset_type__code", "exchange").distinct()
+    for code, exchange in sorted(pairs):
         target = targets.get(code, DEFAULT_FRESHNESS_SECONDS)
-        report[code] = {"age_seconds": age, "target_seconds": target, "fresh": age is not None and age <= target}
+        measured = measure_staleness(newest.get((code, exchange)), clock_for(code, exchange, now), target)
+        row = report.get(code)
+        # The class reports its worst exchange: a stale one first, else the oldest quote.
+        worse = row is None or (
+            row["fresh"] and (measured.stale or (measured.age_seconds or 0) > (row["age_seconds"] or 0))
+        )
+        if worse:
+            report[code] = {
+                "age_seconds": measured.age_seconds,
+                "target_seconds": measured.target_seconds,
+                "fresh": not measured.stale,
+            }
     return report
 
 

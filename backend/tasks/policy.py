@@ -12,10 +12,11 @@ from __future__ import annotations
 import logging
 import random
 import time
+from typing import Any
 
 import redis.exceptions
 from celery import Task
-from celery.exceptions import Reject
+from celery.exceptions import Ignore, Reject
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerOperationalError
@@ -36,17 +37,35 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def retry_delay(computed: float, *, retry_after: float | None, floor: float, cap: float) -> float:
-    """Clamp a backoff delay to [floor, cap], waiting longer when the provider asked to.
+# A retry deferred past the cap carries the Unix time it may run at; earlier deliveries hop on.
+NOT_BEFORE_HEADER = "financehub_not_before"
+HOP_TOLERANCE = 0.5
+BROKER_ERRORS = (BrokerOperationalError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+
+
+def _not_before(request: Any) -> float | None:
+    value = getattr(request, NOT_BEFORE_HEADER, None)
+    if value is None:
+        value = (getattr(request, "headers", None) or {}).get(NOT_BEFORE_HEADER)
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def retry_delay(
+    computed: float, *, retry_after: float | None, floor: float, cap: float, retry_after_max: float = 0
+) -> float:
+    """The wait before a retry: the backoff clamped to [floor, cap], longer when the provider asked to.
 
     Celery's full jitter draws from [0, computed], so without a floor a retry can fire at once.
-    The cap wins over Retry-After: a retry message must never wait in the broker longer than the
-    visibility timeout allows (see settings ``_check_limits``).
+    A provider's Retry-After is honoured up to ``max(cap, retry_after_max)``; a wait past ``cap``
+    is reached in hops (``ReliableTask``), never by one broker message held longer than ``cap``.
     """
-    delay = max(floor, computed)
+    delay = min(max(floor, computed), cap)
     if retry_after is not None:
-        delay = max(delay, retry_after)
-    return min(delay, cap)
+        delay = max(delay, min(retry_after, max(cap, retry_after_max)))
+    return delay
 
 
 def infrastructure_backoff(retries: int, *, floor: float, cap: float) -> float:
@@ -69,11 +88,14 @@ class ReliableTask(Task):
         task itself kills the worker; the guard (deadletters.delivery_guard) counts deliveries and
         fails the message into a dead letter, acknowledged, once it passes DEADLETTER_MAX_DELIVERIES.
         """
+        request = self.request
+        not_before = _not_before(request)
+        if not_before is not None and not request.called_directly and time.time() < not_before - HOP_TOLERANCE:
+            self._hop(not_before)
         try:
             with delivery_guard(self):
                 return super().__call__(*args, **kwargs)
         except INFRASTRUCTURE_ERRORS as exc:
-            request = self.request
             if request.called_directly or request.is_eager:
                 raise
             countdown = infrastructure_backoff(
@@ -87,6 +109,17 @@ class ReliableTask(Task):
                 countdown,
             )
             raise self.retry(exc=exc, countdown=countdown, max_retries=settings.TASK_INFRA_MAX_RETRIES) from exc
+
+    def _hop(self, not_before: float) -> None:
+        """Send this message on again, at most the retry cap later, and drop this delivery unrun."""
+        remaining = not_before - time.time()
+        countdown = min(remaining, settings.TASK_RETRY_BACKOFF_MAX)
+        try:
+            self.signature_from_request(countdown=countdown).apply_async()
+        except BROKER_ERRORS as exc:
+            raise Reject(exc, requeue=True) from None
+        logger.info("%s[%s] waits %.0f s more before its retry", self.name, self.request.id, remaining)
+        raise Ignore()
 
     def apply_async(self, args=None, kwargs=None, **options):
         """Send the task with redacted argument reprs: they travel in task events (Flower shows them)."""
@@ -136,12 +169,19 @@ class ReliableTask(Task):
         if eta is not None and countdown is None:
             countdown, eta = max(0.0, eta.timestamp() - time.time()), None
         if countdown is not None:
-            countdown = retry_delay(
+            cap = settings.TASK_RETRY_BACKOFF_MAX
+            wait = retry_delay(
                 countdown,
                 retry_after=getattr(exc, "retry_after", None),
                 floor=settings.TASK_RETRY_DELAY_FLOOR,
-                cap=settings.TASK_RETRY_BACKOFF_MAX,
+                cap=cap,
+                retry_after_max=settings.TASK_RETRY_AFTER_MAX,
             )
+            countdown = min(wait, cap)
+            if wait > cap:
+                # The message may wait in a worker only up to the cap; it hops on until the time is up.
+                headers = {**(self.request.headers or {}), **(options.pop("headers", None) or {})}
+                options["headers"] = {**headers, NOT_BEFORE_HEADER: time.time() + wait}
         try:
             return super().retry(
                 args=args,

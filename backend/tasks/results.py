@@ -5,6 +5,7 @@ write fails, Celery reports an internal error, acknowledges the message and the 
 failure although its own work never failed (or never ran). A result row is bookkeeping: losing
 one during an outage is logged, while the work's own outcome decides what happens to the message
 (a failure still reaches ``task_failure`` and its dead letter, through the dead-letter fallback).
+Celery's Django fixup closes the broken connection after the task, as after any task.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError
 from django_celery_results.backends.database import DatabaseBackend
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,4 @@ class OutageTolerantDatabaseBackend(DatabaseBackend):
             logger.warning(
                 "state %s of task %s not stored, database unavailable: %s", state, task_id, type(exc).__name__
             )
-            # A broken connection must not linger into the next task of this process.
-            connection.close_if_unusable_or_obsolete()
             return result

@@ -1,12 +1,19 @@
 """The one place that decides which queue, and at what priority, a batch of work goes to.
 
-Dispatchers call ``route_for`` for every batch they send; no task names its own queue.
+Dispatchers call ``route_for`` for every batch they send; no task names its own queue. Quote batches
+go through ``decide`` instead, which reads the market's state: session, volatility, staleness.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
+
+from backend.common.exchange_sessions import Phase
+from backend.market.conditions import AssetCondition, Level
 
 
 class WorkKind(StrEnum):
@@ -53,3 +60,152 @@ def route_for(kind: WorkKind, asset_class: str | None = None) -> Route:
     if route is None:
         route = Route("medium", 5) if kind is WorkKind.QUOTES else Route("low", 9)
     return route
+
+
+# --- quotes by market conditions -------------------------------------------------------------------
+# Routes a quote batch can take, most urgent first. Crypto in calm water leads stocks in calm water;
+# anything volatile or stale in session jumps both.
+URGENT = Route("high", 0)
+CRYPTO_CALM = Route("high", 2)
+STOCK_CALM = Route("high", 3)
+CATCH_UP = Route("medium", 4)  # the closing snapshot, a first quote outside the session
+PRE_MARKET = Route("medium", 5)
+AFTER_HOURS = Route("low", 8)
+_QUEUE_RANK = {"high": 0, "medium": 1, "low": 2}
+# The order reasons list their counts in.
+_WHY_ORDER = (
+    "volatile",
+    "stale",
+    "volatility unknown",
+    "calm",
+    "no quote yet",
+    "closing snapshot",
+    "pre-market cadence",
+    "after-hours cadence",
+    "operator run-now",
+    "not due",
+    "closed day",
+)
+
+
+@dataclass(frozen=True)
+class QuotePolicy:
+    """The cadences that apply outside a stock's regular session, in seconds."""
+
+    close_snapshot_delay: float
+    after_hours_every: float
+    pre_market_every: float
+
+    @classmethod
+    def from_settings(cls) -> QuotePolicy:
+        """The policy the settings describe, read at call time."""
+        from django.conf import settings
+
+        return cls(
+            close_snapshot_delay=settings.CLOSE_SNAPSHOT_DELAY_SECONDS,
+            after_hours_every=settings.AFTER_HOURS_QUOTE_SECONDS,
+            pre_market_every=settings.PRE_MARKET_QUOTE_SECONDS,
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where a quote batch goes (None: send nothing) and why, in words an operator can read."""
+
+    route: Route | None
+    reason: str
+
+    @property
+    def send(self) -> bool:
+        """Whether the batch is fetched at all."""
+        return self.route is not None
+
+
+@dataclass(frozen=True)
+class RoutedBatch:
+    """A batch of symbols that share one decision."""
+
+    decision: Decision
+    symbols: tuple[str, ...]
+
+
+def decide(conditions: Sequence[AssetCondition], policy: QuotePolicy, *, run_now: bool = False) -> Decision:
+    """Queue, priority and reason for fetching quotes of a batch of assets in the given conditions.
+
+    Pure: every fact (clock, volatility, staleness, last fetch) arrives in ``conditions``. The batch
+    takes the most urgent route any of its assets needs; ``run_now`` is an operator's explicit request,
+    which fetches even what the calendar would leave alone.
+    """
+    verdicts = [_verdict(c, policy, run_now) for c in conditions]
+    routes = [route for route, _ in verdicts if route is not None]
+    route = min(routes, key=lambda r: (_QUEUE_RANK.get(r.queue, 9), r.priority)) if routes else None
+    return Decision(route, _reason(conditions, [why for _, why in verdicts], route))
+
+
+def plan_routed_batches(
+    conditions: Sequence[AssetCondition], policy: QuotePolicy, batch_size: int, *, run_now: bool = False
+) -> list[RoutedBatch]:
+    """Group assets by their own decision and split each group into batches of at most ``batch_size``.
+
+    Volatile or stale assets so ride in an urgent batch of their own instead of behind calm ones.
+    Assets nobody needs to fetch form batches with no route, kept so the plan can say why.
+    """
+    groups: dict[tuple[Route | None, str], list[AssetCondition]] = {}
+    for condition in conditions:
+        route, _ = _verdict(condition, policy, run_now)
+        groups.setdefault((route, condition.asset_class), []).append(condition)
+    ordered = sorted(groups.items(), key=lambda item: _route_rank(item[0][0]))
+    batches = []
+    for (route, _), members in ordered:
+        size = len(members) if route is None else max(1, batch_size)
+        for start in range(0, len(members), size):
+            chunk = members[start : start + size]
+            batches.append(RoutedBatch(decide(chunk, policy, run_now=run_now), tuple(c.symbol for c in chunk)))
+    return batches
+
+
+def _route_rank(route: Route | None) -> tuple[int, int]:
+    return (9, 9) if route is None else (_QUEUE_RANK.get(route.queue, 9), route.priority)
+
+
+def _verdict(c: AssetCondition, policy: QuotePolicy, run_now: bool) -> tuple[Route | None, str]:
+    """One asset's route and the word that explains it."""
+    clock = c.clock
+    if clock.in_session:
+        if c.volatility.level is Level.VOLATILE:
+            return URGENT, "volatile"
+        if c.staleness.stale:
+            return URGENT, "stale"
+        calm = CRYPTO_CALM if clock.phase is Phase.ALWAYS_OPEN else STOCK_CALM
+        return calm, "volatility unknown" if c.volatility.level is Level.UNKNOWN else "calm"
+    if clock.phase is Phase.CLOSED_DAY:
+        return (AFTER_HOURS, "operator run-now") if run_now else (None, "closed day")
+    fetched = c.last_fetched_at
+    if fetched is None:
+        return CATCH_UP, "no quote yet"
+    since_fetch = (clock.at - fetched).total_seconds()
+    if clock.last_close is not None:
+        # One fetch once the close has settled gives the closing price; later ticks are cadence.
+        snapshot_at = clock.last_close + timedelta(seconds=policy.close_snapshot_delay)
+        if clock.at >= snapshot_at > fetched:
+            return CATCH_UP, "closing snapshot"
+    if clock.phase is Phase.PRE_MARKET and since_fetch >= policy.pre_market_every:
+        return PRE_MARKET, "pre-market cadence"
+    if clock.phase is not Phase.PRE_MARKET and since_fetch >= policy.after_hours_every:
+        return AFTER_HOURS, "after-hours cadence"
+    return (AFTER_HOURS, "operator run-now") if run_now else (None, "not due")
+
+
+def _reason(conditions: Sequence[AssetCondition], whys: list[str], route: Route | None) -> str:
+    """E.g. ``stock open, 3 volatile, 2 stale -> high/0`` or ``stock closed day (weekend), 12 closed day -> none``."""
+    heads = []
+    for c in conditions:
+        head = f"{c.asset_class} {c.clock.phase.value}"
+        if c.clock.day_note:
+            head += f" ({c.clock.day_note})"
+        if head not in heads:
+            heads.append(head)
+    counts = Counter(whys)
+    parts = [f"{counts[why]} {why}" for why in _WHY_ORDER if counts[why]]
+    target = f"{route.queue}/{route.priority}" if route else "none"
+    return f"{' + '.join(heads) or 'no assets'}, {', '.join(parts) or 'nothing to fetch'} -> {target}"

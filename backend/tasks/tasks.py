@@ -7,6 +7,7 @@ batch's queue and priority through ``routing.route_for``; no task hard-codes a q
 
 from __future__ import annotations
 
+from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
 from backend.core.celery import app
@@ -28,6 +29,16 @@ RETRY_POLICY = {
 }
 
 
+def backoff(task: ReliableTask) -> float:
+    """The delay RETRY_POLICY's autoretry would use for ``task``'s next retry (ReliableTask clamps it)."""
+    return get_exponential_backoff_interval(
+        factor=task.retry_backoff,
+        retries=task.request.retries,
+        maximum=task.retry_backoff_max,
+        full_jitter=task.retry_jitter,
+    )
+
+
 # --- quotes -----------------------------------------------------------------------------------------
 @app.task(base=ReliableTask, bind=True, name="quotes.dispatch")
 def dispatch_quotes(self: ReliableTask, asset_class: str) -> dict[str, object]:
@@ -45,16 +56,25 @@ def dispatch_quotes(self: ReliableTask, asset_class: str) -> dict[str, object]:
     )
 
 
-@app.task(base=ReliableTask, name="quotes.fetch", **RETRY_POLICY)
+@app.task(base=ReliableTask, bind=True, name="quotes.fetch", **RETRY_POLICY)
 def fetch_quotes(
-    asset_class: str, symbols: list[str], run_id: int | None = None, batch: int | None = None
+    self: ReliableTask, asset_class: str, symbols: list[str], run_id: int | None = None, batch: int | None = None
 ) -> dict[str, object]:
-    """Fetch and upsert quotes (and the running daily bar) for one batch of one asset class."""
+    """Fetch and upsert quotes (and the running daily bar) for one batch; retry only what failed transiently.
+
+    Stored symbols count as done, rejected and skipped ones as failed; symbols that failed transiently
+    are retried by this same task (same id, run and batch) with backoff and the provider's Retry-After.
+    When the retries run out, ``on_failure`` counts that subset as failed and its dead letter names it.
+    """
     summary = quotes.refresh_quotes(asset_class, symbols)
-    unserved = set(summary.rejected) | set(summary.skipped)
-    record_outcome(
-        run_id, batch, done=[s for s in symbols if s not in unserved], failed=[s for s in symbols if s in unserved]
-    )
+    record_outcome(run_id, batch, done=summary.stored, failed=[*summary.rejected, *summary.skipped])
+    if summary.failed:
+        raise self.retry(
+            args=(asset_class, list(summary.failed)),
+            kwargs={"run_id": run_id, "batch": batch},
+            exc=quotes.transient_fault(summary),
+            countdown=backoff(self),
+        )
     return summary.as_dict()
 
 
@@ -96,8 +116,12 @@ def compute_indicators(asset_ids: list[int], run_id: int | None = None, batch: i
 # --- history ----------------------------------------------------------------------------------------
 @app.task(base=ReliableTask, name="history.backfill", **RETRY_POLICY)
 def backfill_history(symbol: str) -> dict[str, object]:
-    """Fetch enough bars of one asset for its indicators (on creation, re-activation or on demand)."""
-    return {"symbol": symbol, "stored_bars": backfill.backfill_asset(symbol)}
+    """Fetch enough bars of one asset for its indicators, then queue them (on creation, re-activation, on demand)."""
+    stored = backfill.backfill_asset(symbol)
+    asset_id = backfill.active_asset_id(symbol) if stored else None
+    if asset_id is not None:  # a new asset gets indicators now, not at the next hourly fan-out
+        compute_indicators.apply_async(args=([asset_id],), **route_for(WorkKind.INDICATORS).as_options())
+    return {"symbol": symbol, "stored_bars": stored, "indicators_queued": asset_id is not None}
 
 
 def enqueue_backfill(symbol: str) -> None:

@@ -1,15 +1,11 @@
-"""The fake provider server the chaos suite runs against, imported in this one place.
-
-The server is moving from ``backend.providers.fake_server`` to ``backend.fake_provider``; switching
-the suite is the import line below.
-"""
+"""The fake provider server the chaos suite runs against, imported in this one place."""
 
 from __future__ import annotations
 
 import itertools
 import threading
 
-from backend.providers.fake_server import FakeProviderServer
+from backend.fake_provider import FakeProviderServer
 
 __all__ = ["FakeProviderServer", "FlakyProviderServer"]
 
@@ -26,12 +22,15 @@ class FlakyProviderServer(FakeProviderServer):
         self.retry_after = retry_after
         self._counters = {provider: itertools.count() for provider in flaky}
         self._flaky_lock = threading.Lock()
+        take = self._faults.take
 
-    def _take_fault(self, provider: str, path: str):
-        """Arm a one-shot 429 on every second request of a flaky provider, else the usual fault."""
-        if provider in self.flaky:
-            with self._flaky_lock:
-                fail = next(self._counters[provider]) % 2 == 0
-            if fail:
-                self.set_fault(provider, "status_429", count=1, retry_after=self.retry_after)
-        return super()._take_fault(provider, path)
+        def take_with_flakes(provider: str, path: str):
+            """Arm a one-shot 429 on every second request of a flaky provider, then take as usual."""
+            if provider in self.flaky:
+                with self._flaky_lock:
+                    fail = next(self._counters[provider]) % 2 == 0
+                if fail:
+                    self.set_fault(provider, "status_429", count=1, retry_after=self.retry_after)
+            return take(provider, path)
+
+        self._faults.take = take_with_flakes

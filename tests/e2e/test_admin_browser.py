@@ -191,7 +191,7 @@ def make_dead_letter(**fields: object) -> DeadLetter:
         "exception_class": "backend.providers.errors.ProviderUnavailable",
         "exception_message": "upstream said 503",
         "symbols": ",AAPL,MSFT,",
-        "provider": "yahoo",
+        "providers": ",yahoo,",
         "first_failure_at": now,
         "last_failure_at": now,
     } | fields
@@ -208,7 +208,7 @@ def test_dead_letter_changelist_lists_row_with_filters_and_superuser_sees_replay
     row = page.locator("#result_list tbody tr")
     expect(row).to_have_count(1)
     expect(row.locator("td.field-task_name")).to_have_text(letter.task_name)
-    expect(row.locator("td.field-short_exception")).to_have_text("ProviderUnavailable")
+    expect(row.locator("td.field-exception_short")).to_have_text("ProviderUnavailable")
     expect(row.locator("td.field-symbol_text")).to_have_text("AAPL, MSFT")
     sidebar = page.locator("#changelist-filter")
     expect(sidebar).to_be_visible()

@@ -33,6 +33,7 @@ def start(argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
         ({"TASK_RETRY_BACKOFF_MAX": "600"}, "CELERY_VISIBILITY_TIMEOUT"),
         ({"CELERY_TASK_TIME_LIMIT": "ten"}, "CELERY_TASK_TIME_LIMIT"),
         ({"MARKET_DATA_MODE": "magic"}, "MARKET_DATA_MODE"),
+        ({"CELERY_RESULT_EXPIRES": "604800"}, "RETENTION_TASK_RESULTS_DAYS"),
     ],
 )
 def test_manage_py_refuses_bad_configuration_with_one_line(env: dict[str, str], setting: str) -> None:

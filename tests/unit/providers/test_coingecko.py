@@ -13,6 +13,7 @@ from backend.providers.coingecko import CoinGeckoClient, _to_quote
 from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
+    ProviderThrottledError,
     TransientProviderError,
     TruncatedReplyError,
     UnknownSymbolError,
@@ -111,6 +112,13 @@ def test_it_raises_transient_with_retry_after_when_throttled(fake: FakeApi, cloc
     with pytest.raises(TransientProviderError) as info:
         CoinGeckoClient(fake.client(), base_url=fake.base_url, clock=clock).fetch_quotes(["bitcoin"])
     assert info.value.retry_after == 119.0
+
+
+def test_a_429_without_retry_after_pauses_coingecko_for_a_minute(fake: FakeApi, clock) -> None:
+    fake.route("/simple/price", lambda request: json_response("coingecko", "throttled.json", 429))
+    with pytest.raises(ProviderThrottledError) as info:
+        CoinGeckoClient(fake.client(), base_url=fake.base_url, clock=clock).fetch_quotes(["bitcoin"])
+    assert info.value.retry_after == 60.0
 
 
 def test_a_cloudflare_html_429_is_still_transient(fake: FakeApi, clock) -> None:

@@ -159,3 +159,12 @@ def test_coinmarketcap_bisects_a_400_invalid_value_for_symbol() -> None:
     assert all(r.unknown for r in batch.rejected)
     assert len(batch.quotes) == 98
     assert route.call_count <= 1 + 2 * len(bad) * math.ceil(math.log2(100))
+
+
+def test_a_provider_that_fails_its_first_request_gets_no_more_requests_in_that_call() -> None:
+    with respx.mock(base_url=BINANCE) as router:
+        route = router.get("/api/v3/ticker/24hr").mock(return_value=httpx.Response(500, text="down"))
+        client = BinanceClient(build_client(), base_url=BINANCE, clock=lambda: FIXED_NOW)
+        with pytest.raises(TransientProviderError):
+            client.fetch_quotes(pairs(100))
+    assert route.call_count == 1

@@ -15,7 +15,6 @@ from backend.providers.breaker import OPEN, CircuitBreaker
 from backend.providers.coingecko import CoinGeckoClient
 from backend.providers.errors import (
     AllProvidersFailedError,
-    AllProvidersRefusedError,
     InvalidKeyError,
     MalformedReplyError,
     PermanentProviderError,
@@ -212,7 +211,7 @@ def test_the_permanent_verdict_carries_the_failures_too() -> None:
     chain = ProviderChain(
         [FakeClient("binance", error=MalformedReplyError("junk")), FakeClient("coingecko", error=InvalidKeyError("k"))]
     )
-    with pytest.raises(AllProvidersRefusedError) as caught:
+    with pytest.raises(PermanentProviderError) as caught:
         chain.fetch_quotes([BTC])
     assert [f.provider for f in caught.value.failures] == ["binance", "coingecko"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -59,11 +59,16 @@ def test_cleanup_applies_each_retention_and_keeps_the_rest(make_asset, settings)
     assert set(DeadLetter.objects.values_list("task_id", flat=True)) == {"open-old", "discarded-new"}
 
 
+# A Tuesday, 10:00 in New York: the stock market is in session.
+IN_SESSION = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+
+
 def test_heartbeat_records_liveness_and_flags_a_stale_class(make_asset) -> None:
-    now = timezone.now()
+    now = IN_SESSION
     btc, aapl = make_asset("BTC", "crypto"), make_asset("AAPL")
-    Quote.objects.create(asset=btc, price=1, as_of=now, source="t", fetched_at=now - timedelta(seconds=30))
-    Quote.objects.create(asset=aapl, price=1, as_of=now, source="t", fetched_at=now - timedelta(hours=2))
+    # Age counts from the provider's as-of time, not from when we fetched.
+    Quote.objects.create(asset=btc, price=1, as_of=now - timedelta(seconds=30), source="t", fetched_at=now)
+    Quote.objects.create(asset=aapl, price=1, as_of=now - timedelta(hours=2), source="t", fetched_at=now)
 
     report = heartbeat(now=now)
 
@@ -81,8 +86,19 @@ def test_freshness_follows_the_schedule_interval_an_operator_set(make_asset) -> 
     sync_schedules()
     now = timezone.now()
     btc = make_asset("BTC", "crypto")
-    Quote.objects.create(asset=btc, price=1, as_of=now, source="t", fetched_at=now - timedelta(seconds=300))
+    Quote.objects.create(asset=btc, price=1, as_of=now - timedelta(seconds=300), source="t", fetched_at=now)
     assert heartbeat(now=now)["freshness"]["crypto"] == {"age_seconds": 300.0, "target_seconds": 240.0, "fresh": False}
     every_ten, _ = IntervalSchedule.objects.get_or_create(every=600, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.filter(name="quotes: crypto").update(interval=every_ten)
     assert heartbeat(now=now)["freshness"]["crypto"]["fresh"] is True
+
+
+def test_a_stock_class_priced_at_the_last_close_is_fresh_outside_the_session(make_asset) -> None:
+    saturday = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
+    friday_close = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)  # the day after Thanksgiving closes at 13:00
+    aapl = make_asset("AAPL", exchange="XNYS")
+    Quote.objects.create(asset=aapl, price=1, as_of=friday_close, source="t", fetched_at=friday_close)
+
+    assert heartbeat(now=saturday)["freshness"]["stock"]["fresh"] is True
+    Quote.objects.filter(asset=aapl).update(as_of=friday_close - timedelta(hours=5))
+    assert heartbeat(now=saturday)["freshness"]["stock"]["fresh"] is False

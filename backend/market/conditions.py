@@ -1,0 +1,222 @@
+"""Market conditions per asset: is its market trading, is it moving, is its quote stale?
+
+Three small pure measures (``measure_volatility``, ``measure_staleness`` and the exchange clock)
+and one loader, ``load_conditions``, that reads what they need for many assets in two queries.
+The routing decision (``backend.tasks.routing``) consumes the result; nothing here decides.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from django.conf import settings
+
+from backend.common.exchange_sessions import ALWAYS_OPEN, MarketClock, Phase, market_clock
+
+from .models import Asset, PriceBar, Quote
+
+# Crypto trades on no exchange calendar: its assets are always in session whatever their code says.
+ALWAYS_OPEN_CLASSES = frozenset({"crypto"})
+
+
+class Level(StrEnum):
+    """How much an asset is moving."""
+
+    CALM = "calm"
+    VOLATILE = "volatile"
+    UNKNOWN = "volatility unknown"
+
+
+@dataclass(frozen=True)
+class Volatility:
+    """The measures behind a level: |24 h change| and the stdev of recent bar returns, in percent."""
+
+    level: Level
+    change_24h_pct: float | None = None
+    realised_pct: float | None = None
+    bars: int = 0
+
+    def describe(self) -> str:
+        """E.g. ``volatile (|24h| 7.20% >= 5%, realised 1.10% over 20 bars)``."""
+        parts = []
+        if self.change_24h_pct is not None:
+            parts.append(f"|24h| {abs(self.change_24h_pct):.2f}%")
+        if self.realised_pct is not None:
+            parts.append(f"realised {self.realised_pct:.2f}% over {self.bars} bars")
+        elif self.bars:
+            parts.append(f"only {self.bars} bars")
+        else:
+            parts.append("no bars yet")
+        return f"{self.level.value} ({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class Staleness:
+    """Age of the latest quote by the provider's as-of time against the target that applies now."""
+
+    stale: bool
+    age_seconds: float | None
+    target_seconds: float
+    note: str = ""
+
+    def describe(self) -> str:
+        """E.g. ``stale (age 1h02m > target 10m)``."""
+        word = "stale" if self.stale else "fresh"
+        if self.age_seconds is None:
+            return f"{word} ({self.note or 'no quote yet'})"
+        text = f"{word} (age {_duration(self.age_seconds)}, target {_duration(self.target_seconds)})"
+        return f"{text[:-1]}; {self.note})" if self.note else text
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Above either value an asset is volatile."""
+
+    change_24h_pct: float
+    realised_pct: float
+
+
+@dataclass(frozen=True)
+class AssetCondition:
+    """Everything the routing decision needs to know about one asset, read at one moment."""
+
+    symbol: str
+    asset_class: str
+    clock: MarketClock
+    volatility: Volatility
+    staleness: Staleness
+    last_fetched_at: datetime | None = None
+
+
+def measure_volatility(
+    change_24h_pct: float | Decimal | None, closes: Sequence[float | Decimal], thresholds: Thresholds, min_bars: int
+) -> Volatility:
+    """Volatile when either measure passes its threshold; calm only when the bars say so; else unknown."""
+    change = float(change_24h_pct) if change_24h_pct is not None else None
+    realised = None
+    if len(closes) >= max(min_bars, 3):
+        values = [float(c) for c in closes]
+        returns = [100 * (b / a - 1) for a, b in zip(values, values[1:], strict=False) if a > 0]
+        realised = statistics.stdev(returns) if len(returns) >= 2 else None
+    if realised is not None and not math.isfinite(realised):
+        realised = None
+    if (change is not None and abs(change) >= thresholds.change_24h_pct) or (
+        realised is not None and realised >= thresholds.realised_pct
+    ):
+        level = Level.VOLATILE
+    elif realised is not None:
+        level = Level.CALM
+    else:
+        level = Level.UNKNOWN  # no bars yet: say so rather than guess calm
+    return Volatility(level, change, realised, len(closes))
+
+
+def measure_staleness(as_of: datetime | None, clock: MarketClock, target_seconds: float) -> Staleness:
+    """In session a quote must be younger than the target; outside it, the last close is fresh."""
+    if as_of is None:
+        return Staleness(True, None, target_seconds, "no quote yet")
+    age = max(0.0, (clock.at - as_of).total_seconds())
+    if clock.in_session or clock.last_close is None:
+        return Staleness(age > target_seconds, age, target_seconds)
+    # Outside the session the price cannot move: a quote priced at (or just before) the last
+    # close is as fresh as it can be, however old.
+    target = (clock.at - clock.last_close).total_seconds() + target_seconds
+    return Staleness(age > target, age, target, f"{clock.phase.value}: last close counts as fresh")
+
+
+def clock_for(asset_class: str, exchange: str, at: datetime) -> MarketClock:
+    """The market clock that applies to an asset of ``asset_class`` listed on ``exchange``."""
+    return market_clock(ALWAYS_OPEN if asset_class in ALWAYS_OPEN_CLASSES else exchange, at)
+
+
+def thresholds_for(asset_class: str) -> Thresholds:
+    """Volatility thresholds of an asset class, from settings (a ``default`` entry for other classes)."""
+    table = settings.VOLATILITY_THRESHOLDS
+    change, realised = table.get(asset_class, table["default"])
+    return Thresholds(change, realised)
+
+
+def load_conditions(
+    assets: Iterable[Asset], at: datetime, targets: Mapping[str, float], default_target: float
+) -> list[AssetCondition]:
+    """Clock, volatility and staleness of each asset at ``at``: one query for quotes, one for bars.
+
+    ``targets`` maps an asset class to the seconds its quotes may age in session.
+    """
+    assets = list(assets)
+    ids = [a.pk for a in assets]
+    quotes = {q.asset_id: q for q in Quote.objects.filter(asset_id__in=ids)}
+    closes = _recent_closes(ids, at)
+    clocks: dict[tuple[str, str], MarketClock] = {}
+    conditions = []
+    for asset in assets:
+        asset_class = asset.asset_type.code
+        key = (asset_class, asset.exchange)
+        if key not in clocks:
+            clocks[key] = clock_for(asset_class, asset.exchange, at)
+        quote = quotes.get(asset.pk)
+        volatility = measure_volatility(
+            quote.change_24h_pct if quote else None,
+            closes.get(asset.pk, []),
+            thresholds_for(asset_class),
+            settings.VOLATILITY_MIN_BARS,
+        )
+        staleness = measure_staleness(
+            quote.as_of if quote else None, clocks[key], targets.get(asset_class, default_target)
+        )
+        conditions.append(
+            AssetCondition(
+                asset.symbol, asset_class, clocks[key], volatility, staleness, quote.fetched_at if quote else None
+            )
+        )
+    return conditions
+
+
+def _recent_closes(asset_ids: list[int], at: datetime) -> dict[int, list[Decimal]]:
+    """The last ``VOLATILITY_BARS`` closes (oldest first) of each asset at or before ``at``."""
+    count = settings.VOLATILITY_BARS
+    interval = settings.VOLATILITY_INTERVAL
+    # Twice the span the bars cover (weekends, holidays and gaps included) bounds the scan.
+    span = {"5m": timedelta(minutes=5), "1h": timedelta(hours=1), "1d": timedelta(days=1)}[interval]
+    rows = (
+        PriceBar.objects.filter(
+            asset_id__in=asset_ids, interval=interval, timestamp__lte=at, timestamp__gt=at - 2 * count * span
+        )
+        .order_by("asset_id", "-timestamp")
+        .values_list("asset_id", "close")
+    )
+    closes: dict[int, list[Decimal]] = defaultdict(list)
+    for asset_id, close in rows:
+        if len(closes[asset_id]) < count:
+            closes[asset_id].append(close)
+    return {asset_id: values[::-1] for asset_id, values in closes.items()}
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+__all__ = [
+    "AssetCondition",
+    "Level",
+    "Phase",
+    "Staleness",
+    "Thresholds",
+    "Volatility",
+    "clock_for",
+    "load_conditions",
+    "measure_staleness",
+    "measure_volatility",
+]
