@@ -11,7 +11,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONPATH=/app \
     DJANGO_SETTINGS_MODULE=backend.core.settings \
-    FINANCEHUB_VAR_DIR=/app/var
+    FINANCEHUB_VAR_DIR=/app/var \
+    DJANGO_STATIC_ROOT=/app/static
 
 WORKDIR /app
 
@@ -29,12 +30,16 @@ RUN pip install -r requirements/base.txt
 COPY backend/ backend/
 RUN mkdir -p /app/var && chown app:app /app/var
 
+# The admin's static files, collected (and gzipped) into the image for WhiteNoise to serve.
+# Throwaway secret and broker URL: settings must load, and neither a generated secret nor the
+# filesystem broker's folders may end up in a layer. Nothing connects to anything here.
+RUN DJANGO_SECRET_KEY=collectstatic-only REDIS_URL=redis://collectstatic-only:6379/0 \
+    python backend/manage.py collectstatic --noinput --verbosity 0
+
 USER app
 
 EXPOSE 8000 5555
 
-# Django's own server: gunicorn is not in requirements/base.txt, and the web process only
-# serves the admin. compose publishes it on 127.0.0.1 only; put a real WSGI server and a
-# TLS proxy in front before exposing it further. --insecure serves the admin's static files
-# with DEBUG off.
-CMD ["python", "backend/manage.py", "runserver", "0.0.0.0:8000", "--noreload", "--insecure"]
+# The web process: gunicorn (WEB_CONCURRENCY worker processes, default 2), static files through
+# WhiteNoise. compose publishes it on 127.0.0.1 only; put a TLS proxy in front to expose it.
+CMD ["gunicorn", "backend.core.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "--no-control-socket"]

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: run test check lint format install install-dev prepare bench clean
+.PHONY: run test chaos check lint format install install-dev prepare bench clean
 
 # Create the virtualenv (once) and install runtime requirements when they change.
 $(VENV)/.base: requirements/base.txt
@@ -34,6 +34,11 @@ run: prepare
 # The test suite (integration tests start real worker subprocesses).
 test: install-dev
 	FINANCEHUB_VAR_DIR=$${FINANCEHUB_VAR_DIR:-var/test} $(PY) -m pytest $(PYTEST_ARGS)
+
+# The whole chaos suite (docs/RELIABILITY.md): private Redis/PostgreSQL, real worker and beat, faults
+# injected on purpose. `make test` runs only its short scenarios.
+chaos: install-dev
+	FINANCEHUB_CHAOS=1 FINANCEHUB_VAR_DIR=$${FINANCEHUB_VAR_DIR:-var/test} $(PY) -m pytest tests/chaos $(PYTEST_ARGS)
 
 # Lint and formatting, as CI runs them.
 check: install-dev

@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from backend.fake_provider import FakeProviderServer
 from backend.providers.alphavantage import AlphaVantageClient
 from backend.providers.binance import BinanceClient
 from backend.providers.breaker import CircuitBreaker
 from backend.providers.coingecko import CoinGeckoClient
 from backend.providers.coinmarketcap import CoinMarketCapClient
-from backend.providers.fake_server import FakeProviderServer
 from backend.providers.http import build_client
 from backend.providers.models import QuoteBatch
 from backend.providers.orchestrator import Instrument, ProviderChain

@@ -42,8 +42,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     setup_django()
+    from backend.fake_provider import FakeProviderServer
     from backend.market.models import Asset, AssetType, Quote
-    from backend.providers.fake_server import FakeProviderServer
     from tests.fixtures.worker import purge_queues, start_worker, stop_worker
 
     reset_universe(args.assets // 2, "crypto")

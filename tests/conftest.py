@@ -7,4 +7,4 @@ broker and database the settings point at: Redis and PostgreSQL when
 
 from __future__ import annotations
 
-pytest_plugins = ["tests.fixtures.worker", "tests.fixtures.factories"]
+pytest_plugins = ["tests.fixtures.worker", "tests.fixtures.factories", "tests.fixtures.deadletters"]

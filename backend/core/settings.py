@@ -124,6 +124,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Right after SecurityMiddleware: static files (the admin's CSS/JS) are answered before
+    # sessions or auth run, by gunicorn itself, with no separate file server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -169,16 +172,36 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# collectstatic writes here and WhiteNoise serves from here; the image collects into /app/static
+# at build time (read-only to the app user), `make prepare` into var/static.
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(VAR_DIR / "static")))
+# Compressed (gzip/brotli) copies next to each file; no manifest, so templates render in tests
+# and before any collectstatic ran.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # SafeFormatter escapes control characters: a CR/LF in a symbol or a reply cannot forge a line.
+    "formatters": {
+        "plain": {
+            "()": "backend.common.logsafe.SafeFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+        # Django's defaults give these their own unescaped handlers; route them through ours instead.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------------------
@@ -197,15 +220,30 @@ CELERY_BROKER_URL = _check_broker_url(
 )
 USES_FILESYSTEM_BROKER = CELERY_BROKER_URL.startswith("filesystem://")
 
-# Time limits and the visibility timeout are one system: a message unacknowledged for longer
-# than visibility_timeout is delivered again, so a task's hard limit plus its longest retry
-# delay must stay below it (checked below; start-up refuses otherwise).
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120)
-CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150)
-TASK_RETRY_BACKOFF_MAX = env_int("TASK_RETRY_BACKOFF_MAX", 600)
+# Time limits, retry delays and the visibility timeout are one system. On Redis a message stays
+# unacknowledged while a worker holds it: a retry waiting for its countdown, then running up to the
+# hard limit. Held longer than visibility_timeout it is delivered again (a duplicate); a worker that
+# dies holding it gives it back only after visibility_timeout plus one restore sweep. So: countdowns
+# are capped (TASK_RETRY_BACKOFF_MAX), hard limit + that cap + a margin stay below the timeout
+# (checked below; start-up refuses otherwise), and the timeout is short, so a killed worker's
+# batches come back within about two minutes (docs/OPERATIONS.md, "What bounds recovery").
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 60)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 75)
+TASK_RETRY_BACKOFF_MAX = env_int("TASK_RETRY_BACKOFF_MAX", 25)
 TASK_RETRY_DELAY_FLOOR = env_int("TASK_RETRY_DELAY_FLOOR", 2)
+# A provider's Retry-After is honoured up to this many seconds; past the cap above the retry hops
+# (re-sent every TASK_RETRY_BACKOFF_MAX seconds) instead of waiting in one held message.
+TASK_RETRY_AFTER_MAX = env_int("TASK_RETRY_AFTER_MAX", 600)
 TASK_MAX_RETRIES = env_int("TASK_MAX_RETRIES", 5)
-CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+# Infrastructure faults (database, Redis, broker) are waited out this many times per task before
+# the task fails; at the default cap that covers an outage of several minutes.
+TASK_INFRA_MAX_RETRIES = env_int("TASK_INFRA_MAX_RETRIES", 20)
+CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 110)
+# Seconds between the sweeps that give unacknowledged messages of dead workers back (kombu's default
+# is one scan per 100 s; 5 s costs one small Redis query per worker).
+CELERY_UNACKED_RESTORE_INTERVAL = env_int("CELERY_UNACKED_RESTORE_INTERVAL", 5)
+# Headroom between a held message's longest life and the visibility timeout (clock skew, prefetch).
+VISIBILITY_MARGIN_SECONDS = 5
 
 if USES_FILESYSTEM_BROKER:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -224,6 +262,8 @@ if USES_FILESYSTEM_BROKER:
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        "unacked_restore_interval": CELERY_UNACKED_RESTORE_INTERVAL,
+        "unacked_restore_throttle": 1,
         # Serve the queues in the order the worker lists them (-Q high,medium,low),
         # not round-robin: high work is taken first whenever there is any.
         "queue_order_strategy": "priority",
@@ -233,9 +273,13 @@ else:
         "priority_steps": list(range(10)),
     }
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
-CELERY_RESULT_BACKEND = "django-db"
+# django-celery-results' table; a database outage loses a state row, never the task (backend/tasks/results.py).
+CELERY_RESULT_BACKEND = "backend.tasks.results:OutageTolerantDatabaseBackend"
 CELERY_RESULT_EXTENDED = True
-CELERY_RESULT_EXPIRES = env_int("CELERY_RESULT_EXPIRES", 7 * 24 * 3600)
+# None: results are deleted by maintenance.cleanup after RETENTION_TASK_RESULTS_DAYS, the one
+# retention setting. Any value here would make beat add Celery's own daily celery.backend_cleanup
+# row, a second cleanup of the same table on a second setting.
+CELERY_RESULT_EXPIRES = None
 
 # JSON only: pickle would let anyone who can write to the broker run code in a worker.
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -248,7 +292,9 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
-CELERY_TASK_TRACK_STARTED = True
+# No STARTED row: it is written before the task body, and with the database down that write turned
+# every picked-up task into a failure without running it. Flower still shows started tasks (events).
+CELERY_TASK_TRACK_STARTED = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
@@ -273,6 +319,9 @@ CELERY_TASK_DEFAULT_ROUTING_KEY = "medium"
 # live: real clients against the providers' own hosts (keys below).
 MARKET_DATA_MODE = env_str("MARKET_DATA_MODE", "simulated")
 QUOTE_BATCH_SIZE = env_int("QUOTE_BATCH_SIZE", 500)
+# Quarantine a symbol after this many refreshes in a row in which every provider of its chain
+# reported it unknown (quote fetches then skip it until an operator clears it); 0 = never.
+QUARANTINE_AFTER_UNKNOWN = env_int("QUARANTINE_AFTER_UNKNOWN", 3)
 INDICATOR_CHUNK_SIZE = env_int("INDICATOR_CHUNK_SIZE", 500)
 INDICATOR_INTERVAL = env_str("INDICATOR_INTERVAL", "1d")
 INDICATOR_HISTORY_BARS = env_int("INDICATOR_HISTORY_BARS", 250)
@@ -299,8 +348,6 @@ RETENTION_DAYS = {
 # A dispatch lock outlives the longest task: a dispatcher that dies never silences its schedule
 # for longer than this, and a slow run is never overlapped by the next tick before it.
 DISPATCH_LOCK_TTL = env_int("DISPATCH_LOCK_TTL", 300)
-# How long a previous run may stay open (batches still pending) before the next tick goes ahead anyway.
-DISPATCH_OPEN_RUN_GRACE = env_int("DISPATCH_OPEN_RUN_GRACE", 600)
 # --- Market conditions -> priority (backend/market/conditions.py, backend/tasks/routing.py) ----------
 # Volatile when |24 h change| or the stdev of recent bar-to-bar returns (both in %) reach these.
 VOLATILITY_THRESHOLDS = {
@@ -337,7 +384,7 @@ PROVIDER_BASE_URLS = {
 }
 # Where Yahoo's session cookie comes from (yfinance's "basic" strategy).
 YAHOO_COOKIE_URL = env_str("YAHOO_COOKIE_URL", "https://fc.yahoo.com")
-# MARKET_DATA_MODE=fake: the fake server (python -m backend.providers.fake_server), one path per provider.
+# MARKET_DATA_MODE=fake: the fake server (python -m backend.fake_provider), one path per provider.
 FAKE_PROVIDER_URL = env_str("FAKE_PROVIDER_URL", "http://127.0.0.1:8765")
 # Keys: empty means "not configured"; in live mode a provider that needs one is left out of its chain.
 ALPHA_VANTAGE_API_KEY = env_str("ALPHA_VANTAGE_API_KEY")
@@ -381,8 +428,13 @@ DEADLETTER_REPLAY_RATE = env_float("DEADLETTER_REPLAY_RATE", 5.0)
 # (append-only JSON lines, flushed into the table once the database is back).
 DEADLETTER_FALLBACK_FILE = Path(env_str("DEADLETTER_FALLBACK_FILE", str(VAR_DIR / "deadletters" / "fallback.jsonl")))
 # Every log line of every process passes one redaction filter: API keys, passwords and
-# tokens never reach a log (backend/tasks/deadletters.py).
-LOGGING["filters"] = {"redact_secrets": {"()": "backend.tasks.deadletters.RedactSecretsFilter"}}
+# tokens never reach a log (backend/common/redaction.py, fed this deployment's secret values).
+LOGGING["filters"] = {
+    "redact_secrets": {
+        "()": "backend.common.redaction.RedactSecretsFilter",
+        "secrets": "ext://backend.core.secrets.configured_secrets",
+    }
+}
 LOGGING["handlers"]["console"]["filters"] = ["redact_secrets"]
 
 
@@ -393,10 +445,13 @@ def _check_limits() -> None:
             f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT}) must be below "
             f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
         )
-    if CELERY_TASK_TIME_LIMIT + TASK_RETRY_BACKOFF_MAX >= CELERY_VISIBILITY_TIMEOUT:
+    # A retry waits its countdown in the worker, unacknowledged, then runs up to the hard limit.
+    longest_hold = CELERY_TASK_TIME_LIMIT + TASK_RETRY_BACKOFF_MAX + VISIBILITY_MARGIN_SECONDS
+    if longest_hold >= CELERY_VISIBILITY_TIMEOUT:
         raise ImproperlyConfigured(
             f"CELERY_VISIBILITY_TIMEOUT ({CELERY_VISIBILITY_TIMEOUT}) must exceed CELERY_TASK_TIME_LIMIT "
-            f"+ TASK_RETRY_BACKOFF_MAX ({CELERY_TASK_TIME_LIMIT} + {TASK_RETRY_BACKOFF_MAX})"
+            f"+ TASK_RETRY_BACKOFF_MAX + {VISIBILITY_MARGIN_SECONDS} s ({CELERY_TASK_TIME_LIMIT} + "
+            f"{TASK_RETRY_BACKOFF_MAX} + {VISIBILITY_MARGIN_SECONDS}): a held retry would be delivered twice"
         )
     if not 0 < TASK_RETRY_DELAY_FLOOR <= TASK_RETRY_BACKOFF_MAX:
         raise ImproperlyConfigured("TASK_RETRY_DELAY_FLOOR must be positive and at most TASK_RETRY_BACKOFF_MAX")
@@ -410,6 +465,11 @@ def _check_limits() -> None:
         raise ImproperlyConfigured(
             f"DISPATCH_LOCK_TTL ({DISPATCH_LOCK_TTL}) must be at least "
             f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
+        )
+    if "CELERY_RESULT_EXPIRES" in os.environ:
+        raise ImproperlyConfigured(
+            "CELERY_RESULT_EXPIRES is no longer read: maintenance.cleanup deletes task results after "
+            "RETENTION_TASK_RESULTS_DAYS days; set that instead and remove CELERY_RESULT_EXPIRES"
         )
     if MARKET_DATA_MODE not in {"simulated", "fake", "live"}:
         raise ImproperlyConfigured(f"MARKET_DATA_MODE: expected simulated, fake or live, got {MARKET_DATA_MODE!r}")

@@ -15,7 +15,13 @@ from django.db.models import F, Q
 
 from backend.common.exchange_sessions import KNOWN_EXCHANGES, UnknownExchangeError, normalise_exchange
 
-from .symbols import PROVIDER_ID_PATTERN, SYMBOL_PATTERN, validate_provider_id, validate_symbol
+from .symbols import (
+    PROVIDER_ID_PATTERN,
+    SYMBOL_PATTERN,
+    validate_plain_text,
+    validate_provider_id,
+    validate_symbol,
+)
 
 # PostgreSQL orders NaN above every number, so `value < CEILING` refuses NaN where a plain
 # `value > 0` would let it through; SQLite stores NaN as NULL, which NOT NULL refuses.
@@ -63,12 +69,20 @@ class ActiveAssetQuerySet(models.QuerySet["Asset"]):
         """Assets of one asset type code (``stock``, ``crypto``)."""
         return self.filter(asset_type__code=asset_class)
 
+    def refreshable(self) -> ActiveAssetQuerySet:
+        """Active assets that are not quarantined: the ones quote fetches and backfills serve."""
+        return self.active().filter(quarantined_at__isnull=True)
+
+    def quarantined(self) -> ActiveAssetQuerySet:
+        """Assets set aside because every provider kept reporting them unknown."""
+        return self.filter(quarantined_at__isnull=False)
+
 
 class Asset(models.Model):
     """A tradable instrument whose data the platform keeps fresh while it is active."""
 
     symbol = models.CharField(max_length=20, unique=True, validators=[validate_symbol])
-    name = models.CharField(max_length=200, blank=True)
+    name = models.CharField(max_length=200, blank=True, validators=[validate_plain_text])
     asset_type = models.ForeignKey(AssetType, on_delete=models.PROTECT, related_name="assets")
     exchange = models.CharField(
         max_length=32,
@@ -83,6 +97,15 @@ class Asset(models.Model):
         max_length=20, blank=True, validators=[validate_symbol], help_text="Trading pair, e.g. BTCUSDT"
     )
     is_active = models.BooleanField(default=True, db_index=True)
+    # Quarantine: a symbol every provider of its chain reported unknown QUARANTINE_AFTER_UNKNOWN
+    # refreshes in a row is no longer fetched (it would burn scarce fallback quota forever) until an
+    # operator clears it or edits the asset (backend/market/quarantine.py).
+    unknown_streak = models.PositiveIntegerField(
+        default=0, help_text="Refreshes in a row in which every provider reported the symbol unknown."
+    )
+    quarantined_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    quarantined_by = models.CharField(max_length=64, blank=True, help_text="What set it aside (a task or a user).")
+    quarantine_reason = models.CharField(max_length=300, blank=True, help_text="The last provider verdict.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -108,6 +131,11 @@ class Asset(models.Model):
 
     def __str__(self) -> str:
         return self.symbol
+
+    @property
+    def is_quarantined(self) -> bool:
+        """Whether quote fetches skip this asset."""
+        return self.quarantined_at is not None
 
 
 class Quote(models.Model):

@@ -21,7 +21,8 @@ from backend.providers.models import Article, Bar
 from backend.providers.models import Quote as QuoteRecord
 
 from .indicators import INDICATOR_NAMES as INDICATOR_FIELDS
-from .models import Asset, AssetType, IndicatorSnapshot, NewsArticle, PriceBar, Quote
+from .models import PRICE_CEILING, Asset, AssetType, IndicatorSnapshot, NewsArticle, PriceBar, Quote
+from .symbols import InvalidInputError, check_asset_class, check_symbol, has_control_characters, shown
 
 logger = logging.getLogger(__name__)
 
@@ -39,36 +40,103 @@ class LoadResult:
 
 
 def load_assets(path: Path) -> LoadResult:
-    """Create or update asset types and assets from a JSON data file; bad rows are reported, not stored."""
+    """Create or update asset types and assets from a JSON data file; bad rows are reported, not stored.
+
+    Every row is checked before any query touches its values (a NUL byte would crash PostgreSQL),
+    and a refused row never stops the rows after it.
+    """
     data = json.loads(path.read_text())
+    if not isinstance(data, dict):
+        raise InvalidInputError(f"{path.name}: expected an object with 'asset_types' and 'assets'")
+    errors: list[str] = []
     types = {}
     for row in data.get("asset_types", []):
-        types[row["code"]], _ = AssetType.objects.update_or_create(code=row["code"], defaults={"name": row["name"]})
+        try:
+            code, name = _asset_type_row(row)
+        except InvalidInputError as exc:
+            errors.append(f"asset type {exc}")
+            continue
+        types[code], _ = AssetType.objects.update_or_create(code=code, defaults={"name": name})
     created = updated = 0
-    errors: list[str] = []
     for row in data.get("assets", []):
-        symbol = str(row.get("symbol", ""))
-        asset_type = types.get(row.get("type")) or AssetType.objects.filter(code=row.get("type")).first()
+        try:
+            symbol, type_code, fields = _asset_row(row)
+        except InvalidInputError as exc:
+            errors.append(str(exc))
+            continue
+        asset_type = types.get(type_code) or AssetType.objects.filter(code=type_code).first()
         if asset_type is None:
-            errors.append(f"{symbol!r}: unknown asset type {row.get('type')!r}")
+            errors.append(f"{shown(symbol)}: unknown asset type {shown(type_code)}")
             continue
         asset = Asset.objects.filter(symbol=symbol).first() or Asset(symbol=symbol)
         is_new = asset.pk is None
-        asset.name = row.get("name", "")
         asset.asset_type = asset_type
-        asset.exchange = row.get("exchange", "")
-        asset.coingecko_id = row.get("coingecko_id", "")
-        asset.binance_symbol = row.get("binance_symbol", "")
-        asset.is_active = row.get("is_active", True)
+        for name, value in fields.items():
+            setattr(asset, name, value)
         try:
             asset.full_clean()
         except ValidationError as exc:
-            errors.append(f"{symbol!r}: {'; '.join(exc.messages)}")
+            errors.append(f"{shown(symbol)}: {'; '.join(exc.messages)}")
             continue
         asset.save()
         created += is_new
         updated += not is_new
     return LoadResult(created=created, updated=updated, errors=tuple(errors))
+
+
+_TEXT_FIELDS = ("name", "exchange", "coingecko_id", "binance_symbol")
+
+
+def _asset_type_row(row: object) -> tuple[str, str]:
+    """(code, name) of an asset type row, or InvalidInputError naming what is wrong."""
+    if not isinstance(row, dict):
+        raise InvalidInputError(f"row {shown(row)} is not an object")
+    code = check_asset_class(row.get("code"))
+    return code, _plain_text(code, "name", row.get("name", code))
+
+
+def _asset_row(row: object) -> tuple[str, str, dict[str, object]]:
+    """(symbol, type code, other fields) of an asset row, checked before any query sees them."""
+    if not isinstance(row, dict):
+        raise InvalidInputError(f"row {shown(row)} is not an object")
+    symbol = check_symbol(row.get("symbol"))
+    try:
+        type_code = check_asset_class(row.get("type"))
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{shown(symbol)}: type {exc}") from None
+    fields: dict[str, object] = {name: _plain_text(symbol, name, row.get(name, "")) for name in _TEXT_FIELDS}
+    is_active = row.get("is_active", True)
+    if not isinstance(is_active, bool):
+        raise InvalidInputError(f"{shown(symbol)}: is_active must be true or false, not {shown(is_active)}")
+    fields["is_active"] = is_active
+    return symbol, type_code, fields
+
+
+def _plain_text(symbol: str, field: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"{shown(symbol)}: {field} must be text, not {shown(value)}")
+    if has_control_characters(value):
+        raise InvalidInputError(f"{shown(symbol)}: {field} {shown(value)} holds control characters")
+    return value
+
+
+def reference_prices(path: Path) -> dict[str, float]:
+    """Each asset's optional ``reference_price`` in an asset data file: the level simulated prices start from.
+
+    A missing file or a missing, non-numeric or non-positive price gives no entry (the simulated
+    provider then derives a level from the symbol); the file's assets themselves are load_assets' job.
+    """
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    prices: dict[str, float] = {}
+    for row in data.get("assets", []):
+        price = row.get("reference_price")
+        # bool is an int to Python; a price of `true` is a typo, not 1.0.
+        if isinstance(price, int | float) and not isinstance(price, bool) and 0 < price < float(PRICE_CEILING):
+            prices[str(row.get("symbol", ""))] = float(price)
+    return prices
 
 
 def store_quotes(assets_by_symbol: Mapping[str, Asset], quotes: Iterable[QuoteRecord]) -> int:

@@ -20,11 +20,11 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from backend.core.celery import app
-from backend.market.models import Quote
+from backend.market.models import Asset, Quote
 from backend.providers.breaker import CLOSED, HALF_OPEN, OPEN
+from backend.tasks import deadletters
 from backend.tasks.models import DeadLetter
-
-from .models import DispatchRun, Heartbeat
+from backend.tasks.runs import DispatchRun, Heartbeat
 
 # Task results counted over this window (older rows are pruned by cleanup anyway).
 TASK_WINDOW = timedelta(hours=24)
@@ -70,6 +70,15 @@ class PlatformCollector(Collector):
             letters.add_metric([state], counts.get(state, 0))
         yield letters
 
+        waiting = GaugeMetricFamily(
+            "financehub_dead_letter_fallback_records",
+            "Dead-letter records outside the table: pending (database was away) or parked (refused as they are)",
+            labels=["state"],
+        )
+        waiting.add_metric(["pending"], deadletters.pending_fallback())
+        waiting.add_metric(["parked"], deadletters.parked_count())
+        yield waiting
+
         depth = GaugeMetricFamily("financehub_queue_depth", "Messages waiting per queue", labels=["queue"])
         for queue, count in queue_depths().items():
             depth.add_metric([queue], count)
@@ -86,6 +95,12 @@ class PlatformCollector(Collector):
             age.add_metric([code], (now - newest).total_seconds())
         yield age
 
+        yield GaugeMetricFamily(
+            "financehub_quarantined_assets",
+            "Assets skipped by quote fetches because every provider kept reporting them unknown",
+            value=Asset.objects.quarantined().count(),
+        )
+
         beat = Heartbeat.objects.filter(component="beat").first()
         yield GaugeMetricFamily(
             "financehub_beat_heartbeat_age_seconds",
@@ -101,10 +116,27 @@ class PlatformCollector(Collector):
         latest: dict[str, DispatchRun] = {}
         for run in DispatchRun.objects.exclude(status=DispatchRun.Status.SKIPPED).order_by("schedule", "-slot"):
             latest.setdefault(run.schedule, run)
+        missing = GaugeMetricFamily(
+            "financehub_dispatch_missing_assets",
+            "Assets of each schedule's latest run neither done nor failed (lost when the run is incomplete)",
+            labels=["schedule", "status"],
+        )
         for schedule, run in latest.items():
             if run.completeness is not None:
                 complete.add_metric([schedule], run.completeness)
+            missing.add_metric([schedule, run.status], run.missing)
         yield complete
+        yield missing
+
+        runs = GaugeMetricFamily(
+            "financehub_dispatch_runs", "Periodic runs started in the last 24 h by status", labels=["status"]
+        )
+        by_status = dict(
+            DispatchRun.objects.filter(started_at__gte=now - TASK_WINDOW).values_list("status").annotate(n=Count("id"))
+        )
+        for status in DispatchRun.Status.values:
+            runs.add_metric([status], by_status.get(status, 0))
+        yield runs
 
         yield from _breaker_states()
 

@@ -4,13 +4,16 @@ Identifiers are Alpha Vantage tickers (``IBM``, ``TSCO.LON``); ``Quote.symbol`` 
 
 The API only accepts the key as the ``apikey`` query parameter, so every URL that reaches a log or an
 exception goes through ``scrub_url`` (done inside ``request_json``). Errors arrive as HTTP 200:
-``Note``/``Information`` bodies are throttling (transient), ``Error Message`` is permanent (a bad key
-or an unknown symbol), and an empty ``Global Quote`` means an unknown symbol.
+``Note`` (per-minute limit) pauses Alpha Vantage for a minute, ``Information`` about the rate limit
+(the 25/day cap) pauses it until the next UTC midnight, when the daily quota resets;
+``Information`` about a premium endpoint is permanent. ``Error Message`` is permanent (a bad key or
+an unknown symbol), and an empty ``Global Quote`` means an unknown symbol.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -20,7 +23,8 @@ from backend.providers.base import ProviderClient
 from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
-    TransientProviderError,
+    PermanentProviderError,
+    ProviderThrottledError,
     UnknownSymbolError,
 )
 from backend.providers.http import join_url, request_json, strip_control
@@ -33,6 +37,7 @@ from backend.providers.validation import (
     check_limit,
     keep_last_per_timestamp,
     optional_decimal,
+    seconds_to_utc_midnight,
     split_symbols,
     to_decimal,
     to_utc,
@@ -46,10 +51,11 @@ COMPACT_POINTS = 100
 MAX_BARS = 5000
 _EASTERN = ZoneInfo("America/New_York")
 _SESSION_CLOSE = time(16, 0)
-# "Note" is the per-minute limit: a minute is enough. "Information" is the daily quota (or a
-# premium-only call): retrying before an hour is wasted quota.
+# "Note" is the per-minute limit: a minute is enough. "Information" is the daily quota (until UTC
+# midnight) unless it says the endpoint or parameter is premium-only.
 _NOTE_RETRY_AFTER = 60.0
-_INFORMATION_RETRY_AFTER = 3600.0
+_RATE_LIMIT = re.compile(r"(?i)rate limit|per day|per minute|call frequency")
+_PREMIUM_ONLY = re.compile(r"(?i)premium (endpoint|feature)|is a premium")
 
 
 class AlphaVantageClient(ProviderClient):
@@ -62,21 +68,20 @@ class AlphaVantageClient(ProviderClient):
     def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
         """Fetch GLOBAL_QUOTE for each ticker (one request each); unknown tickers become ``Rejected``.
 
-        A throttle body stops the whole call (``TransientProviderError``), as does a bad key.
+        A throttle body pauses the provider and fails the tickers not yet asked (``QuoteBatch.failed``);
+        a bad key stops the whole call.
         """
         # Reference: https://www.alphavantage.co/documentation/#latestprice
-        valid, rejected = split_symbols(symbols, pattern=TICKER)
-        quotes: list[Quote] = []
-        for symbol in valid:
-            params = {"function": "GLOBAL_QUOTE", "symbol": symbol}
-            try:
-                raw = self._query(params, data_key="Global Quote")
-                quotes.append(_to_quote(raw["Global Quote"], symbol=symbol, now=self._clock()))
-            except UnknownSymbolError as exc:
-                rejected.append(Rejected(symbol=symbol, reason=str(exc)))
-            except InvalidRecordError as exc:
-                rejected.append(Rejected(symbol=symbol, reason=f"alphavantage: {strip_control(exc)}"))
-        return QuoteBatch(quotes=tuple(quotes), rejected=tuple(rejected))
+        return self._quotes_in_batches(symbols, pattern=TICKER, fetch=self._fetch_one)
+
+    def _fetch_one(self, batch: Sequence[str]) -> tuple[list[Quote], list[Rejected]]:
+        """One GLOBAL_QUOTE request for the one ticker in ``batch`` (``batch_limit`` is 1)."""
+        (symbol,) = batch
+        raw = self._query({"function": "GLOBAL_QUOTE", "symbol": symbol}, data_key="Global Quote")
+        try:
+            return [_to_quote(raw["Global Quote"], symbol=symbol, now=self._clock())], []
+        except InvalidRecordError as exc:
+            return [], [Rejected(symbol=symbol, reason=f"alphavantage: {strip_control(exc)}")]
 
     def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
         """Fetch up to ``limit`` daily bars for one ticker, oldest first, stamped 00:00 UTC of each day."""
@@ -99,31 +104,37 @@ class AlphaVantageClient(ProviderClient):
         """One request to ``/query``; classify the HTTP-200 error bodies Alpha Vantage uses."""
         if not self._api_key:
             raise InvalidKeyError("alphavantage: no API key configured", provider=self.name)
-        raw = request_json(
-            self._http,
-            "GET",
-            join_url(self._base_url, "/query"),
-            provider=self.name,
-            params={**params, "apikey": self._api_key},
-        )
-        return _classify(raw, data_key=data_key, symbol=params["symbol"])
+        with self._gate():
+            raw = request_json(
+                self._http,
+                "GET",
+                join_url(self._base_url, "/query"),
+                provider=self.name,
+                params={**params, "apikey": self._api_key},
+            )
+            return _classify(raw, data_key=data_key, symbol=params["symbol"], now=self._clock())
 
 
-def _classify(raw: Any, *, data_key: str, symbol: str) -> dict[str, Any]:
+def _classify(raw: Any, *, data_key: str, symbol: str, now: datetime | None = None) -> dict[str, Any]:
     """Raise the right error for a throttle/error body, or return the body when ``data_key`` holds data."""
     if not isinstance(raw, dict):
         raise MalformedReplyError("alphavantage: reply is not an object", provider="alphavantage")
     if "Note" in raw:
-        raise TransientProviderError(
+        raise ProviderThrottledError(
             f"alphavantage: throttled (Note): {strip_control(raw['Note'], 120)}",
             provider="alphavantage",
             retry_after=_NOTE_RETRY_AFTER,
         )
     if "Information" in raw and data_key not in raw:
-        raise TransientProviderError(
-            f"alphavantage: throttled (Information): {strip_control(raw['Information'], 120)}",
+        text = strip_control(raw["Information"], 160)
+        if _PREMIUM_ONLY.search(text) and not _RATE_LIMIT.search(text):
+            raise PermanentProviderError(f"alphavantage: premium only: {text}", provider="alphavantage")
+        # The daily cap (25 requests on a free key) resets at midnight UTC; asking before then wastes nothing
+        # but it starves nobody else either, so the whole provider waits.
+        raise ProviderThrottledError(
+            f"alphavantage: throttled (Information): {text}",
             provider="alphavantage",
-            retry_after=_INFORMATION_RETRY_AFTER,
+            retry_after=seconds_to_utc_midnight(now),
         )
     if "Error Message" in raw:
         message = strip_control(raw["Error Message"], 160)

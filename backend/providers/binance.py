@@ -24,7 +24,7 @@ from backend.providers.errors import (
     TransientProviderError,
     UnknownSymbolError,
 )
-from backend.providers.http import join_url, request_json, strip_control
+from backend.providers.http import join_url, strip_control
 from backend.providers.models import Bar, Quote, QuoteBatch, Rejected
 from backend.providers.validation import (
     PAIR,
@@ -94,14 +94,7 @@ class BinanceClient(ProviderClient):
         check_interval(interval, SUPPORTED_INTERVALS)
         check_limit(limit, maximum=MAX_KLINES)
         params = {"symbol": symbol, "interval": interval, "limit": limit}
-        raw = request_json(
-            self._http,
-            "GET",
-            join_url(self._base_url, "/api/v3/klines"),
-            provider=self.name,
-            params=params,
-            error_hook=self._error_hook,
-        )
+        raw = self._get_json(join_url(self._base_url, "/api/v3/klines"), params=params, error_hook=self._error_hook)
         if not isinstance(raw, list):
             raise MalformedReplyError(f"{self.name}: klines reply is not a list", provider=self.name)
         now = self._clock()
@@ -116,36 +109,19 @@ class BinanceClient(ProviderClient):
     # --- one request per batch ----------------------------------------------------------------------
 
     def _fetch_ticker_batch(self, batch: Sequence[str]) -> tuple[list[Quote], list[Rejected]]:
+        """One ``ticker/24hr`` request; an unknown pair fails it whole (-1121) and the base class bisects."""
         # Reference: https://developers.binance.com/docs/binance-spot-api-docs/rest-api/market-data-endpoints#24hr-ticker-price-change-statistics
         params = {"symbols": json.dumps(list(batch), separators=(",", ":"))}
-        try:
-            raw = request_json(
-                self._http,
-                "GET",
-                join_url(self._base_url, "/api/v3/ticker/24hr"),
-                provider=self.name,
-                params=params,
-                error_hook=self._error_hook,
-            )
-        except UnknownSymbolError:
-            if len(batch) == 1:
-                return [], [Rejected(symbol=batch[0], reason="binance: unknown symbol (-1121)")]
-            # One bad pair fails the whole `symbols` request; isolate it so the others still arrive.
-            logger.info("binance batch of %s had an invalid symbol; retrying one by one", len(batch))
-            quotes: list[Quote] = []
-            rejected: list[Rejected] = []
-            for symbol in batch:
-                got, refused = self._fetch_ticker_batch([symbol])
-                quotes.extend(got)
-                rejected.extend(refused)
-            return quotes, rejected
+        raw = self._get_json(
+            join_url(self._base_url, "/api/v3/ticker/24hr"), params=params, error_hook=self._error_hook
+        )
         return _map_tickers(raw, batch, now=self._clock())
 
     def _error_hook(self, status: int, body: Any, url: str) -> ProviderError | None:
         code = body.get("code") if isinstance(body, dict) else None
         msg = strip_control(body.get("msg", ""), 120) if isinstance(body, dict) else ""
         if code == _INVALID_SYMBOL:
-            return UnknownSymbolError(f"binance: invalid symbol ({url}): {msg}", provider=self.name)
+            return UnknownSymbolError(f"binance: unknown symbol (-1121) ({url}): {msg}", provider=self.name)
         if code == _BAD_INTERVAL:
             return PermanentProviderError(f"binance: invalid interval ({url}): {msg}", provider=self.name)
         if status == 403:
@@ -167,6 +143,8 @@ def _map_tickers(raw: Any, batch: Sequence[str], *, now: datetime | None) -> tup
         lambda _, row: _to_quote(row, now=now),
         provider="binance",
         missing="symbol missing from the reply",
+        # Binance answers an unknown pair with -1121, so a pair missing from a 200 reply proves nothing.
+        missing_is_unknown=False,
     )
 
 

@@ -30,7 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from backend.providers.errors import CircuitOpenError, ProviderError, TransientProviderError
+from backend.providers.errors import CircuitOpenError, ProviderError, ProviderPausedError, TransientProviderError
+from backend.providers.pauses import MemoryPauseStore, PauseBoard, RedisPauseStore
 from backend.providers.ratelimit import RateLimitedError, RateLimiterUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ T = TypeVar("T")
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 # Our own refusals: they say nothing about the provider's health.
-_NOT_THE_PROVIDERS_FAULT = (CircuitOpenError, RateLimitedError, RateLimiterUnavailableError)
+_NOT_THE_PROVIDERS_FAULT = (CircuitOpenError, ProviderPausedError, RateLimitedError, RateLimiterUnavailableError)
 # Forget a provider's failure history after a day without news; a success deletes it at once.
 _STATE_TTL_SECONDS = 86_400
 
@@ -180,6 +181,9 @@ class CircuitBreaker:
 
     ``probe_timeout`` bounds how long a half-open probe may hold the slot before another caller
     may probe (it should exceed the longest provider call: HTTP timeout times requests per call).
+
+    ``pauses`` is the board of provider pauses that travels with the breaker (same storage), so
+    every chain built on this breaker honours and records "come back later" answers.
     """
 
     def __init__(
@@ -190,6 +194,7 @@ class CircuitBreaker:
         reset_seconds: float = 60.0,
         probe_timeout: float = 60.0,
         clock: Callable[[], float] = time.time,
+        pauses: PauseBoard | None = None,
     ) -> None:
         if failure_threshold < 1:
             raise ValueError("failure_threshold must be at least 1")
@@ -200,6 +205,7 @@ class CircuitBreaker:
         self.reset_seconds = reset_seconds
         self.probe_timeout = probe_timeout
         self._clock = clock
+        self.pauses = pauses if pauses is not None else PauseBoard(clock=clock)
 
     def __repr__(self) -> str:
         store = type(self._store).__name__
@@ -302,8 +308,13 @@ def build_breaker(
     reset_seconds: float = 60.0,
     probe_timeout: float = 60.0,
 ) -> CircuitBreaker:
-    """A breaker on Redis when ``redis_url`` is given, in process memory otherwise."""
+    """A breaker (and its pause board) on Redis when ``redis_url`` is given, in process memory otherwise."""
     store: BreakerStore = RedisBreakerStore(redis_url, prefix=prefix) if redis_url else MemoryBreakerStore()
+    pauses = PauseBoard(RedisPauseStore(redis_url, prefix=prefix) if redis_url else MemoryPauseStore())
     return CircuitBreaker(
-        store, failure_threshold=failure_threshold, reset_seconds=reset_seconds, probe_timeout=probe_timeout
+        store,
+        failure_threshold=failure_threshold,
+        reset_seconds=reset_seconds,
+        probe_timeout=probe_timeout,
+        pauses=pauses,
     )

@@ -23,9 +23,10 @@ from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
     ProviderError,
+    ProviderThrottledError,
     UnknownSymbolError,
 )
-from backend.providers.http import join_url, path_segment, request_json, strip_control
+from backend.providers.http import join_url, path_segment, strip_control
 from backend.providers.models import Bar, Quote, QuoteBatch, Rejected
 from backend.providers.validation import (
     COIN_ID,
@@ -34,7 +35,6 @@ from backend.providers.validation import (
     check_bar,
     check_interval,
     check_limit,
-    chunks,
     floor_to_interval,
     from_epoch,
     keep_last_per_timestamp,
@@ -82,29 +82,24 @@ class CoinGeckoClient(ProviderClient):
     def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
         """Fetch prices for CoinGecko ids, ``batch_limit`` per request; unknown ids become ``Rejected``."""
         # Reference: https://docs.coingecko.com/reference/simple-price
-        valid, rejected = split_symbols(symbols, pattern=COIN_ID)
-        quotes: list[Quote] = []
-        for batch in chunks(valid, self.batch_limit):
-            params = {
-                "ids": ",".join(batch),
-                "vs_currencies": self._vs,
-                "include_24hr_vol": "true",
-                "include_24hr_change": "true",
-                "include_last_updated_at": "true",
-            }
-            raw = request_json(
-                self._http,
-                "GET",
-                join_url(self._base_url, "/simple/price"),
-                provider=self.name,
-                params=params,
-                headers=self._headers(),
-                error_hook=self._error_hook,
-            )
-            got, refused = _map_prices(raw, batch, vs=self._vs, now=self._clock())
-            quotes.extend(got)
-            rejected.extend(refused)
-        return QuoteBatch(quotes=tuple(quotes), rejected=tuple(rejected))
+        return self._quotes_in_batches(symbols, pattern=COIN_ID, fetch=self._fetch_batch)
+
+    def _fetch_batch(self, batch: Sequence[str]) -> tuple[list[Quote], list[Rejected]]:
+        """One ``simple/price`` request; CoinGecko leaves unknown ids out of the reply."""
+        params = {
+            "ids": ",".join(batch),
+            "vs_currencies": self._vs,
+            "include_24hr_vol": "true",
+            "include_24hr_change": "true",
+            "include_last_updated_at": "true",
+        }
+        raw = self._get_json(
+            join_url(self._base_url, "/simple/price"),
+            params=params,
+            headers=self._headers(),
+            error_hook=self._error_hook,
+        )
+        return _map_prices(raw, batch, vs=self._vs, now=self._clock())
 
     def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
         """Build up to ``limit`` bars for one coin id by bucketing ``market_chart`` prices (UTC buckets).
@@ -123,11 +118,8 @@ class CoinGeckoClient(ProviderClient):
         else:
             check_limit(limit, maximum=MAX_DAILY_BARS)
             params = {"vs_currency": self._vs, "days": str(limit), "interval": "daily"}
-        raw = request_json(
-            self._http,
-            "GET",
+        raw = self._get_json(
             join_url(self._base_url, f"/coins/{path_segment(symbol)}/market_chart"),
-            provider=self.name,
             params=params,
             headers=self._headers(),
             error_hook=self._error_hook,
@@ -138,6 +130,11 @@ class CoinGeckoClient(ProviderClient):
         return {self._key_header: self._api_key} if self._api_key else {}
 
     def _error_hook(self, status: int, body: Any, url: str) -> ProviderError | None:
+        if status == 429:
+            # CoinGecko asks for at least a minute when it sends no retry-after (its header, if any, wins).
+            return ProviderThrottledError(
+                f"coingecko: HTTP 429 (rate limited) at {url}", provider=self.name, retry_after=60.0
+            )
         code = _error_code(body)
         if code in _KEY_ERROR_CODES:
             return InvalidKeyError(f"coingecko: key refused (error_code {code}) at {url}", provider=self.name)

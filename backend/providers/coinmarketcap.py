@@ -5,16 +5,18 @@ the caller maps it back to its asset. The key goes in the ``X-CMC_PRO_API_KEY`` 
 
 Every body carries ``status.error_code``; it is mapped even on HTTP 200:
 1001/1002 (bad/missing key) and 1003-1007 (key not usable for this call) -> ``InvalidKeyError``;
-1008 (per-minute) and 1011 (per-IP) -> transient; 1009 (daily credits) -> transient with
-``retry_after`` until the next UTC midnight; 1010 (monthly credits) -> permanent, because no task
-retry inside the month can succeed.
+the allowance codes are ``ProviderThrottledError``, which pauses CoinMarketCap for every worker:
+1008 (per-minute) and 1011 (per-IP) for a minute (or the ``Retry-After`` sent), 1009 (daily
+credits) until the next UTC midnight, 1010 (monthly credits) until the first of next month.
+A 400 naming the symbol ("Invalid value for symbol") is ``UnknownSymbolError``: the base class
+bisects the batch to find the bad symbols.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -25,7 +27,7 @@ from backend.providers.errors import (
     MalformedReplyError,
     PermanentProviderError,
     ProviderError,
-    TransientProviderError,
+    ProviderThrottledError,
     UnknownSymbolError,
 )
 from backend.providers.http import join_url, request_json, strip_control
@@ -36,6 +38,7 @@ from backend.providers.validation import (
     InvalidRecordError,
     map_batch,
     optional_decimal,
+    seconds_to_utc_midnight,
     to_decimal,
     to_utc,
     utc_now,
@@ -78,10 +81,10 @@ class CoinMarketCapClient(ProviderClient):
         return self._quotes_in_batches(symbols, pattern=CRYPTO_SYMBOL, fetch=self._fetch_batch)
 
     def _fetch_batch(self, batch: Sequence[str]) -> tuple[list[Quote], list[Rejected]]:
-        # skip_invalid drops unknown symbols instead of failing the request; if the server still
-        # fails the batch on one symbol, isolate it by asking for each symbol alone.
+        """One ``quotes/latest`` request; a 400 for one bad symbol fails it whole and the base class bisects."""
+        # skip_invalid asks the server to drop unknown symbols instead of failing the request.
         params = {"symbol": ",".join(batch), "convert": self._convert, "skip_invalid": "true"}
-        try:
+        with self._gate():
             raw = request_json(
                 self._http,
                 "GET",
@@ -91,21 +94,10 @@ class CoinMarketCapClient(ProviderClient):
                 headers=self._headers(),
                 error_hook=self._error_hook,
             )
-        except UnknownSymbolError as exc:
-            if len(batch) == 1:
-                return [], [Rejected(symbol=batch[0], reason=str(exc))]
-            logger.info("coinmarketcap batch of %s had an invalid symbol; retrying one by one", len(batch))
-            quotes: list[Quote] = []
-            rejected: list[Rejected] = []
-            for symbol in batch:
-                got, refused = self._fetch_batch([symbol])
-                quotes.extend(got)
-                rejected.extend(refused)
-            return quotes, rejected
-        # HTTP 200 can still carry a non-zero error_code: no usable data then.
-        error = _status_error(200, raw, "quotes/latest")
-        if error is not None:
-            raise error
+            # HTTP 200 can still carry a non-zero error_code: no usable data then.
+            error = _status_error(200, raw, "quotes/latest")
+            if error is not None:
+                raise error
         logger.debug("coinmarketcap credits used: %s", _credit_count(raw))
         return _map_quotes(raw, batch, convert=self._convert, now=self._clock())
 
@@ -113,11 +105,7 @@ class CoinMarketCapClient(ProviderClient):
         return {"X-CMC_PRO_API_KEY": self._api_key} if self._api_key else {}
 
     def _error_hook(self, status: int, body: Any, url: str) -> ProviderError | None:
-        error = _status_error(status, body, url)
-        if status == 429 and isinstance(error, TransientProviderError) and error.retry_after == _MINUTE_RETRY:
-            # Per-minute/IP limits on a real 429: the default mapping reads the Retry-After header.
-            return None
-        return error
+        return _status_error(status, body, url, now=self._clock())
 
 
 def _status_error(status: int, body: Any, url: str, *, now: datetime | None = None) -> ProviderError | None:
@@ -132,11 +120,11 @@ def _status_error(status: int, body: Any, url: str, *, now: datetime | None = No
     if code in _KEY_CODES:
         return InvalidKeyError(text, provider=provider)
     if code in _MINUTE_CODES:
-        return TransientProviderError(text, provider=provider, retry_after=_MINUTE_RETRY)
+        return ProviderThrottledError(text, provider=provider, retry_after=_MINUTE_RETRY)
     if code == _DAILY_CODE:
-        return TransientProviderError(text, provider=provider, retry_after=_seconds_to_utc_midnight(now))
+        return ProviderThrottledError(text, provider=provider, retry_after=seconds_to_utc_midnight(now))
     if code == _MONTHLY_CODE:
-        return PermanentProviderError(text, provider=provider)
+        return ProviderThrottledError(text, provider=provider, retry_after=_seconds_to_next_month(now))
     if code == 400 or status == 400:
         if "symbol" in message.lower():
             return UnknownSymbolError(text, provider=provider)
@@ -144,10 +132,10 @@ def _status_error(status: int, body: Any, url: str, *, now: datetime | None = No
     return None  # let request_json's status table decide (5xx/429 transient, 401/403 key, ...)
 
 
-def _seconds_to_utc_midnight(now: datetime | None) -> float:
+def _seconds_to_next_month(now: datetime | None) -> float:
     now = now or utc_now()
-    midnight = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
-    return (midnight - now).total_seconds()
+    first = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
+    return (first - now).total_seconds()
 
 
 def _credit_count(raw: Any) -> Any:
@@ -168,7 +156,7 @@ def _map_quotes(
         if isinstance(entry, list):
             # v2 shape: every coin sharing the symbol; the best-ranked one is the one people mean.
             ranked = [e for e in entry if isinstance(e, dict)]
-            entry = min(ranked, key=lambda e: e.get("cmc_rank") or 10**9) if ranked else None
+            entry = min(ranked, key=_rank) if ranked else None
         return entry if isinstance(entry, dict) else None
 
     return map_batch(
@@ -178,6 +166,12 @@ def _map_quotes(
         provider="coinmarketcap",
         missing="unknown symbol (absent from data)",
     )
+
+
+def _rank(entry: dict[str, Any]) -> int:
+    """``cmc_rank`` as a sort key; a missing or odd rank (null, NaN) sorts last instead of failing."""
+    rank = entry.get("cmc_rank")
+    return rank if isinstance(rank, int) and not isinstance(rank, bool) else 10**9
 
 
 def _to_quote(raw: dict[str, Any], *, symbol: str, convert: str = "USD", now: datetime | None = None) -> Quote:

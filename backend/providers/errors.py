@@ -2,17 +2,36 @@
 
 Tasks retry ``TransientProviderError`` only (``autoretry_for``); every other
 ``ProviderError`` fails fast into a dead letter.
+
+A chain's verdict (``AllProvidersFailedError`` or the permanent error it raises when every provider
+refused) carries ``failures``: one ``ProviderFailure`` per provider that failed, and why.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderFailure:
+    """One provider failing one chain call: its name, the error class name and a safe message.
+
+    ``message`` is redacted (no keys) and single-line (no control characters), fit for logs,
+    task results and dead letters.
+    """
+
+    provider: str
+    error: str
+    message: str
 
 
 class ProviderError(Exception):
     """Base of every fault a provider call can raise."""
 
-    def __init__(self, message: str, *, provider: str = "") -> None:
+    def __init__(self, message: str, *, provider: str = "", failures: tuple[ProviderFailure, ...] = ()) -> None:
         super().__init__(message)
         self.provider = provider
+        self.failures = failures
 
 
 class TransientProviderError(ProviderError):
@@ -21,8 +40,15 @@ class TransientProviderError(ProviderError):
     ``retry_after`` is the wait in seconds the provider asked for, when it said.
     """
 
-    def __init__(self, message: str, *, provider: str = "", retry_after: float | None = None) -> None:
-        super().__init__(message, provider=provider)
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        retry_after: float | None = None,
+        failures: tuple[ProviderFailure, ...] = (),
+    ) -> None:
+        super().__init__(message, provider=provider, failures=failures)
         self.retry_after = retry_after
 
 
@@ -39,7 +65,24 @@ class InvalidKeyError(PermanentProviderError):
 
 
 class MalformedReplyError(PermanentProviderError):
-    """The reply did not parse or failed validation as a whole."""
+    """The reply was complete but did not parse or failed validation as a whole."""
+
+
+class TruncatedReplyError(TransientProviderError):
+    """The reply was cut off (empty, or JSON that ends mid-document): a transport fault, retry it."""
+
+
+class ProviderThrottledError(TransientProviderError):
+    """The provider asked us to stop sending until ``retry_after`` seconds from now.
+
+    A 429/418 with ``Retry-After``, a throttle body (Alpha Vantage ``Note``/``Information``,
+    CoinMarketCap 1008/1009/1010/1011) or an exhausted daily quota. It pauses the provider for
+    every worker (``backend.providers.pauses``), not only the task that saw it.
+    """
+
+
+class ProviderPausedError(TransientProviderError):
+    """The provider is paused (it asked for a wait earlier); nothing was sent."""
 
 
 class CircuitOpenError(TransientProviderError):
@@ -47,4 +90,4 @@ class CircuitOpenError(TransientProviderError):
 
 
 class AllProvidersFailedError(TransientProviderError):
-    """Every provider in a chain failed for this call."""
+    """Every provider in a chain failed for this call and at least one failure was transient."""

@@ -19,54 +19,33 @@ from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
+from backend.common.redaction import scrub_text, scrub_url
 from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
     PermanentProviderError,
     ProviderError,
+    ProviderThrottledError,
     TransientProviderError,
 )
+from backend.providers.jsonreply import parse_json_body
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "FinanceHub/1.0 (+market-data; httpx)"
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
-# Query parameters whose values are secrets (compared case-insensitively, "-" treated as "_").
-SECRET_PARAMS = frozenset(
-    {
-        "apikey",
-        "api_key",
-        "key",
-        "token",
-        "access_token",
-        "auth",
-        "crumb",
-        "secret",
-        "signature",
-        "password",
-        "cmc_pro_api_key",
-        "x_cg_demo_api_key",
-        "x_cg_pro_api_key",
-    }
-)
-MASK = "***"
-
-_SECRET_IN_TEXT = re.compile(
-    r"(?i)(?<![a-z0-9_])("
-    + "|".join(sorted((re.escape(p).replace("_", "[_-]") for p in SECRET_PARAMS), key=len, reverse=True))
-    + r")(=|%3D)([^&\s#\"'<>]*)"
-)
-_USERINFO_IN_TEXT = re.compile(r"(?i)\b(https?://)[^/\s@]+@")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 # Status -> error, in one table. Anything 4xx not listed is permanent.
 _TRANSIENT_STATUSES = frozenset({408, 418, 425, 429})
 _KEY_STATUSES = frozenset({401, 403})
+# Binance's shortest IP ban; used when a 418 comes without Retry-After.
+_BAN_WITHOUT_RETRY_AFTER = 120.0
 
 # A hook lets a provider turn its own error body (e.g. Binance -1121) into a sharper error.
 # It receives (status, parsed JSON body or None, scrubbed URL) and returns an error or None.
@@ -82,32 +61,6 @@ def build_client(*, transport: httpx.BaseTransport | None = None, timeout: float
         # A redirect could take a keyed request to another host; never follow one.
         follow_redirects=False,
     )
-
-
-def scrub_text(text: str) -> str:
-    """Mask secret query-parameter values and URL credentials anywhere inside ``text``."""
-    text = _SECRET_IN_TEXT.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
-    return _USERINFO_IN_TEXT.sub(lambda m: f"{m.group(1)}{MASK}@", text)
-
-
-def scrub_url(url: str | httpx.URL) -> str:
-    """Return ``url`` with secret query values and any user:password masked; safe for logs and errors."""
-    raw = str(url)
-    try:
-        parts = urlsplit(raw)
-    except ValueError:
-        return scrub_text(raw)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = MASK + "@" + netloc.rsplit("@", 1)[1]
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    if pairs:
-        masked = [(k, MASK if _is_secret(k) else v) for k, v in pairs]
-        query = urlencode(masked, safe="*,")
-    else:
-        query = parts.query
-    # A key could also hide in a fragment or in a path someone built by hand; the text pass catches it.
-    return scrub_text(urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment)))
 
 
 def strip_control(text: object, limit: int = 200) -> str:
@@ -161,15 +114,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 
 
 def loads_strict(body: bytes | str, *, provider: str, url: str) -> Any:
-    """Parse JSON with floats as ``Decimal``, refusing NaN/Infinity and anything that is not JSON."""
-    try:
-        text = body.decode("utf-8") if isinstance(body, bytes) else body
-        return json.loads(text, parse_float=_decimal, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, _NonFiniteError) as exc:
-        raise MalformedReplyError(
-            f"{provider}: body from {url} is not strict JSON ({type(exc).__name__}: {strip_control(exc, 80)})",
-            provider=provider,
-        ) from None
+    """Parse JSON with floats as ``Decimal``; see :func:`backend.providers.jsonreply.parse_json_body`."""
+    return parse_json_body(body, provider=provider, url=url)
 
 
 def request_text(
@@ -210,27 +156,24 @@ def request_json(
 ) -> Any:
     """Do one request and return its strictly parsed JSON body, mapping every fault onto the error tree.
 
-    Timeouts/transport errors, 408/418/429/5xx -> ``TransientProviderError`` (with ``retry_after``);
-    401/403 -> ``InvalidKeyError``; other 3xx/4xx -> ``PermanentProviderError``; an oversized, HTML,
-    truncated or NaN-bearing body -> ``MalformedReplyError``. ``error_hook`` may sharpen the mapping
-    from the vendor's error body. Messages carry scrubbed URLs only.
+    Timeouts/transport errors, 408/418/429/5xx -> ``TransientProviderError`` (with ``retry_after``;
+    a 429 with ``Retry-After`` or any 418 -> ``ProviderThrottledError``, which pauses the provider);
+    401/403 -> ``InvalidKeyError``; other 3xx/4xx -> ``PermanentProviderError``; an empty or cut-off
+    body -> ``TruncatedReplyError`` (transient); an oversized, HTML or non-JSON body ->
+    ``MalformedReplyError``. A bare NaN parses as a non-finite ``Decimal`` that the record checks
+    refuse. ``error_hook`` may sharpen the mapping from the vendor's error body. Messages carry
+    scrubbed URLs only.
     """
     response, body, safe_url = _send(
         http, method, url, provider=provider, params=params, headers=headers, max_bytes=max_bytes
     )
     _raise_for_status(response, body, safe_url, provider=provider, error_hook=error_hook)
-    if not body.strip():
-        raise MalformedReplyError(f"{provider}: empty body from {safe_url}", provider=provider)
-    if _looks_like_html(response, body):
+    if body.strip() and _looks_like_html(response, body):
         raise MalformedReplyError(f"{provider}: HTML page instead of JSON from {safe_url}", provider=provider)
     return loads_strict(body, provider=provider, url=safe_url)
 
 
 # --- internals -----------------------------------------------------------------------------------
-
-
-class _NonFiniteError(ValueError):
-    """JSON carried NaN, Infinity or -Infinity."""
 
 
 class _TooLargeError(Exception):
@@ -239,14 +182,6 @@ class _TooLargeError(Exception):
 
 def _decimal(text: str) -> Decimal:
     return Decimal(text)
-
-
-def _reject_constant(name: str) -> Any:
-    raise _NonFiniteError(f"non-finite number {name} in JSON")
-
-
-def _is_secret(name: str) -> bool:
-    return name.lower().replace("-", "_") in SECRET_PARAMS
 
 
 def _send(
@@ -327,11 +262,18 @@ def _raise_for_status(
     if error_hook is not None:
         refined = error_hook(status, parsed, safe_url)
         if refined is not None:
+            header_wait = parse_retry_after(response.headers.get("retry-after"))
+            if isinstance(refined, TransientProviderError) and header_wait is not None:
+                refined.retry_after = header_wait  # the provider's own header beats our default wait
             raise refined
     detail = _error_detail(parsed, body)
     message = f"{provider}: HTTP {status} from {safe_url}" + (f": {detail}" if detail else "")
     if status in _TRANSIENT_STATUSES or status >= 500:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
+        if status == 418 or (status == 429 and retry_after is not None):
+            # The provider named a time (418 is Binance's IP ban, at least two minutes): pause it for everyone.
+            wait = retry_after if retry_after is not None else _BAN_WITHOUT_RETRY_AFTER
+            raise ProviderThrottledError(message, provider=provider, retry_after=wait)
         raise TransientProviderError(message, provider=provider, retry_after=retry_after)
     if status in _KEY_STATUSES:
         raise InvalidKeyError(message, provider=provider)
@@ -342,8 +284,8 @@ def _raise_for_status(
 
 def _try_json(body: bytes) -> Any:
     try:
-        return json.loads(body.decode("utf-8"), parse_float=_decimal, parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError, _NonFiniteError):
+        return json.loads(body.decode("utf-8"), parse_float=_decimal, parse_constant=_decimal)
+    except (UnicodeDecodeError, json.JSONDecodeError):
         return None
 
 

@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from backend.providers.errors import ProviderFailure
+
+__all__ = ["Article", "Bar", "Failed", "ProviderFailure", "Quote", "QuoteBatch", "Rejected"]
+
 
 @dataclass(frozen=True, slots=True)
 class Quote:
@@ -54,16 +58,35 @@ class Article:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A symbol or record a provider could not serve, with the reason why."""
+    """A PERMANENT refusal of one symbol or record, with the reason why.
+
+    ``unknown`` is True when the provider (for a chain: every provider that was asked) said it does
+    not know the symbol; a bad record or a provider refusing the whole call leaves it False.
+    """
 
     symbol: str
     reason: str
+    unknown: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A symbol nobody served because of TRANSIENT faults (429, 5xx, timeout, truncated body, pause).
+
+    ``retry_after`` is the shortest wait a provider asked for, in seconds, when one said.
+    """
+
+    symbol: str
+    reason: str
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class QuoteBatch:
-    """The outcome of one batched quote call: what was served and what was refused."""
+    """The outcome of one batched quote call; every requested symbol is in exactly one of
+    ``quotes``, ``rejected`` or ``failed`` (``bars`` are extras some providers send along)."""
 
     quotes: tuple[Quote, ...] = ()
     rejected: tuple[Rejected, ...] = ()
     bars: tuple[Bar, ...] = field(default=())
+    failed: tuple[Failed, ...] = ()

@@ -22,7 +22,7 @@ from backend.providers.errors import (
     ProviderError,
     TransientProviderError,
 )
-from backend.providers.http import join_url, request_json, strip_control
+from backend.providers.http import join_url, strip_control
 from backend.providers.models import Article
 from backend.providers.validation import Clock, InvalidRecordError, to_utc, utc_now
 
@@ -71,11 +71,8 @@ class NewsApiClient(ProviderClient):
         for page in range(1, max_pages + 1):
             params = {**base_params, "page": str(page)}
             try:
-                raw = request_json(
-                    self._http,
-                    "GET",
+                raw = self._get_json(
                     join_url(self._base_url, "/v2/everything"),
-                    provider=self.name,
                     params=params,
                     headers={"X-Api-Key": self._api_key},
                     error_hook=self._error_hook,

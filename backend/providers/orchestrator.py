@@ -8,16 +8,27 @@ the provider that served it.
 
 What moves work to the next provider:
 
-* a transient fault of the whole call (timeout, 5xx, 429, throttle body), an open circuit, or our
-  own rate limiter refusing a slot;
+* a transient fault of the whole call (timeout, 5xx, 429, throttle body), an open circuit, a
+  paused provider, or our own rate limiter refusing a slot;
 * a permanent fault of the whole call (bad key, malformed reply): provider A's bad key must not
   stop provider B; it is logged as a warning and named in the reasons of what stays unserved;
-* a symbol the provider rejected (unknown, invalid value): only that symbol moves on.
+* a symbol the provider rejected or failed alone (unknown, invalid value, a fault while isolating
+  it): only that symbol moves on.
 
-What no provider served ends up in ``QuoteBatch.rejected`` with every provider's reason. When
-nothing at all was served the call raises instead: ``AllProvidersFailedError`` (transient, with
-the smallest ``retry_after`` any provider asked for) if any failure was transient, else a
-``PermanentProviderError`` naming every provider's complaint.
+Every instrument ends in exactly one of three places, with every provider's reason:
+
+* ``quotes``: some provider served it;
+* ``failed``: no provider served it and at least one failed for it TRANSIENTLY (worth a retry);
+* ``rejected``: every provider asked refused it permanently; ``unknown=True`` when every one of
+  them said it does not know the symbol (what quarantine counts).
+
+When nothing at all was served and something failed, the call raises instead:
+``AllProvidersFailedError`` (transient, with the smallest ``retry_after`` any provider asked for)
+if any failure was transient, else the permanent verdict naming every provider's complaint. Both
+carry ``failures``, one ``ProviderFailure`` per provider that failed.
+
+A provider that answers "come back at T" (``ProviderThrottledError``) is paused for every worker
+on the breaker's ``PauseBoard``; a paused provider is skipped without a request until then.
 
 Rate limiting is not done here but on each HTTP request (``ratelimit.guard_client``), because one
 provider call can be several requests; a refusal surfaces here as a transient error like any other.
@@ -36,11 +47,14 @@ from backend.providers.errors import (
     AllProvidersFailedError,
     PermanentProviderError,
     ProviderError,
+    ProviderFailure,
+    ProviderThrottledError,
     TransientProviderError,
     UnknownSymbolError,
 )
-from backend.providers.http import strip_control
-from backend.providers.models import Article, Bar, Quote, QuoteBatch, Rejected
+from backend.providers.http import scrub_text, strip_control
+from backend.providers.models import Article, Bar, Failed, Quote, QuoteBatch, Rejected
+from backend.providers.pauses import PauseBoard
 
 logger = logging.getLogger(__name__)
 
@@ -87,24 +101,62 @@ class _Failures:
 
     transient: list[TransientProviderError] = field(default_factory=list)
     permanent: list[ProviderError] = field(default_factory=list)
+    records: list[ProviderFailure] = field(default_factory=list)
 
-    def add(self, exc: ProviderError) -> None:
+    def add(self, exc: ProviderError, provider: str = "") -> None:
         if isinstance(exc, TransientProviderError):
             self.transient.append(exc)
         else:
             self.permanent.append(exc)
+        self.records.append(failure_of(exc, provider))
 
-    def raise_for(self, what: str) -> None:
+    def add_partial(self, provider: str, failed: Sequence[Failed]) -> None:
+        """A provider answered but could not serve some symbols because of transient faults."""
+        self.records.append(
+            ProviderFailure(provider, "Failed", strip_control(f"{len(failed)} symbols failed: {failed[0].reason}", 200))
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.records)
+
+    def raise_for(self, what: str, *, retry_after: float | None = None) -> None:
         """Raise the verdict for a call that served nothing (only called when something failed)."""
-        summary = "; ".join(_describe(e) for e in [*self.transient, *self.permanent])
-        if self.transient:
+        summary = "; ".join(f"{f.provider}: {f.error}: {f.message}" for f in self.records)
+        failures = tuple(self.records)
+        if self.transient or retry_after is not None or any(f.error == "Failed" for f in failures):
             waits = [e.retry_after for e in self.transient if e.retry_after is not None]
+            if retry_after is not None:
+                waits.append(retry_after)
             raise AllProvidersFailedError(
-                f"every provider failed for {what}: {summary}", retry_after=min(waits) if waits else None
+                f"every provider failed for {what}: {summary}",
+                retry_after=min(waits) if waits else None,
+                failures=failures,
             )
         if len(self.permanent) == 1:
+            self.permanent[0].failures = failures
             raise self.permanent[0]
-        raise PermanentProviderError(f"every provider refused {what}: {summary}")
+        raise PermanentProviderError(f"every provider refused {what}: {summary}", failures=failures)
+
+
+@dataclass
+class _Outcome:
+    """What the providers asked so far said about one of our symbols."""
+
+    reasons: list[str] = field(default_factory=list)
+    asked: int = 0
+    unknown: int = 0
+    transient: bool = False
+    waits: list[float] = field(default_factory=list)
+
+    def refused(self, reason: str, *, unknown: bool) -> None:
+        self.reasons.append(reason)
+        self.unknown += unknown
+
+    def failed(self, reason: str, retry_after: float | None) -> None:
+        self.reasons.append(reason)
+        self.transient = True
+        if retry_after is not None:
+            self.waits.append(retry_after)
 
 
 class ProviderChain:
@@ -112,15 +164,30 @@ class ProviderChain:
 
     ``clients`` need a ``name`` and the method the chain is used for (``fetch_quotes``,
     ``fetch_bars`` or ``fetch_articles``). Every call to a client goes through ``breaker``
-    when one is given.
+    when one is given. ``pauses`` (by default the breaker's board) skips a paused provider
+    without calling it and records the pause a provider asks for; clients that can check it per
+    HTTP request (``use_pauses``) are handed the same board.
     """
 
-    def __init__(self, clients: Sequence[Any], *, breaker: CircuitBreaker | None = None, name: str = "") -> None:
+    def __init__(
+        self,
+        clients: Sequence[Any],
+        *,
+        breaker: CircuitBreaker | None = None,
+        pauses: PauseBoard | None = None,
+        name: str = "",
+    ) -> None:
         names = [c.name for c in clients]
         if len(set(names)) != len(names):
             raise ValueError(f"a provider appears twice in the chain: {names}")
         self._clients = tuple(clients)
         self._breaker = breaker
+        self._pauses = pauses if pauses is not None else (breaker.pauses if breaker is not None else None)
+        if self._pauses is not None:
+            for client in self._clients:
+                use_pauses = getattr(client, "use_pauses", None)
+                if callable(use_pauses):
+                    use_pauses(self._pauses)
         self.name = name or ">".join(names) or "empty"
 
     def __repr__(self) -> str:
@@ -134,11 +201,15 @@ class ProviderChain:
     # --- quotes ----------------------------------------------------------------------------------
 
     def fetch_quotes(self, instruments: Sequence[Instrument]) -> QuoteBatch:
-        """Quotes for ``instruments`` under our symbols; each provider gets what the earlier ones missed."""
+        """Quotes for ``instruments`` under our symbols; each provider gets what the earlier ones missed.
+
+        Every instrument ends in exactly one of ``quotes`` / ``rejected`` / ``failed`` (see the module
+        docstring); when nothing was served and a fault was transient it raises ``AllProvidersFailedError``.
+        """
         pending = list({i.symbol: i for i in instruments}.values())
         quotes: list[Quote] = []
         bars: list[Bar] = []
-        reasons: dict[str, list[str]] = {i.symbol: [] for i in pending}
+        outcomes: dict[str, _Outcome] = {i.symbol: _Outcome() for i in pending}
         failures = _Failures()
         for client in self._clients:
             if not pending:
@@ -146,16 +217,27 @@ class ProviderChain:
             by_id = _ids_for(client.name, pending)
             if not by_id:
                 continue
+            for symbols in by_id.values():
+                for symbol in symbols:
+                    outcomes[symbol].asked += 1
             try:
+                self._check_pause(client.name)
                 batch: QuoteBatch = self._call(client.name, client.fetch_quotes, list(by_id))
             except ProviderError as exc:
-                failures.add(exc)
+                self._note_throttle(client.name, exc)
+                failures.add(exc, client.name)
                 self._log_failover(client.name, exc, len(by_id))
+                retry_after = exc.retry_after if isinstance(exc, TransientProviderError) else None
                 for symbols in by_id.values():
                     for symbol in symbols:
-                        reasons[symbol].append(_describe(exc))
+                        if isinstance(exc, TransientProviderError):
+                            outcomes[symbol].failed(_describe(exc), retry_after)
+                        else:
+                            outcomes[symbol].refused(_describe(exc), unknown=False)
                 continue
-            served = self._collect(client.name, batch, by_id, quotes, bars, reasons)
+            if batch.failed:
+                failures.add_partial(client.name, batch.failed)
+            served = self._collect(client.name, batch, by_id, quotes, bars, outcomes)
             pending = [i for i in pending if i.symbol not in served]
             if pending:
                 logger.info(
@@ -165,10 +247,14 @@ class ProviderChain:
                     len(by_id),
                     len(pending),
                 )
-        if pending and not quotes and (failures.transient or failures.permanent):
-            failures.raise_for(f"{len(pending)} quotes")
-        rejected = [Rejected(i.symbol, "; ".join(reasons[i.symbol]) or _no_id_reason(self.providers)) for i in pending]
-        return QuoteBatch(quotes=tuple(quotes), rejected=tuple(rejected), bars=tuple(bars))
+        failed = [_failed(i.symbol, outcomes[i.symbol]) for i in pending if outcomes[i.symbol].transient]
+        if pending and not quotes and failures:
+            waits = [f.retry_after for f in failed if f.retry_after is not None]
+            failures.raise_for(f"{len(pending)} quotes", retry_after=min(waits) if waits else None)
+        rejected = [
+            _rejected(i.symbol, outcomes[i.symbol], self.providers) for i in pending if not outcomes[i.symbol].transient
+        ]
+        return QuoteBatch(quotes=tuple(quotes), rejected=tuple(rejected), bars=tuple(bars), failed=tuple(failed))
 
     @staticmethod
     def _collect(
@@ -177,7 +263,7 @@ class ProviderChain:
         by_id: Mapping[str, list[str]],
         quotes: list[Quote],
         bars: list[Bar],
-        reasons: dict[str, list[str]],
+        outcomes: dict[str, _Outcome],
     ) -> set[str]:
         """Move one provider's answer onto our symbols; returns the symbols it served."""
         served: set[str] = set()
@@ -197,13 +283,22 @@ class ProviderChain:
         for bar in batch.bars:
             for symbol in by_id.get(bar.symbol, ()):
                 bars.append(replace(bar, symbol=symbol))
+        answered: set[str] = set()
         for refused in batch.rejected:
             for symbol in by_id.get(refused.symbol, ()):
-                reasons[symbol].append(refused.reason)
+                if symbol not in served and symbol not in answered:
+                    outcomes[symbol].refused(refused.reason, unknown=refused.unknown)
+                    answered.add(symbol)
+        for fault in batch.failed:
+            for symbol in by_id.get(fault.symbol, ()):
+                if symbol not in served and symbol not in answered:
+                    outcomes[symbol].failed(fault.reason, fault.retry_after)
+                    answered.add(symbol)
         for provider_id, symbols in by_id.items():
             for symbol in symbols:
-                if symbol not in served and not reasons[symbol]:
-                    reasons[symbol].append(f"{provider}: {provider_id} missing from the reply")
+                if symbol not in served and symbol not in answered:
+                    # The provider said nothing about it: treat it as a refusal that is not "unknown".
+                    outcomes[symbol].refused(f"{provider}: {provider_id} missing from the reply", unknown=False)
         return served
 
     # --- bars ------------------------------------------------------------------------------------
@@ -217,18 +312,20 @@ class ProviderChain:
             if provider_id is None:
                 continue
             try:
+                self._check_pause(client.name)
                 bars: list[Bar] = self._call(
                     client.name, client.fetch_bars, provider_id, interval=interval, limit=limit
                 )
             except ProviderError as exc:
-                failures.add(exc)
+                self._note_throttle(client.name, exc)
+                failures.add(exc, client.name)
                 self._log_failover(client.name, exc, 1)
                 continue
             if bars:
                 return [replace(bar, symbol=instrument.symbol) for bar in bars]
             empty_from = empty_from or client.name
             logger.info("%s has no %s bars for %s; trying the next provider", client.name, interval, instrument.symbol)
-        if failures.transient or failures.permanent:
+        if failures:
             if empty_from is None:
                 failures.raise_for(f"{interval} bars of {instrument.symbol}")
             logger.warning(
@@ -246,11 +343,13 @@ class ProviderChain:
         failures = _Failures()
         for client in self._clients:
             try:
+                self._check_pause(client.name)
                 return self._call(client.name, client.fetch_articles, query, since=since, max_pages=max_pages)
             except ProviderError as exc:
-                failures.add(exc)
+                self._note_throttle(client.name, exc)
+                failures.add(exc, client.name)
                 self._log_failover(client.name, exc, 1)
-        if failures.transient or failures.permanent:
+        if failures:
             failures.raise_for("news")
         return []
 
@@ -260,6 +359,15 @@ class ProviderChain:
         if self._breaker is None:
             return fn(*args, **kwargs)
         return self._breaker.call(provider, fn, *args, **kwargs)
+
+    def _check_pause(self, provider: str) -> None:
+        if self._pauses is not None:
+            self._pauses.check(provider)
+
+    def _note_throttle(self, provider: str, exc: ProviderError) -> None:
+        """A provider that asked for a wait is paused for every worker (idempotent: pauses only grow)."""
+        if self._pauses is not None and isinstance(exc, ProviderThrottledError) and exc.retry_after is not None:
+            self._pauses.pause(provider, exc.retry_after, reason=strip_control(exc, 120))
 
     def _log_failover(self, provider: str, exc: ProviderError, count: int) -> None:
         kind = "transient" if isinstance(exc, TransientProviderError) else "permanent"
@@ -283,6 +391,26 @@ def _ids_for(provider: str, instruments: Sequence[Instrument]) -> dict[str, list
         if provider_id is not None:
             by_id.setdefault(provider_id, []).append(instrument.symbol)
     return by_id
+
+
+def failure_of(exc: ProviderError, provider: str = "") -> ProviderFailure:
+    """The safe record of one provider's failure: class name and a redacted single-line message."""
+    return ProviderFailure(
+        provider=getattr(exc, "provider", "") or provider,
+        error=type(exc).__name__,
+        message=strip_control(scrub_text(str(exc)), 200),
+    )
+
+
+def _failed(symbol: str, outcome: _Outcome) -> Failed:
+    return Failed(symbol, "; ".join(outcome.reasons), min(outcome.waits) if outcome.waits else None)
+
+
+def _rejected(symbol: str, outcome: _Outcome, providers: Sequence[str]) -> Rejected:
+    if not outcome.asked:
+        return Rejected(symbol, _no_id_reason(providers))
+    # Quarantine feeds on this: only when EVERY provider that was asked said "unknown".
+    return Rejected(symbol, "; ".join(outcome.reasons), unknown=outcome.unknown == outcome.asked)
 
 
 def _describe(exc: ProviderError) -> str:

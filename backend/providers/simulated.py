@@ -3,6 +3,10 @@
 It is the embedded default, so a fresh checkout stores real-looking quotes and
 bars with no key and no server. The same symbol at the same minute always gives
 the same price, in every process, so tests and redeliveries agree.
+
+Each walk wanders around a base price: the symbol's reference price when the caller
+passes one (the demo asset file carries a plausible level per asset, so BTC trades in
+the tens of thousands and DOGE in cents), else a level derived from the symbol's hash.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -33,13 +37,13 @@ def _seed(symbol: str, step: int) -> int:
     return int.from_bytes(digest, "big")
 
 
-def _base_price(symbol: str) -> float:
-    # Spread symbols over 5 .. 5,000 so the demo universe looks varied.
+def _hashed_base_price(symbol: str) -> float:
+    # No reference price: spread symbols over 5 .. 5,000 so an unknown universe looks varied.
     return 5 * 10 ** (3 * (_seed(symbol, -1) % 1000) / 1000)
 
 
-def _price_at(symbol: str, step: int, step_seconds: int) -> float:
-    """Price at a step: base price moved by a seeded log-normal shock per step.
+def _price_at(symbol: str, step: int, step_seconds: int, base: float) -> float:
+    """Price at a step: ``base`` moved by a seeded log-normal shock per step.
 
     A step's shock depends only on (symbol, step), and the walk is anchored to the
     base price through a slow mean reversion, so any step is computable in O(1).
@@ -47,7 +51,7 @@ def _price_at(symbol: str, step: int, step_seconds: int) -> float:
     sigma = _DAILY_VOLATILITY * math.sqrt(step_seconds / 86400)
     shock = random.Random(_seed(symbol, step)).gauss(0.0, 1.0)
     drift = 0.15 * math.sin(step * step_seconds / (86400 * 7) + _seed(symbol, -2) % 7)
-    return _base_price(symbol) * math.exp(drift + 4 * sigma * shock)
+    return base * math.exp(drift + 4 * sigma * shock)
 
 
 def _dec(value: float) -> Decimal:
@@ -72,17 +76,29 @@ class SimulatedClient:
     name = "simulated"
     batch_limit = 1000
 
-    def __init__(self, *, clock: type[datetime] = datetime) -> None:
+    def __init__(
+        self, *, clock: type[datetime] = datetime, reference_prices: Mapping[str, float] | None = None
+    ) -> None:
         self._clock = clock
+        # A level that is not a finite positive number would make every price of the walk invalid.
+        levels = {symbol: float(price) for symbol, price in (reference_prices or {}).items()}
+        self._reference_prices = {
+            symbol: level for symbol, level in levels.items() if math.isfinite(level) and level > 0
+        }
 
     def _now(self) -> datetime:
         return self._clock.now(tz=UTC)
+
+    def base_price(self, symbol: str) -> float:
+        """The level ``symbol``'s walk wanders around: its reference price, else one from its hash."""
+        return self._reference_prices.get(symbol) or _hashed_base_price(symbol)
 
     def bar_at(self, symbol: str, interval: str, start: datetime) -> Bar:
         """The bar of ``symbol`` that opens at ``start`` (already floored)."""
         seconds = INTERVAL_SECONDS[interval]
         step = int(start.timestamp()) // seconds
-        sub = [_price_at(symbol, step * 4 + i, seconds // 4) for i in range(5)]
+        base = self.base_price(symbol)
+        sub = [_price_at(symbol, step * 4 + i, seconds // 4, base) for i in range(5)]
         open_, close = sub[0], sub[-1]
         volume = 1_000 + _seed(symbol, step) % 1_000_000
         return Bar(
@@ -104,8 +120,9 @@ class SimulatedClient:
         quotes: list[Quote] = []
         bars: list[Bar] = []
         for symbol in symbols:
-            price = _price_at(symbol, minute, 60)
-            day_ago = _price_at(symbol, minute - 1440, 60)
+            base = self.base_price(symbol)
+            price = _price_at(symbol, minute, 60, base)
+            day_ago = _price_at(symbol, minute - 1440, 60, base)
             quotes.append(
                 Quote(
                     symbol=symbol,

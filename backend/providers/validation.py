@@ -63,6 +63,13 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def seconds_to_utc_midnight(now: datetime | None = None) -> float:
+    """Seconds until the next 00:00 UTC, when daily provider quotas (Alpha Vantage, CMC 1009) reset."""
+    now = now or utc_now()
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    return (midnight - now).total_seconds()
+
+
 def check_symbol(symbol: object, *, pattern: re.Pattern[str] = TICKER) -> str:
     """Return ``symbol`` unchanged if it fully matches ``pattern``; raise ``UnknownSymbolError`` if not."""
     if not isinstance(symbol, str):
@@ -86,7 +93,8 @@ def split_symbols(symbols: Iterable[object], *, pattern: re.Pattern[str] = TICKE
         try:
             symbol = check_symbol(raw, pattern=pattern)
         except UnknownSymbolError as exc:
-            rejected.append(Rejected(symbol=_safe_label(raw), reason=str(exc)))
+            # An identifier the provider could never accept is as good as unknown to it.
+            rejected.append(Rejected(symbol=_safe_label(raw), reason=str(exc), unknown=True))
             continue
         if symbol not in seen:
             seen.add(symbol)
@@ -249,8 +257,13 @@ def map_batch(
     *,
     provider: str,
     missing: str,
+    missing_is_unknown: bool = True,
 ) -> tuple[list[R], list[Rejected]]:
-    """Map each requested identifier's reply entry; an absent or invalid one is rejected alone, with a reason."""
+    """Map each requested identifier's reply entry; an absent or invalid one is rejected alone, with a reason.
+
+    An absent entry is ``unknown`` when that is how the API says "no such symbol" (``missing_is_unknown``);
+    an invalid record (NaN, zero price, bad timestamp) never is.
+    """
     from backend.providers.http import strip_control  # http imports nothing from here; keep it one-way at import
 
     records: list[R] = []
@@ -258,7 +271,7 @@ def map_batch(
     for identifier in batch:
         entry = find(identifier)
         if entry is None:
-            rejected.append(Rejected(symbol=identifier, reason=f"{provider}: {missing}"))
+            rejected.append(Rejected(symbol=identifier, reason=f"{provider}: {missing}", unknown=missing_is_unknown))
             continue
         try:
             records.append(to_record(identifier, entry))

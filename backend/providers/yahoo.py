@@ -24,14 +24,13 @@ from backend.providers.errors import (
     MalformedReplyError,
     PermanentProviderError,
     ProviderError,
-    TransientProviderError,
+    ProviderThrottledError,
     UnknownSymbolError,
 )
 from backend.providers.http import (
     check_base_url,
     join_url,
     path_segment,
-    request_json,
     request_text,
     strip_control,
 )
@@ -44,7 +43,6 @@ from backend.providers.validation import (
     check_bar,
     check_interval,
     check_limit,
-    chunks,
     floor_to_interval,
     from_epoch,
     keep_last_per_timestamp,
@@ -64,6 +62,7 @@ INTERVALS = {"1m": "1m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "60m", "1
 MAX_BARS = 5000
 # Yahoo serves 1m data for ~8 days back and other intraday intervals for ~60 days.
 _LOOKBACK_CAP = {"1m": timedelta(days=7), "intraday": timedelta(days=59)}
+_CRUMB_THROTTLE_PAUSE = 60.0
 _CRUMB = re.compile(r"[A-Za-z0-9./_\-]{1,64}")
 # RFC 6265 cookie-name (a token) and cookie-octets: no controls, spaces, quotes, commas, ; or backslash.
 _COOKIE_PAIR = re.compile(r"([A-Za-z0-9!#$%&'*+.^_`|~\-]{1,64})=([\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{0,4096})")
@@ -95,24 +94,23 @@ class YahooClient(ProviderClient):
     def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
         """Fetch v7 quotes, ``batch_limit`` tickers per request; tickers Yahoo omits become ``Rejected``."""
         # Reference (unofficial API, no vendor docs): https://github.com/ranaroussi/yfinance/blob/main/yfinance/data.py
-        valid, rejected = split_symbols(symbols, pattern=TICKER)
-        quotes: list[Quote] = []
         refreshed = False
-        for batch in chunks(valid, self.batch_limit):
+
+        def fetch(batch: Sequence[str]) -> tuple[list[Quote], list[Rejected]]:
+            nonlocal refreshed
             try:
                 raw = self._quote_request(batch)
             except InvalidKeyError:
                 if refreshed:
                     raise
-                # The crumb or cookie expired (Yahoo rotates them); fetch new ones once and retry.
+                # The crumb or cookie expired (Yahoo rotates them); fetch new ones once per call and retry.
                 logger.info("yahoo crumb refused; refreshing it once")
                 self._cookie = self._crumb = None
                 refreshed = True
                 raw = self._quote_request(batch)
-            got, refused = _map_quotes(raw, batch, now=self._clock())
-            quotes.extend(got)
-            rejected.extend(refused)
-        return QuoteBatch(quotes=tuple(quotes), rejected=tuple(rejected))
+            return _map_quotes(raw, batch, now=self._clock())
+
+        return self._quotes_in_batches(symbols, pattern=TICKER, fetch=fetch)
 
     def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
         """Fetch up to ``limit`` chart bars for one ticker, oldest first, timestamps floored (UTC)."""
@@ -129,11 +127,8 @@ class YahooClient(ProviderClient):
             "period2": str(int(now.timestamp())),
             "includePrePost": "false",
         }
-        raw = request_json(
-            self._http,
-            "GET",
+        raw = self._get_json(
             join_url(self._base_url, f"/v8/finance/chart/{path_segment(symbol)}"),
-            provider=self.name,
             params=params,
             headers={"User-Agent": BROWSER_USER_AGENT},
             error_hook=self._chart_error_hook,
@@ -143,15 +138,11 @@ class YahooClient(ProviderClient):
     # --- cookie + crumb -----------------------------------------------------------------------------
 
     def _quote_request(self, batch: Sequence[str]) -> Any:
-        cookie, crumb = self._session()
+        with self._gate():
+            cookie, crumb = self._session()
         params = {"symbols": ",".join(batch), "crumb": crumb}
-        return request_json(
-            self._http,
-            "GET",
-            join_url(self._base_url, "/v7/finance/quote"),
-            provider=self.name,
-            params=params,
-            headers=self._session_headers(cookie),
+        return self._get_json(
+            join_url(self._base_url, "/v7/finance/quote"), params=params, headers=self._session_headers(cookie)
         )
 
     def _session(self) -> tuple[str, str]:
@@ -208,7 +199,10 @@ def _check_crumb(text: str) -> str:
     """Validate the getcrumb body: a short token, not HTML and not a throttle message."""
     crumb = text.strip()
     if "too many requests" in crumb.lower():
-        raise TransientProviderError("yahoo: getcrumb is throttled (Too Many Requests)", provider="yahoo")
+        # Yahoo names no time; a short pause keeps every worker from hammering getcrumb meanwhile.
+        raise ProviderThrottledError(
+            "yahoo: getcrumb is throttled (Too Many Requests)", provider="yahoo", retry_after=_CRUMB_THROTTLE_PAUSE
+        )
     if crumb.startswith("<"):
         raise MalformedReplyError("yahoo: getcrumb returned an HTML page, not a crumb", provider="yahoo")
     if _CRUMB.fullmatch(crumb) is None:

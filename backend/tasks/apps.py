@@ -9,5 +9,7 @@ class TasksConfig(AppConfig):
     verbose_name = "Task platform"
 
     def ready(self) -> None:
-        """Connect signal receivers in every process (web, worker, beat)."""
-        from . import deadletters, priority, signals  # noqa: F401 - connects their receivers
+        """Connect signal receivers and register every task in every process (web, worker, beat)."""
+        # The web process never runs a task, but admin's "Task (registered)" list and anything
+        # that sends by name read the app's registry: fill it here, not only in the worker.
+        from . import deadletters, priority, signals, tasks, ticks  # noqa: F401 - connects receivers, registers tasks

@@ -9,6 +9,7 @@ from django.conf import settings
 from backend.market.indicators import warmup
 from backend.market.models import Asset
 from backend.market.services import store_bars
+from backend.market.symbols import check_symbol
 
 from .indicator_refresh import configured_periods
 from .sources import quote_source
@@ -22,10 +23,14 @@ def bars_needed() -> int:
 
 
 def backfill_asset(symbol: str, *, interval: str | None = None, bars: int | None = None) -> int:
-    """Fetch and upsert the recent history of one active asset; returns how many bars were stored."""
-    asset = Asset.objects.select_related("asset_type").filter(symbol=symbol, is_active=True).first()
+    """Fetch and upsert the recent history of one active asset; returns how many bars were stored.
+
+    ``InvalidInputError`` (before any query) when ``symbol`` is not a symbol at all.
+    """
+    symbol = check_symbol(symbol)
+    asset = Asset.objects.refreshable().select_related("asset_type").filter(symbol=symbol).first()
     if asset is None:
-        logger.info("backfill of %s skipped: no active asset with that symbol", symbol)
+        logger.info("backfill of %s skipped: no active, unquarantined asset with that symbol", symbol)
         return 0
     interval = interval or settings.INDICATOR_INTERVAL
     source = quote_source(asset.asset_type.code)
@@ -33,3 +38,8 @@ def backfill_asset(symbol: str, *, interval: str | None = None, bars: int | None
     stored = store_bars({symbol: asset}, history)
     logger.info("backfilled %d %s bars for %s from %s", stored, interval, symbol, source.name)
     return stored
+
+
+def active_asset_id(symbol: str) -> int | None:
+    """The id of the active asset ``symbol``, or None when there is none (deleted or paused meanwhile)."""
+    return Asset.objects.filter(symbol=symbol, is_active=True).values_list("pk", flat=True).first()

@@ -1,22 +1,28 @@
-"""Guarded dispatch: one run per (schedule, slot), never overlapping an open run, every run accounted.
+"""Guarded periodic runs: one run per (schedule, slot), never overlapping an open run, every run accounted.
 
 Two beat processes, or one beat around a schedule change, can send the same tick twice; a slow run
-can still be fanning out when the next tick arrives. Every dispatcher therefore:
-1. takes a short lock per schedule (TTL'd, owner-checked) so two dispatchers never decide at once;
-2. skips, logs and records the tick when the schedule's previous run is still open;
-3. claims (schedule, slot) with a unique row, so a doubled tick finds the slot taken and does nothing;
-4. records planned / done / failed counts on that row as the fan-out completes.
+can still be fanning out when the next tick arrives. Every periodic task (dispatchers, news, the
+heartbeat, cleanup) therefore:
+1. takes a short lock per schedule (TTL'd, owner-checked) so two claimers never decide at once;
+2. closes the schedule's runs past their deadline as ``incomplete``;
+3. skips, logs and records the tick when the schedule's previous run is still open;
+4. claims (schedule, slot) with a unique row, the slot taken from the time beat sent the tick, so a
+   doubled tick finds the slot taken and does nothing (and says so in a ``skipped`` row);
+5. records the plan on that row; batches report their outcomes through ``accounting.record_outcome``.
+An operator's run-now (admin's "Run selected tasks") is its own slot and always runs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
@@ -24,12 +30,29 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from backend.monitoring.models import DispatchRun
+from .accounting import close_overdue_runs, record_outcome, record_plan, run_deadline
+from .runs import DispatchRun
+from .ticks import origin_of
 
 logger = logging.getLogger(__name__)
 
-# Without a schedule row (an operator's "run now", a test) slots are this long.
+# Batch tasks and the retry policy import the accounting entry points from here as well.
+__all__ = [
+    "Claim",
+    "claim_slot",
+    "dispatch_batches",
+    "record_outcome",
+    "record_plan",
+    "run_once_per_tick",
+    "schedule_lock",
+]
+
+# Without an interval schedule row (crontab, an operator's "run now", a test) slots are this long.
 DEFAULT_SLOT_SECONDS = 60
+# An operator's run-now waits this long for a dispatcher deciding at the same moment.
+MANUAL_LOCK_WAIT = 5.0
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -60,11 +83,18 @@ def lock_key(schedule: str) -> str:
 
 
 @contextmanager
-def schedule_lock(schedule: str, ttl: int) -> Iterator[bool]:
-    """Hold a TTL'd lock for ``schedule``; yields whether it was acquired. Released only by its owner."""
+def schedule_lock(schedule: str, ttl: int, wait: float = 0) -> Iterator[bool]:
+    """Hold a TTL'd lock for ``schedule``, waiting up to ``wait`` seconds; yields whether it was acquired.
+
+    Released only by its owner.
+    """
     key = lock_key(schedule)
     owner = uuid.uuid4().hex
     acquired = cache.add(key, owner, timeout=ttl)
+    give_up = time.monotonic() + wait
+    while not acquired and time.monotonic() < give_up:
+        time.sleep(0.1)
+        acquired = cache.add(key, owner, timeout=ttl)
     try:
         yield acquired
     finally:
@@ -73,90 +103,123 @@ def schedule_lock(schedule: str, ttl: int) -> Iterator[bool]:
             cache.delete(key)
 
 
-def claim_slot(schedule: str, now: datetime | None = None, *, periodic: bool = True) -> Claim:
-    """Claim this tick's slot for ``schedule`` unless it is taken or the previous run is still open.
+def claim_slot(
+    schedule: str,
+    *,
+    tick: datetime | None = None,
+    task_id: str = "",
+    planned: int = 0,
+    now: datetime | None = None,
+) -> Claim:
+    """Claim the slot of ``tick`` (a beat tick) or a slot of its own (``tick`` None: an operator's run-now).
 
-    A run that beat did not send (an operator's "run now", a replay) is its own slot: it is never
-    mistaken for a doubled tick, but it still waits for an open run to finish.
+    A redelivery or retry of the task that claimed a run continues that run. Overdue runs of the
+    schedule are closed first. A beat tick is skipped while the previous run is open (before its
+    deadline) or when its slot is taken; an operator's run always runs. Every skip leaves a
+    ``skipped`` row with the reason.
     """
     now = now or timezone.now()
-    slot = slot_start(now, slot_seconds(schedule)) if periodic else now
-    with schedule_lock(schedule, settings.DISPATCH_LOCK_TTL) as acquired:
-        if not acquired:
-            logger.warning("dispatch of %s skipped: another dispatcher holds the lock", schedule)
-            return Claim(None, "locked")
-        previous = DispatchRun.objects.filter(schedule=schedule, slot__lt=slot).exclude(status="skipped").first()
-        grace = timedelta(seconds=settings.DISPATCH_OPEN_RUN_GRACE)
-        if previous is not None and previous.is_open and now - previous.started_at < grace:
-            logger.warning(
-                "dispatch of %s for %s skipped: run %s still has %d of %d assets pending",
-                schedule,
-                slot.isoformat(),
-                previous.pk,
-                previous.planned - previous.done - previous.failed,
-                previous.planned,
-            )
-            _record_skip(schedule, slot, f"previous run {previous.pk} still open")
-            return Claim(None, "previous run open")
+    if task_id:
+        mine = DispatchRun.objects.filter(task_id=task_id).exclude(status=DispatchRun.Status.SKIPPED).first()
+        if mine is not None:
+            return Claim(mine)
+    interval = slot_seconds(schedule)
+    slot = slot_start(tick, interval) if tick is not None else now
+    with schedule_lock(schedule, settings.DISPATCH_LOCK_TTL, wait=0 if tick is not None else MANUAL_LOCK_WAIT) as held:
+        if not held:
+            return _skip(schedule, slot, task_id, "locked", "another dispatcher of this schedule holds the lock")
+        close_overdue_runs(schedule, now)
+        note = ""
+        claimed = DispatchRun.objects.filter(schedule=schedule).exclude(status=DispatchRun.Status.SKIPPED)
+        previous = claimed.filter(slot__lt=slot).first()
+        if previous is not None and previous.is_open:
+            pending = f"run {previous.pk} still has {previous.missing} of {previous.planned} assets pending"
+            if tick is not None:
+                return _skip(schedule, slot, task_id, "previous run open", pending)
+            note = f"run now by an operator while {pending}"
+        if tick is not None:
+            # Two beats tick at their own phases: ticks of one beat cycle can straddle a slot
+            # boundary. A run whose tick is closer than half an interval is the same cycle.
+            half = timedelta(seconds=interval / 2)
+            twin = claimed.exclude(slot=slot).filter(tick_at__gt=tick - half, tick_at__lt=tick + half).first()
+            if twin is not None:
+                return _skip(
+                    schedule,
+                    slot,
+                    task_id,
+                    "doubled tick",
+                    f"run {twin.pk} ran the tick beat sent at {twin.tick_at.isoformat()}",
+                )
         try:
             with transaction.atomic():
-                run = DispatchRun.objects.create(schedule=schedule, slot=slot)
+                run = DispatchRun.objects.create(
+                    schedule=schedule,
+                    slot=slot,
+                    tick_at=tick,
+                    task_id=task_id,
+                    planned=planned,
+                    batches=1 if planned else 0,
+                    deadline=run_deadline(now, interval),
+                    note=note,
+                )
         except IntegrityError:
-            logger.info("dispatch of %s for %s skipped: slot already dispatched", schedule, slot.isoformat())
-            return Claim(None, "slot taken")
+            return _skip(schedule, slot, task_id, "slot taken", "a run of this slot exists (doubled tick)")
     return Claim(run)
 
 
-def _record_skip(schedule: str, slot: datetime, note: str) -> None:
-    try:
-        with transaction.atomic():
-            DispatchRun.objects.create(schedule=schedule, slot=slot, status=DispatchRun.Status.SKIPPED, note=note)
-    except IntegrityError:
-        pass  # this slot was already recorded (dispatched or skipped): one row per slot is the point
-
-
-def record_plan(run_id: int, *, assets: int, batches: int) -> None:
-    """Store how many assets and batches a run fanned out to; an empty plan closes the run."""
-    fields = {"planned": assets, "batches": batches}
-    if assets == 0:
-        fields.update(status=DispatchRun.Status.DONE, finished_at=timezone.now())
-    DispatchRun.objects.filter(pk=run_id).update(**fields)
-
-
-def record_outcome(run_id: int | None, *, done: int = 0, failed: int = 0) -> None:
-    """Count a finished batch against its run, closing the run when every planned asset is accounted."""
-    if run_id is None:
-        return
-    with transaction.atomic():
-        run = DispatchRun.objects.select_for_update().filter(pk=run_id).first()
-        if run is None:
-            return
-        # A redelivered batch must not count twice past the plan.
-        run.done = min(run.planned, run.done + done)
-        run.failed = min(run.planned - run.done, run.failed + failed)
-        update = ["done", "failed"]
-        if run.done + run.failed >= run.planned and run.status == DispatchRun.Status.RUNNING:
-            run.status = DispatchRun.Status.DONE
-            run.finished_at = timezone.now()
-            update += ["status", "finished_at"]
-        run.save(update_fields=update)
+def _skip(schedule: str, slot: datetime, task_id: str, reason: str, detail: str) -> Claim:
+    """Log and record a skipped tick (one row per skip; skipped rows never claim a slot)."""
+    logger.warning("run of %s for %s skipped: %s", schedule, slot.isoformat(), detail)
+    DispatchRun.objects.create(
+        schedule=schedule,
+        slot=slot,
+        task_id=task_id,
+        status=DispatchRun.Status.SKIPPED,
+        finished_at=timezone.now(),
+        note=f"{reason}: {detail}"[:300],
+    )
+    return Claim(None, reason)
 
 
 def dispatch_batches(
     schedule: str,
     *,
     plan: Callable[[], Sequence[Sequence[object]]],
-    send: Callable[[list[object], int], object],
-    periodic: bool = True,
+    send: Callable[[list[object], int, int], object],
+    tick: datetime | None = None,
+    task_id: str = "",
 ) -> dict[str, object]:
-    """Claim the slot, plan the batches, record the plan and send each batch with the run's id."""
-    claim = claim_slot(schedule, periodic=periodic)
+    """Claim the slot, plan the batches, record the plan and send each batch with the run's id and its index.
+
+    A redelivered dispatcher continues its own run and sends the batches again under the same
+    indices: their outcomes merge per batch, so nothing counts twice.
+    """
+    claim = claim_slot(schedule, tick=tick, task_id=task_id)
     if claim.run is None:
         return {"schedule": schedule, "skipped": claim.reason}
     batches = [list(batch) for batch in plan()]
     assets = sum(map(len, batches))
     record_plan(claim.run.pk, assets=assets, batches=len(batches))
-    for batch in batches:
-        send(batch, claim.run.pk)
+    for index, batch in enumerate(batches):
+        send(batch, claim.run.pk, index)
     logger.info("dispatched %d batches (%d assets) for %s", len(batches), assets, schedule)
     return {"schedule": schedule, "run": claim.run.pk, "batches": len(batches), "assets": assets}
+
+
+def run_once_per_tick(request: Any, *, name: str, work: Callable[[], T]) -> T | dict[str, object]:
+    """Run a periodic task's ``work`` once per slot, whichever beat sent the tick; record the run.
+
+    ``request`` is the task's request. Without a schedule name (code or a test called the task)
+    the work simply runs. The run is one planned item, ``name``, in batch 0: done when the work
+    returns; ``ReliableTask.on_failure`` counts it failed (through ``request.dispatch_run_id``).
+    """
+    origin = origin_of(request)
+    if origin.schedule is None:
+        return work()
+    claim = claim_slot(origin.schedule, tick=origin.tick, task_id=request.id or "", planned=1)
+    if claim.run is None:
+        return {"schedule": origin.schedule, "skipped": claim.reason}
+    request.dispatch_run_id = claim.run.pk
+    result = work()
+    record_outcome(claim.run.pk, 0, done=[name])
+    return result

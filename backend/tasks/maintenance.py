@@ -14,8 +14,9 @@ from django_celery_results.models import TaskResult
 
 from backend.market.conditions import clock_for, measure_staleness
 from backend.market.models import Asset, PriceBar, Quote
-from backend.monitoring.models import DispatchRun, Heartbeat
+from backend.tasks.runs import DispatchRun, Heartbeat
 
+from .accounting import close_overdue_runs
 from .deadletters import flush_fallback
 from .models import DeadLetter
 
@@ -60,7 +61,8 @@ def _cleanup_dead_letters(cutoff: datetime) -> dict[str, int]:
     closed = DeadLetter.objects.filter(
         state__in=[DeadLetter.State.RESOLVED, DeadLetter.State.DISCARDED], last_failure_at__lt=cutoff
     )
-    return {"dead_letters": closed.delete()[0]}
+    # delete() counts the cascaded history rows too; report the dead letters alone.
+    return {"dead_letters": closed.delete()[1].get(DeadLetter._meta.label, 0)}
 
 
 def freshness(now: datetime | None = None) -> dict[str, dict[str, object]]:
@@ -98,8 +100,9 @@ def freshness(now: datetime | None = None) -> dict[str, dict[str, object]]:
 
 
 def heartbeat(component: str = "beat", now: datetime | None = None) -> dict[str, object]:
-    """Record that ``component`` is alive, move parked dead letters into the table, report freshness."""
+    """Record that ``component`` is alive, close overdue runs, move parked dead letters in, report freshness."""
     now = now or timezone.now()
+    closed = close_overdue_runs(now=now)
     flushed = flush_fallback()
     if flushed.flushed:
         logger.info("moved %d parked dead letters into the table", flushed.flushed)
@@ -108,4 +111,9 @@ def heartbeat(component: str = "beat", now: datetime | None = None) -> dict[str,
     stale = sorted(code for code, row in report.items() if not row["fresh"])
     if stale:
         logger.warning("data is stale for asset classes %s", stale)
-    return {"component": component, "freshness": report, "dead_letters_flushed": flushed.flushed}
+    return {
+        "component": component,
+        "freshness": report,
+        "dead_letters_flushed": flushed.flushed,
+        "runs_closed_incomplete": closed,
+    }

@@ -5,59 +5,131 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 
+from backend.common.logsafe import escape
 from backend.market.models import Asset
+from backend.market.quarantine import record_verdicts
 from backend.market.services import store_bars, store_quotes
+from backend.market.symbols import check_asset_class, check_symbols
+from backend.providers.errors import ProviderFailure, TransientProviderError
+from backend.providers.models import Failed, QuoteBatch
 
-from .sources import quote_source
+from .sources import AssetSource, quote_source
 
 logger = logging.getLogger(__name__)
 
 
 def plan_quote_batches(asset_class: str, batch_size: int) -> list[list[str]]:
     """Symbols of every active asset of ``asset_class``, split into batches of ``batch_size``."""
-    symbols = list(Asset.objects.active().of_class(asset_class).order_by("symbol").values_list("symbol", flat=True))
+    assets = Asset.objects.refreshable().of_class(asset_class)
+    symbols = list(assets.order_by("symbol").values_list("symbol", flat=True))
     return [symbols[i : i + batch_size] for i in range(0, len(symbols), batch_size)]
 
 
 @dataclass(frozen=True)
 class RefreshSummary:
-    """What one batch refresh did, small enough to be a task result."""
+    """What one batch refresh did, small enough to be a task result.
+
+    Every requested symbol is in exactly one of ``stored``, ``rejected`` (permanent, with the reason),
+    ``failed`` (transient, with the reason: retry these) or ``skipped`` (not an active, unquarantined
+    asset of the class: nothing to fetch).
+    """
 
     asset_class: str
     requested: int
-    stored_quotes: int
+    stored: list[str]
     stored_bars: int
     rejected: dict[str, str]
+    failed: dict[str, str]
     skipped: list[str]
+    quarantined: list[str]
     source: str
+    # The wait a provider asked for before the failed symbols are worth asking again, if one said.
+    retry_after: float | None = None
+    # Every provider that failed when the chain served nothing (its dead letter names them).
+    provider_failures: tuple[ProviderFailure, ...] = ()
+
+    @property
+    def stored_quotes(self) -> int:
+        """How many quotes were stored."""
+        return len(self.stored)
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form."""
-        return asdict(self)
+        return {**asdict(self), "stored_quotes": self.stored_quotes}
 
 
 def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
-    """Fetch quotes for one batch and upsert them; unknown, inactive or other-class symbols are skipped."""
+    """Fetch quotes for one batch and upsert them; every symbol ends stored, rejected, failed or skipped.
+
+    Unknown, inactive, quarantined or other-class symbols are skipped. ``InvalidInputError`` before any
+    query when the input is not an asset class and a list of symbols.
+    """
+    asset_class, symbols = check_asset_class(asset_class), check_symbols(symbols)
     assets = {
-        a.symbol: a for a in Asset.objects.active().of_class(asset_class).filter(symbol__in=symbols).select_related()
+        a.symbol: a
+        for a in Asset.objects.refreshable().of_class(asset_class).filter(symbol__in=symbols).select_related()
     }
     skipped = sorted(set(symbols) - assets.keys())
     if skipped:
-        logger.warning("skipping %d symbols not active in class %s: %s", len(skipped), asset_class, skipped[:10])
+        logger.warning("skipping %d symbols not refreshable in class %s: %s", len(skipped), asset_class, skipped[:10])
     source = quote_source(asset_class)
-    batch = source.fetch_asset_quotes([assets[symbol] for symbol in sorted(assets)])
-    for rejected in batch.rejected:
-        logger.warning("provider %s rejected %s: %s", source.name, rejected.symbol, rejected.reason)
-    stored_quotes = store_quotes(assets, batch.quotes)
-    stored_bars = store_bars(assets, batch.bars)
-    logger.info("stored %d quotes and %d bars for %s from %s", stored_quotes, stored_bars, asset_class, source.name)
+    batch, provider_failures = _fetch(source, [assets[symbol] for symbol in sorted(assets)])
+    quotes = [q for q in batch.quotes if q.symbol in assets]
+    stored = sorted({q.symbol for q in quotes})
+    rejected = {r.symbol: r.reason for r in batch.rejected if r.symbol in assets and r.symbol not in stored}
+    failed = {f.symbol: f.reason for f in batch.failed if f.symbol in assets}
+    # A symbol the chain left out of all three is not silently dropped: it failed, and is retried.
+    for symbol in assets.keys() - set(stored) - rejected.keys():
+        failed.setdefault(symbol, "no outcome from the provider chain")
+    for symbol in (*stored, *rejected):
+        failed.pop(symbol, None)
+    for symbol, reason in sorted(rejected.items()):
+        logger.warning("provider %s rejected %s: %s", source.name, symbol, reason)
+    if failed:
+        logger.warning(
+            "%d of %d %s symbols failed transiently: %s", len(failed), len(symbols), asset_class, sorted(failed)[:10]
+        )
+    store_quotes(assets, quotes)
+    stored_bars = store_bars(assets, [b for b in batch.bars if b.symbol in assets])
+    unknown = {r.symbol: r.reason for r in batch.rejected if r.unknown and r.symbol in rejected}
+    quarantined = record_verdicts(assets, stored=stored, unknown=unknown, by="quotes.fetch")
+    logger.info("stored %d quotes and %d bars for %s from %s", len(stored), stored_bars, asset_class, source.name)
+    waits = [f.retry_after for f in batch.failed if f.symbol in failed and f.retry_after is not None]
     return RefreshSummary(
         asset_class=asset_class,
         requested=len(symbols),
-        stored_quotes=stored_quotes,
+        stored=stored,
         stored_bars=stored_bars,
-        rejected={r.symbol: r.reason for r in batch.rejected},
+        rejected=rejected,
+        failed=dict(sorted(failed.items())),
         skipped=skipped,
+        quarantined=quarantined,
         # Which providers really served (the chain fails over per symbol), not the chain's name.
-        source=",".join(sorted({q.source for q in batch.quotes})) or source.name,
+        source=",".join(sorted({q.source for q in quotes})) or source.name,
+        # Long enough for every failed symbol's providers to be asked again (each symbol's own wait is
+        # already the shortest one among its providers).
+        retry_after=max(waits) if waits else None,
+        provider_failures=provider_failures,
+    )
+
+
+def _fetch(source: AssetSource, assets: list[Asset]) -> tuple[QuoteBatch, tuple[ProviderFailure, ...]]:
+    """The chain's batch; a chain that served nothing and raised a transient fault fails every symbol
+    (and says which providers failed and why)."""
+    try:
+        return source.fetch_asset_quotes(assets), ()
+    except TransientProviderError as exc:
+        reason = escape(exc)
+        failed = tuple(Failed(a.symbol, reason, exc.retry_after) for a in assets)
+        return QuoteBatch(failed=failed), tuple(getattr(exc, "failures", ()))
+
+
+def transient_fault(summary: RefreshSummary) -> TransientProviderError:
+    """The error a batch retries (or finally fails) with: names the symbols that failed and why."""
+    reasons = sorted(set(summary.failed.values()))
+    return TransientProviderError(
+        f"{len(summary.failed)} of {summary.requested} symbols failed transiently: "
+        f"{', '.join(summary.failed)} ({'; '.join(reasons[:3])})",
+        retry_after=summary.retry_after,
+        failures=summary.provider_failures,
     )

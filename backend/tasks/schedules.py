@@ -5,6 +5,12 @@ change up without a restart. ``sync_schedules`` creates missing rows, repairs wh
 (task, arguments, queue, priority) and leaves an operator's timing and enabled flag alone. It
 also rewrites the seed system's entries (the AAPL-only indicator schedule, the Dramatiq and old
 Celery task names) into the new fan-out entries.
+
+Descriptions: a row gets its entry's description when its own is blank; a description an
+operator wrote in admin is theirs and is never overwritten (clear it to get ours back).
+
+Celery's own ``celery.backend_cleanup`` row is removed: ``maintenance.cleanup`` is the one
+cleanup, and ``CELERY_RESULT_EXPIRES = None`` keeps beat from creating that row again.
 """
 
 from __future__ import annotations
@@ -34,16 +40,44 @@ class ScheduleEntry:
     crontab: tuple[str, str] | None = None
     kwargs: dict[str, object] = field(default_factory=dict)
     asset_class: str | None = None
+    description: str = ""
 
 
 SCHEDULES: tuple[ScheduleEntry, ...] = (
-    ScheduleEntry("quotes: crypto", "quotes.dispatch", WorkKind.QUOTES, 120, None, {"asset_class": "crypto"}, "crypto"),
-    ScheduleEntry("quotes: stock", "quotes.dispatch", WorkKind.QUOTES, 300, None, {"asset_class": "stock"}, "stock"),
-    ScheduleEntry("news", "news.fetch", WorkKind.NEWS, every_seconds=1800),
-    ScheduleEntry("indicators: hourly", "indicators.dispatch", WorkKind.INDICATORS, crontab=("0", "*")),
-    ScheduleEntry("maintenance: cleanup", "maintenance.cleanup", WorkKind.MAINTENANCE, crontab=("30", "3")),
-    ScheduleEntry("maintenance: heartbeat", "maintenance.heartbeat", WorkKind.HEARTBEAT, every_seconds=60),
-)
+    ScheduleEntry(
+        "quotes: crypto", "quotes.dispatch", WorkKind.QUOTES, 120, None, {"asset_class": "crypto"}, "crypto",
+        description="Latest quote and today's running daily bar of every active crypto asset, "
+        "sent as provider-sized fetch batches.",
+    ),
+    ScheduleEntry(
+        "quotes: stock", "quotes.dispatch", WorkKind.QUOTES, 300, None, {"asset_class": "stock"}, "stock",
+        description="Latest quote and today's running daily bar of every active stock, "
+        "sent as provider-sized fetch batches.",
+    ),
+    ScheduleEntry(
+        "news", "news.fetch", WorkKind.NEWS, every_seconds=1800,
+        description="Recent articles about the active assets (a rotating window of symbols per run), "
+        "stored once per URL and linked to the assets they name.",
+    ),
+    ScheduleEntry(
+        "indicators: hourly", "indicators.dispatch", WorkKind.INDICATORS, crontab=("0", "*"),
+        description="SMA, EMA, RSI, MACD and Bollinger Bands of every active asset from its bars, "
+        "sent as chunks of compute tasks.",
+    ),
+    ScheduleEntry(
+        "maintenance: cleanup", "maintenance.cleanup", WorkKind.MAINTENANCE, crontab=("30", "3"),
+        description="The one cleanup: deletes task results, bars, dispatch runs and closed dead letters "
+        "older than their RETENTION_*_DAYS setting.",
+    ),
+    ScheduleEntry(
+        "maintenance: heartbeat", "maintenance.heartbeat", WorkKind.HEARTBEAT, every_seconds=60,
+        description="Proves beat and a worker are alive (/health/ready, beat's healthcheck) and "
+        "measures how fresh each asset class's quotes are.",
+    ),
+)  # fmt: skip
+
+# Celery's built-in result cleanup, which beat adds on its own while result_expires is set.
+CELERY_BACKEND_CLEANUP = "celery.backend_cleanup"
 
 # The seed's task names (Celery and Dramatiq, by their last dotted part) -> the entry replacing them.
 LEGACY_TASKS: dict[str, str] = {
@@ -60,11 +94,12 @@ LEGACY_TASKS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class SyncResult:
-    """Names of the rows a sync created, repaired, and legacy rows it rewrote or removed."""
+    """Names of the rows a sync created, repaired, rewrote from legacy entries, and removed."""
 
     created: tuple[str, ...]
     updated: tuple[str, ...]
     migrated: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
 
 
 def _timing(entry: ScheduleEntry) -> dict[str, object]:
@@ -101,11 +136,20 @@ def _migrate_legacy(entries: dict[str, ScheduleEntry]) -> list[str]:
             row.delete()
         else:
             entry = entries[target]
-            for key, value in {**_wanted(entry), **_timing(entry), "name": target, "last_run_at": None}.items():
+            rewritten = {**_wanted(entry), **_timing(entry), "name": target, "last_run_at": None}
+            for key, value in {**rewritten, "description": entry.description}.items():
                 setattr(row, key, value)
             row.save()
         migrated.append(old)
     return migrated
+
+
+def _remove_backend_cleanup() -> list[str]:
+    """Delete Celery's own result-cleanup rows: maintenance.cleanup does that job, on its own setting."""
+    rows = PeriodicTask.objects.filter(task=CELERY_BACKEND_CLEANUP)
+    names = sorted(rows.values_list("name", flat=True))
+    rows.delete()
+    return names
 
 
 @transaction.atomic
@@ -113,6 +157,7 @@ def sync_schedules(entries: tuple[ScheduleEntry, ...] = SCHEDULES) -> SyncResult
     """Create or repair one PeriodicTask per entry and rewrite legacy rows; safe to run any number of times."""
     by_name = {entry.name: entry for entry in entries}
     migrated = _migrate_legacy(by_name)
+    removed = _remove_backend_cleanup()
     created: list[str] = []
     updated: list[str] = []
     for entry in entries:
@@ -123,13 +168,15 @@ def sync_schedules(entries: tuple[ScheduleEntry, ...] = SCHEDULES) -> SyncResult
             if entry.every_seconds is not None:
                 # Due at beat's first tick instead of one whole interval after creation.
                 timing["last_run_at"] = timezone.now() - timedelta(seconds=entry.every_seconds)
-            PeriodicTask.objects.create(name=entry.name, **timing, **wanted)
+            PeriodicTask.objects.create(name=entry.name, description=entry.description, **timing, **wanted)
             created.append(entry.name)
             continue
+        if not row.description.strip() and entry.description:
+            wanted["description"] = entry.description  # blank: ours; written by an operator: theirs
         changed = {k: v for k, v in wanted.items() if getattr(row, k) != v}
         if changed:
             for key, value in changed.items():
                 setattr(row, key, value)
             row.save()
             updated.append(entry.name)
-    return SyncResult(created=tuple(created), updated=tuple(updated), migrated=tuple(migrated))
+    return SyncResult(created=tuple(created), updated=tuple(updated), migrated=tuple(migrated), removed=tuple(removed))

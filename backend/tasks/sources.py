@@ -36,6 +36,7 @@ import httpx
 from django.conf import settings
 
 from backend.market.models import Asset
+from backend.market.services import reference_prices
 from backend.providers.alphavantage import AlphaVantageClient
 from backend.providers.binance import BinanceClient
 from backend.providers.breaker import CircuitBreaker, build_breaker
@@ -174,9 +175,14 @@ def news_source() -> NewsSource:
     mode = settings.MARKET_DATA_MODE
     with _lock:
         if mode not in _news:
-            chain = ProviderChain([SimulatedClient()]) if mode == "simulated" else _chain(mode, NEWS_CHAIN, "news")
+            chain = ProviderChain([simulated_client()]) if mode == "simulated" else _chain(mode, NEWS_CHAIN, "news")
             _news[mode] = NewsSource(chain)
         return _news[mode]
+
+
+def simulated_client() -> SimulatedClient:
+    """The offline provider, its prices starting from the demo asset file's reference prices."""
+    return SimulatedClient(reference_prices=reference_prices(settings.DEMO_ASSETS_FILE))
 
 
 def circuit_breaker() -> CircuitBreaker:
@@ -198,7 +204,7 @@ def reset_sources() -> None:
 
 def _build_source(mode: str, asset_class: str) -> AssetSource:
     if mode == "simulated":
-        simulated = ProviderChain([SimulatedClient()])
+        simulated = ProviderChain([simulated_client()])
         return AssetSource(asset_class, simulated, simulated)
     if asset_class not in QUOTE_CHAINS:
         raise ValueError(f"no provider chain for asset class {asset_class!r} (known: {', '.join(QUOTE_CHAINS)})")

@@ -7,15 +7,17 @@ batch's queue and priority through ``routing.route_for``; no task hard-codes a q
 
 from __future__ import annotations
 
+from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
 from backend.core.celery import app
 from backend.providers.errors import TransientProviderError
 
 from . import backfill, indicator_refresh, maintenance, news, quotes
-from .dispatching import dispatch_batches, record_outcome
+from .dispatching import dispatch_batches, record_outcome, run_once_per_tick
 from .policy import ReliableTask
 from .routing import WorkKind, route_for
+from .ticks import origin_of
 
 # Transient faults only: a permanent one (unknown symbol, bad key, malformed reply) fails fast.
 RETRY_POLICY = {
@@ -27,35 +29,60 @@ RETRY_POLICY = {
 }
 
 
+def backoff(task: ReliableTask) -> float:
+    """The delay RETRY_POLICY's autoretry would use for ``task``'s next retry (ReliableTask clamps it)."""
+    return get_exponential_backoff_interval(
+        factor=task.retry_backoff,
+        retries=task.request.retries,
+        maximum=task.retry_backoff_max,
+        full_jitter=task.retry_jitter,
+    )
+
+
 # --- quotes -----------------------------------------------------------------------------------------
 @app.task(base=ReliableTask, bind=True, name="quotes.dispatch")
 def dispatch_quotes(self: ReliableTask, asset_class: str) -> dict[str, object]:
     """Send one fetch per provider-sized batch of the active assets of ``asset_class``."""
     route = route_for(WorkKind.QUOTES, asset_class)
-    schedule = self.beat_schedule()
+    origin = origin_of(self.request)
     return dispatch_batches(
-        schedule or f"quotes.dispatch:{asset_class}",
-        periodic=schedule is not None,
+        origin.schedule or f"quotes.dispatch:{asset_class}",
+        tick=origin.tick,
+        task_id=self.request.id or "",
         plan=lambda: quotes.plan_quote_batches(asset_class, settings.QUOTE_BATCH_SIZE),
-        send=lambda symbols, run_id: fetch_quotes.apply_async(
-            args=(asset_class, symbols), kwargs={"run_id": run_id}, **route.as_options()
+        send=lambda symbols, run_id, batch: fetch_quotes.apply_async(
+            args=(asset_class, symbols), kwargs={"run_id": run_id, "batch": batch}, **route.as_options()
         ),
     )
 
 
-@app.task(base=ReliableTask, name="quotes.fetch", **RETRY_POLICY)
-def fetch_quotes(asset_class: str, symbols: list[str], run_id: int | None = None) -> dict[str, object]:
-    """Fetch and upsert quotes (and the running daily bar) for one batch of one asset class."""
+@app.task(base=ReliableTask, bind=True, name="quotes.fetch", **RETRY_POLICY)
+def fetch_quotes(
+    self: ReliableTask, asset_class: str, symbols: list[str], run_id: int | None = None, batch: int | None = None
+) -> dict[str, object]:
+    """Fetch and upsert quotes (and the running daily bar) for one batch; retry only what failed transiently.
+
+    Stored symbols count as done, rejected and skipped ones as failed; symbols that failed transiently
+    are retried by this same task (same id, run and batch) with backoff and the provider's Retry-After.
+    When the retries run out, ``on_failure`` counts that subset as failed and its dead letter names it.
+    """
     summary = quotes.refresh_quotes(asset_class, symbols)
-    record_outcome(run_id, done=summary.stored_quotes, failed=len(symbols) - summary.stored_quotes)
+    record_outcome(run_id, batch, done=summary.stored, failed=[*summary.rejected, *summary.skipped])
+    if summary.failed:
+        raise self.retry(
+            args=(asset_class, list(summary.failed)),
+            kwargs={"run_id": run_id, "batch": batch},
+            exc=quotes.transient_fault(summary),
+            countdown=backoff(self),
+        )
     return summary.as_dict()
 
 
 # --- news -------------------------------------------------------------------------------------------
-@app.task(base=ReliableTask, name="news.fetch", **RETRY_POLICY)
-def fetch_news() -> dict[str, object]:
+@app.task(base=ReliableTask, bind=True, name="news.fetch", **RETRY_POLICY)
+def fetch_news(self: ReliableTask) -> dict[str, object]:
     """Fetch recent articles about the active assets; upsert by URL and link them to the assets named."""
-    return news.refresh_news().as_dict()
+    return run_once_per_tick(self.request, name=self.name, work=lambda: news.refresh_news().as_dict())
 
 
 # --- indicators ------------------------------------------------------------------------------------
@@ -63,30 +90,38 @@ def fetch_news() -> dict[str, object]:
 def dispatch_indicators(self: ReliableTask) -> dict[str, object]:
     """Send one compute task per chunk of every active asset (no symbol list anywhere)."""
     route = route_for(WorkKind.INDICATORS)
-    schedule = self.beat_schedule()
+    origin = origin_of(self.request)
     return dispatch_batches(
-        schedule or "indicators.dispatch",
-        periodic=schedule is not None,
+        origin.schedule or "indicators.dispatch",
+        tick=origin.tick,
+        task_id=self.request.id or "",
         plan=lambda: indicator_refresh.plan_indicator_chunks(settings.INDICATOR_CHUNK_SIZE),
-        send=lambda asset_ids, run_id: compute_indicators.apply_async(
-            args=(asset_ids,), kwargs={"run_id": run_id}, **route.as_options()
+        send=lambda asset_ids, run_id, batch: compute_indicators.apply_async(
+            args=(asset_ids,), kwargs={"run_id": run_id, "batch": batch}, **route.as_options()
         ),
     )
 
 
 @app.task(base=ReliableTask, name="indicators.compute")
-def compute_indicators(asset_ids: list[int], run_id: int | None = None) -> dict[str, object]:
+def compute_indicators(asset_ids: list[int], run_id: int | None = None, batch: int | None = None) -> dict[str, object]:
     """Compute SMA, EMA, RSI, MACD and Bollinger Bands for a chunk of assets and upsert the snapshots."""
     summary = indicator_refresh.compute_indicator_chunk(asset_ids)
-    record_outcome(run_id, done=summary.stored, failed=len(asset_ids) - summary.stored)
+    unserved = set(summary.without_bars) | set(summary.refused)
+    record_outcome(
+        run_id, batch, done=[a for a in asset_ids if a not in unserved], failed=[a for a in asset_ids if a in unserved]
+    )
     return summary.as_dict()
 
 
 # --- history ----------------------------------------------------------------------------------------
 @app.task(base=ReliableTask, name="history.backfill", **RETRY_POLICY)
 def backfill_history(symbol: str) -> dict[str, object]:
-    """Fetch enough bars of one asset for its indicators (on creation, re-activation or on demand)."""
-    return {"symbol": symbol, "stored_bars": backfill.backfill_asset(symbol)}
+    """Fetch enough bars of one asset for its indicators, then queue them (on creation, re-activation, on demand)."""
+    stored = backfill.backfill_asset(symbol)
+    asset_id = backfill.active_asset_id(symbol) if stored else None
+    if asset_id is not None:  # a new asset gets indicators now, not at the next hourly fan-out
+        compute_indicators.apply_async(args=([asset_id],), **route_for(WorkKind.INDICATORS).as_options())
+    return {"symbol": symbol, "stored_bars": stored, "indicators_queued": asset_id is not None}
 
 
 def enqueue_backfill(symbol: str) -> None:
@@ -95,13 +130,13 @@ def enqueue_backfill(symbol: str) -> None:
 
 
 # --- housekeeping -----------------------------------------------------------------------------------
-@app.task(base=ReliableTask, name="maintenance.cleanup")
-def cleanup() -> dict[str, int]:
+@app.task(base=ReliableTask, bind=True, name="maintenance.cleanup")
+def cleanup(self: ReliableTask) -> dict[str, object]:
     """Delete task results, bars, dispatch runs and closed dead letters past their retention."""
-    return maintenance.cleanup()
+    return run_once_per_tick(self.request, name=self.name, work=maintenance.cleanup)
 
 
-@app.task(base=ReliableTask, name="maintenance.heartbeat")
-def heartbeat() -> dict[str, object]:
-    """Record that beat and a worker are alive and report data freshness per asset class."""
-    return maintenance.heartbeat()
+@app.task(base=ReliableTask, bind=True, name="maintenance.heartbeat")
+def heartbeat(self: ReliableTask) -> dict[str, object]:
+    """Record that beat and a worker are alive, close overdue runs, report data freshness per asset class."""
+    return run_once_per_tick(self.request, name=self.name, work=maintenance.heartbeat)

@@ -25,8 +25,8 @@ from django.urls import reverse
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from backend.market.models import Asset, AssetType
-from backend.monitoring.models import DispatchRun
 from backend.tasks.models import DeadLetter
+from backend.tasks.runs import DispatchRun
 
 pytestmark = pytest.mark.e2e
 
@@ -191,7 +191,7 @@ def make_dead_letter(**fields: object) -> DeadLetter:
         "exception_class": "backend.providers.errors.ProviderUnavailable",
         "exception_message": "upstream said 503",
         "symbols": ",AAPL,MSFT,",
-        "provider": "yahoo",
+        "providers": ",yahoo,",
         "first_failure_at": now,
         "last_failure_at": now,
     } | fields
@@ -208,7 +208,7 @@ def test_dead_letter_changelist_lists_row_with_filters_and_superuser_sees_replay
     row = page.locator("#result_list tbody tr")
     expect(row).to_have_count(1)
     expect(row.locator("td.field-task_name")).to_have_text(letter.task_name)
-    expect(row.locator("td.field-short_exception")).to_have_text("ProviderUnavailable")
+    expect(row.locator("td.field-exception_short")).to_have_text("ProviderUnavailable")
     expect(row.locator("td.field-symbol_text")).to_have_text("AAPL, MSFT")
     sidebar = page.locator("#changelist-filter")
     expect(sidebar).to_be_visible()
@@ -246,7 +246,7 @@ def test_dispatch_run_changelist_shows_completeness(page: Page, site: str, super
         batches=2,
     )
     log_in(page, site, "admin")
-    page.goto(site + reverse("admin:monitoring_dispatchrun_changelist"))
+    page.goto(site + reverse("admin:tasks_dispatchrun_changelist"))
 
     expect(page.locator("#result_list thead")).to_contain_text("Complete %")
     expect(page.locator("#result_list tbody td.field-completeness_pct")).to_have_text("75.0")

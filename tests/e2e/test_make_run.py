@@ -89,6 +89,25 @@ def test_make_run_serves_admin_flower_and_fresh_quotes_then_stops_cleanly(tmp_pa
         assert first_quote_after is not None and first_quote_after < 60, output[-3000:]
         report(f"make run (embedded defaults): every active asset quoted {first_quote_after:.1f} s after start")
 
+        # Each new asset's backfill queues its indicators: snapshots long before the hourly fan-out.
+        snapshots_after = None
+        while time.monotonic() < started + 120 and make.poll() is None:
+            with_snapshot = query(
+                db,
+                "SELECT COUNT(DISTINCT s.asset_id) FROM market_indicatorsnapshot s"
+                " JOIN market_asset a ON a.id = s.asset_id WHERE a.is_active",
+            )
+            if with_snapshot and with_snapshot[0][0] == active[0][0]:
+                snapshots_after = time.monotonic() - started
+                break
+            time.sleep(1)
+        assert snapshots_after is not None, log_path.read_text(errors="replace")[-3000:]
+        report(f"make run (embedded defaults): every active asset has indicators {snapshots_after:.1f} s after start")
+
+        # gunicorn + WhiteNoise serve the admin's own CSS (collected by `make prepare`).
+        css = httpx.get(f"http://127.0.0.1:{web_port}/static/admin/css/base.css", timeout=5)
+        assert css.status_code == 200 and "text/css" in css.headers["content-type"], css.status_code
+
         names = {row[0] for row in query(db, "SELECT name FROM django_celery_beat_periodictask")}
         assert {"quotes: crypto", "quotes: stock"} <= names
 

@@ -13,19 +13,22 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.core.management import call_command
 from django_celery_results.models import TaskResult
 
 from backend.core.celery import app
 from backend.market.models import Quote
-from backend.tasks import deadletters
+from backend.tasks import deadletters, tasks
+from backend.tasks.deadletters import storage
 from backend.tasks.models import DeadLetter
 from tests.fixtures import failing_tasks
-from tests.fixtures.worker import WorkerProcess, start_worker, stop_worker
+from tests.fixtures.deadletters import swapped_worker
+from tests.fixtures.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
@@ -49,27 +52,18 @@ def wait_for(condition, timeout: float = 45.0, interval: float = 0.2) -> bool:
     return False
 
 
-def _swap(target: WorkerProcess, replacement: WorkerProcess) -> None:
-    target.hostname, target.process, target.log_path = replacement.hostname, replacement.process, replacement.log_path
-
-
 @pytest.fixture(scope="module")
 def failing_worker(celery_worker_process: WorkerProcess, django_db_blocker) -> Iterator[WorkerProcess]:
     """The session worker, restarted with the failing tasks loaded (and restored plain afterwards)."""
-    with django_db_blocker.unblock():
-        connection.close()
-    stop_worker(celery_worker_process)
-    _swap(celery_worker_process, start_worker(WORKER_ENV))
-    yield celery_worker_process
-    stop_worker(celery_worker_process)
-    _swap(celery_worker_process, start_worker())
+    with swapped_worker(celery_worker_process, WORKER_ENV, django_db_blocker) as worker:
+        yield worker
 
 
 def _clear_fallback() -> None:
     path = Path(settings.DEADLETTER_FALLBACK_FILE)
     path.unlink(missing_ok=True)
     if deadletters.uses_redis():
-        deadletters._redis().delete(deadletters.FALLBACK_REDIS_KEY)
+        storage.redis_client().delete(deadletters.FALLBACK_REDIS_KEY)
 
 
 @pytest.fixture
@@ -99,7 +93,7 @@ def test_retries_exhausted_leave_exactly_one_dead_letter_with_a_traceback(worker
     assert row.exception_class == "backend.providers.errors.TransientProviderError"
     assert row.retries == 2
     assert row.state == DeadLetter.State.OPEN
-    assert row.provider == "yahoo" and row.symbol_list == ["AAPL", "MSFT"]
+    assert row.provider_list == ["yahoo"] and row.symbol_list == ["AAPL", "MSFT"]
     assert row.args == [["AAPL", "MSFT"]]
     assert row.queue == "medium" and row.worker == worker.hostname
     assert "Traceback (most recent call last)" in row.traceback
@@ -174,7 +168,7 @@ def test_a_task_that_kills_its_worker_is_dead_lettered_after_n_deliveries(worker
 
     assert wait_for(lambda: dead_letter_of(result.id), timeout=90), worker.log()[-4000:]
     row = dead_letter_of(result.id)
-    assert row.exception_class == "backend.tasks.deadletters.PoisonMessageError"
+    assert row.exception_class == "backend.tasks.deadletters.poison.PoisonMessageError"
     assert row.deliveries == MAX_DELIVERIES + 1  # N runs killed the worker; delivery N+1 was refused
     assert row.retries == 0
     kills = re.findall(r"exited with 'signal 9 \(SIGKILL\)'", worker.log())
@@ -267,3 +261,21 @@ def test_the_task_sent_event_shows_no_key_passed_as_an_argument(worker, settings
         result.get(timeout=30)
     assert "task-sent" in {e["type"] for e in events if e.get("uuid") == result.id}
     assert PLANTED not in _event_text(events, result.id, {"task-sent"})
+
+
+def test_a_task_called_with_a_nul_byte_is_dead_lettered_sanitised_and_nothing_is_left_stuck(worker) -> None:
+    """PostgreSQL refuses NUL in text and JSON: the dead letter is stored with it escaped, flagged
+    ``sanitised``, and neither the fallback nor the parked list keeps anything for ``flush`` to report."""
+    result = tasks.fetch_quotes.apply_async(args=("stock", ["AAPL\x00"]))
+
+    assert wait_for(lambda: dead_letter_of(result.id)), worker.log()[-4000:]
+    row = dead_letter_of(result.id)
+    assert row.sanitised
+    assert row.args == ["stock", ["AAPL\\x00"]]
+    assert deadletters.pending_fallback() == 0
+    assert deadletters.parked_count() == 0
+    out = StringIO()
+    call_command("deadletters", "flush", stdout=out)
+    assert "flushed 0, 0 remaining, 0 parked" in out.getvalue()
+    with pytest.raises(deadletters.ReplayRefused, match="escaped characters"):
+        deadletters.replay(row, actor="test:operator")

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from backend.providers.fake_server import FAULT_KINDS, PROVIDERS, FakeProviderServer
+from backend.fake_provider import FAULT_KINDS, PROVIDERS, FakeProviderServer
 
 # Friday 2026-11-27 18:00 UTC: the NYSE is open (13:00 ET is the early close, but the fake has no holidays).
 FROZEN_NOW = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
@@ -651,8 +651,92 @@ def test_control_rejects_bad_fault_specs(http: httpx.Client, spec: dict[str, obj
 
 def test_every_fault_kind_is_covered_here() -> None:
     tested = {"status_429", "status_429_no_retry_after", "status_500", "status_503", "hang", "truncated_json",
-              "html_error", "nan_values", "throttle_body", "bad_key"}  # fmt: skip
+              "html_error", "nan_values", "throttle_body", "bad_key", "status_418", "nan_records",
+              "cut_connection"}  # fmt: skip
     assert tested == set(FAULT_KINDS)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_status_418_is_a_ban_with_retry_after(fake: FakeProviderServer, http: httpx.Client, provider: str) -> None:
+    fake.set_fault(provider, "status_418", count=1, retry_after=120)
+    response = get_ok(http, provider)
+    assert response.status_code == 418
+    assert response.headers["Retry-After"] == "120"
+    if provider == "binance":
+        assert "IP banned until" in response.json()["msg"]
+
+
+def test_nan_records_put_a_bare_nan_in_the_first_record_only(fake: FakeProviderServer, http: httpx.Client) -> None:
+    for provider in ("binance", "coingecko", "coinmarketcap", "yahoo"):
+        fake.set_fault(provider, "nan_records", count=1)
+    binance = get_ok(http, "binance")
+    assert b'"lastPrice":NaN' in binance.content  # a bare literal, not the string "NaN"
+    rows = binance.json()
+    assert math.isnan(rows[0]["lastPrice"]) and float(rows[1]["lastPrice"]) > 0
+    gecko = http.get("/coingecko/api/v3/simple/price", params={"ids": "bitcoin,ethereum", "vs_currencies": "usd"})
+    assert math.isnan(gecko.json()["bitcoin"]["usd"]) and gecko.json()["ethereum"]["usd"] > 0
+    cmc = get_ok(http, "coinmarketcap").json()["data"]
+    assert math.isnan(cmc["BTC"]["quote"]["USD"]["price"]) and cmc["ETH"]["quote"]["USD"]["price"] > 0
+    assert b"NaN" not in get_ok(http, "binance").content  # count expired
+
+
+def test_nan_records_is_refused_for_newsapi(fake: FakeProviderServer) -> None:
+    with pytest.raises(ValueError, match="newsapi"):
+        fake.set_fault("newsapi", "nan_records")
+
+
+def test_cut_connection_announces_the_whole_body_and_drops_the_connection(
+    fake: FakeProviderServer, http: httpx.Client
+) -> None:
+    fake.set_fault("binance", "cut_connection", count=1)
+    with pytest.raises(httpx.RemoteProtocolError):
+        get_ok(http, "binance")
+    assert get_ok(http, "binance").status_code == 200
+
+
+def test_a_random_fault_rate_fails_about_that_share_with_the_kinds_asked_for(fake: FakeProviderServer) -> None:
+    fake.set_fault_rate(0.3, seed=7)
+    with httpx.Client(base_url=fake.url, timeout=5.0) as client:
+        statuses = [get_ok(client, "coingecko").status_code for _ in range(300)]
+    faults = [r["fault"] for r in fake.requests("coingecko")]
+    share = sum(f is not None for f in faults) / len(faults)
+    assert 0.2 < share < 0.4
+    assert {f for f in faults if f} == {"status_429", "status_500", "truncated_json", "nan_records"}
+    assert statuses.count(429) and statuses.count(500)
+
+
+def test_the_same_seed_draws_the_same_faults(fake: FakeProviderServer, http: httpx.Client) -> None:
+    def draw() -> list[str | None]:
+        fake.clear_requests()
+        fake.set_fault_rate(0.5, seed=11, kinds=["status_500", "status_503"], providers=["binance"])
+        for _ in range(40):
+            get_ok(http, "binance")
+            get_ok(http, "coingecko")
+        return [r["fault"] for r in fake.requests()]
+
+    first = draw()
+    assert first == draw()
+    assert all(f is None for f, r in zip(first, fake.requests(), strict=True) if r["provider"] == "coingecko")
+    fake.clear_faults()  # stops the random faults too
+    assert get_ok(http, "binance").status_code == 200
+
+
+def test_the_fault_rate_can_be_set_over_http(fake: FakeProviderServer, http: httpx.Client) -> None:
+    set_rate = http.post("/_control/fault-rate", json={"rate": 1.0, "kinds": ["status_503"], "seed": 1})
+    assert set_rate.json()["fault_rate"]["rate"] == 1.0
+    assert get_ok(http, "newsapi").status_code == 503
+    assert http.post("/_control/fault-rate", json={"rate": 2}).status_code == 400
+    assert http.post("/_control/fault-rate", json={"rate": 0.5, "kinds": ["hang"]}).status_code == 400
+    assert http.delete("/_control/fault-rate").json()["fault_rate"]["rate"] == 0.0
+    assert get_ok(http, "newsapi").status_code == 200
+
+
+def test_coinmarketcap_can_refuse_a_whole_batch_for_one_unknown_symbol() -> None:
+    with FakeProviderServer(coinmarketcap_skip_invalid=False) as fake, httpx.Client(base_url=fake.url) as client:
+        params = {"symbol": "BTC,ZZZQ,ETH", "skip_invalid": "true"}
+        response = client.get("/coinmarketcap/v1/cryptocurrency/quotes/latest", params=params)
+    assert response.status_code == 400
+    assert 'Invalid value for "symbol"' in response.json()["status"]["error_message"]
 
 
 def test_unknown_symbols_can_be_configured_over_http(http: httpx.Client) -> None:
@@ -769,7 +853,7 @@ def test_cli_prints_its_url_and_logs_requests_to_a_file(tmp_path: Path) -> None:
     log_file = tmp_path / "fake_requests.jsonl"
     repo = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.providers.fake_server", "--port", "0", "--log-file", str(log_file)],
+        [sys.executable, "-m", "backend.fake_provider", "--port", "0", "--log-file", str(log_file)],
         cwd=repo,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

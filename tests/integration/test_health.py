@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from backend.monitoring.models import Heartbeat
+from backend.tasks.runs import Heartbeat
 from backend.tasks.tasks import dispatch_quotes, heartbeat
 
 pytestmark = pytest.mark.integration

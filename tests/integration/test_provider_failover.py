@@ -10,18 +10,25 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
+import redis
 from django_celery_results.models import TaskResult
 
 from backend.core.celery import app
+from backend.fake_provider import FakeProviderServer
 from backend.market.models import Quote
 from backend.providers.binance import BinanceClient
-from backend.providers.breaker import CLOSED, OPEN
-from backend.providers.fake_server import FakeProviderServer
+from backend.providers.breaker import CLOSED, OPEN, build_breaker
+from backend.providers.coingecko import CoinGeckoClient
+from backend.providers.coinmarketcap import CoinMarketCapClient
+from backend.providers.errors import AllProvidersFailedError
 from backend.providers.http import build_client
+from backend.providers.models import QuoteBatch
+from backend.providers.orchestrator import Instrument, ProviderChain
 from backend.providers.ratelimit import RateLimiter, guard_client, window_max
 from backend.tasks.quotes import refresh_quotes
 from backend.tasks.sources import circuit_breaker, news_source, quote_source, reset_sources
@@ -235,6 +242,146 @@ def test_simulated_mode_needs_no_server(settings, make_asset) -> None:
         reset_sources()
 
 
+# --- issue 8 faults, real clients and the real chain against the fake server -------------------------
+
+
+@pytest.fixture
+def chains(fake: FakeProviderServer) -> Iterator[Callable[..., ProviderChain]]:
+    """Build crypto quote chains (Binance > CoinGecko > CoinMarketCap) whose breaker and pauses live in
+    Redis under one fresh prefix: two chains built here are two workers sharing provider state."""
+    prefix = f"test-{uuid.uuid4().hex[:10]}"
+    clients: list[httpx.Client] = []
+
+    def build(**breaker_options: float) -> ProviderChain:
+        http = build_client(timeout=5.0)
+        clients.append(http)
+        options = {"failure_threshold": 1000, "reset_seconds": 1.0, **breaker_options}
+        breaker = build_breaker(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), prefix=prefix, **options)
+        return ProviderChain(
+            [
+                BinanceClient(http, base_url=fake.base_url("binance")),
+                CoinGeckoClient(http, base_url=fake.base_url("coingecko")),
+                CoinMarketCapClient(http, base_url=fake.base_url("coinmarketcap"), api_key="fake-key"),
+            ],
+            breaker=breaker,
+        )
+
+    yield build
+    for http in clients:
+        http.close()
+    store = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    for key in store.scan_iter(match=f"{prefix}:*"):
+        store.delete(key)
+
+
+def coin(symbol: str) -> Instrument:
+    return Instrument(symbol, {"binance": f"{symbol}USDT", "coingecko": symbol.lower(), "coinmarketcap": symbol})
+
+
+KNOWN = [coin(f"C{i}X") for i in range(26)]
+UNKNOWN = [coin(f"ZZZ{i}") for i in range(4)]
+
+
+def placed(batch: QuoteBatch) -> list[str]:
+    return sorted(
+        [q.symbol for q in batch.quotes] + [r.symbol for r in batch.rejected] + [f.symbol for f in batch.failed]
+    )
+
+
+@pytest.mark.parametrize("fault", ["truncated_json", "cut_connection"])
+def test_a_truncated_reply_fails_over_instead_of_failing_the_batch(
+    fake: FakeProviderServer, chains, fault: str
+) -> None:
+    fake.set_fault("binance", fault)
+    batch = chains().fetch_quotes(KNOWN[:3])
+    assert {q.source for q in batch.quotes} == {"coingecko"}
+    assert len(batch.quotes) == 3 and batch.rejected == () and batch.failed == ()
+
+
+def test_a_bare_nan_refuses_one_record_and_the_next_provider_serves_it(fake: FakeProviderServer, chains) -> None:
+    fake.set_fault("binance", "nan_records", count=1)
+    batch = chains().fetch_quotes(KNOWN[:5])
+    sources = {q.symbol: q.source for q in batch.quotes}
+    assert sources == {"C0X": "coingecko", **{f"C{i}X": "binance" for i in range(1, 5)}}
+
+
+def test_unknown_symbols_in_a_binance_batch_are_bisected_and_rejected_as_unknown_by_every_provider(
+    fake: FakeProviderServer, chains
+) -> None:
+    wanted = KNOWN[:18] + UNKNOWN[:2]  # one Binance batch of 20 with two unknown pairs
+    batch = chains().fetch_quotes(wanted)
+
+    assert len(batch.quotes) == 18 and {q.source for q in batch.quotes} == {"binance"}
+    assert [(r.symbol, r.unknown) for r in batch.rejected] == [("ZZZ0", True), ("ZZZ1", True)]
+    binance_requests = served_by(fake, "binance")
+    assert binance_requests <= 1 + 2 * 2 * math.ceil(math.log2(20))
+
+
+def test_a_429_with_retry_after_pauses_binance_for_every_worker(fake: FakeProviderServer, chains) -> None:
+    fake.set_fault("binance", "status_429", retry_after=30)
+    first_worker, second_worker = chains(), chains()
+
+    first = first_worker.fetch_quotes(KNOWN[:3])
+    second = second_worker.fetch_quotes(KNOWN[:3])
+
+    assert {q.source for q in first.quotes} == {q.source for q in second.quotes} == {"coingecko"}
+    assert served_by(fake, "binance") == 1  # the second worker never called the paused provider
+    paused = second_worker._pauses.paused()  # noqa: SLF001 - the board the chain was built on
+    assert set(paused) == {"binance"}
+
+
+def test_a_daily_credit_exhaustion_pauses_coinmarketcap_until_utc_midnight(fake: FakeProviderServer, chains) -> None:
+    fake.set_fault("binance", "status_500")
+    fake.set_fault("coingecko", "status_503")
+    fake.set_fault("coinmarketcap", "throttle_body", variant="1009")
+    with pytest.raises(AllProvidersFailedError) as caught:
+        chains().fetch_quotes(KNOWN[:2])
+    until = chains()._pauses.paused()["coinmarketcap"]  # noqa: SLF001
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    assert abs((until - midnight).total_seconds()) < 5
+    assert {f.provider for f in caught.value.failures} == {"binance", "coingecko", "coinmarketcap"}
+
+
+def test_under_30_percent_random_faults_known_symbols_get_served_and_unknown_ones_named_after_retries(
+    fake: FakeProviderServer, chains
+) -> None:
+    """Retrying what failed (as the tasks do) serves every known symbol and classifies every unknown one.
+
+    A symbol is "unknown" only from a round in which every provider answered for it cleanly; any
+    transient fault on its way makes it "failed" for that round, never dropped, never misfiled.
+    """
+    fake.set_fault_rate(0.3, seed=8, providers=["binance", "coingecko", "coinmarketcap"])
+    chain = chains()
+    served: dict[str, str] = {}
+    unknown: set[str] = set()
+    pending = KNOWN + UNKNOWN
+    for _ in range(30):
+        try:
+            batch = chain.fetch_quotes(pending)
+        except AllProvidersFailedError as exc:
+            time.sleep(min(exc.retry_after or 0.2, 1.5))
+            continue
+        assert placed(batch) == sorted(i.symbol for i in pending)  # every symbol exactly once
+        assert not {q.symbol for q in batch.quotes} & {i.symbol for i in UNKNOWN}
+        assert not {r.symbol for r in batch.rejected if r.unknown} & {i.symbol for i in KNOWN}
+        served.update({q.symbol: q.source for q in batch.quotes})
+        unknown |= {r.symbol for r in batch.rejected if r.unknown}
+        # A refused NaN record is a verdict on that reply, not on the symbol: ask again.
+        retry = {f.symbol for f in batch.failed} | {r.symbol for r in batch.rejected if not r.unknown}
+        pending = [i for i in pending if i.symbol in retry]
+        if not pending:
+            break
+        wait = max((f.retry_after or 0.0 for f in batch.failed), default=0.0)
+        time.sleep(min(max(wait, 0.05), 1.5))
+    fake.clear_faults()
+
+    assert set(served) == {i.symbol for i in KNOWN}
+    assert unknown == {i.symbol for i in UNKNOWN}
+    faults = {e["fault"] for e in logged(fake)} - {None}
+    assert {"status_429", "status_500", "truncated_json", "nan_records"} <= faults
+
+
 # --- the shared rate limit ------------------------------------------------------------------------
 #
 # Tolerance. The moving window admits a request only if fewer than LIMIT were admitted in the
@@ -309,7 +456,7 @@ def test_a_10_per_second_limit_holds_across_two_worker_processes_sharing_redis(
         "MARKET_DATA_MODE": "fake",
         "FAKE_PROVIDER_URL": fake.url,
         "BINANCE_RATE_LIMIT": f"{LIMIT}/second",
-        "PROVIDER_RATE_LIMIT_MAX_WAIT": "60",  # wait for Binance; failing over would hide the limit
+        "PROVIDER_RATE_LIMIT_MAX_WAIT": "40",  # below the soft limit; failing over would hide the limit
         "PROVIDER_STATE_REDIS_URL": redis_url,
         "PROVIDER_STATE_PREFIX": f"test-{uuid.uuid4().hex[:10]}",
         "BREAKER_FAILURE_THRESHOLD": "1000",

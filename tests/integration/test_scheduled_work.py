@@ -7,11 +7,13 @@ from datetime import timedelta
 
 import pytest
 from django.db.models import Count
+from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from backend.market.models import Asset, IndicatorSnapshot, PriceBar
-from backend.monitoring.models import DispatchRun, Heartbeat
+from backend.tasks.dispatching import slot_start
+from backend.tasks.runs import DispatchRun, Heartbeat
 from backend.tasks.tasks import cleanup, dispatch_indicators, heartbeat
 from tests.fixtures.worker import start_beat, stop_worker
 
@@ -77,3 +79,33 @@ def test_beat_follows_a_schedule_edit_without_a_restart(live_worker) -> None:
     finally:
         stop_worker(beat)
     assert beat.process.returncode is not None
+
+
+def test_run_selected_tasks_in_admin_runs_a_dispatcher_in_its_own_slot(live_worker, make_asset, admin_client) -> None:
+    for symbol in ("BTC", "ETH"):
+        make_asset(symbol, "crypto")
+    every, _ = IntervalSchedule.objects.get_or_create(every=120, period=IntervalSchedule.SECONDS)
+    row = PeriodicTask.objects.create(
+        name="quotes: crypto (admin)",
+        task="quotes.dispatch",
+        kwargs='{"asset_class": "crypto"}',
+        interval=every,
+        queue="high",
+        enabled=False,
+    )
+    # Beat's tick of this slot already ran: the operator's run-now must not be taken for a doubled tick.
+    DispatchRun.objects.create(
+        schedule=row.name, slot=slot_start(timezone.now(), 120), status=DispatchRun.Status.DONE, tick_at=timezone.now()
+    )
+    response = admin_client.post(
+        reverse("admin:django_celery_beat_periodictask_changelist"),
+        {"action": "run_tasks", "_selected_action": [row.pk]},
+        follow=True,
+    )
+    assert "successfully run" in response.content.decode()
+    wait_for(lambda: DispatchRun.objects.filter(schedule=row.name, tick_at__isnull=True).exists(), timeout=30)
+    run = DispatchRun.objects.get(schedule=row.name, tick_at__isnull=True)
+    assert run.status != DispatchRun.Status.SKIPPED, run.note
+    wait_for(lambda: DispatchRun.objects.get(pk=run.pk).status == DispatchRun.Status.DONE)
+    run.refresh_from_db()
+    assert (run.planned, run.done) == (2, 2)

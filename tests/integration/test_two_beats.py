@@ -1,4 +1,4 @@
-"""Two beat processes tick the same schedule; every slot is dispatched once."""
+"""Two beat processes tick the same schedules; every slot of every periodic task runs once."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
-from backend.monitoring.models import DispatchRun
+from backend.tasks.runs import DispatchRun
 from tests.fixtures.worker import report, start_beat, stop_worker
 
 pytestmark = pytest.mark.integration
@@ -32,6 +32,14 @@ def test_two_beats_for_five_ticks_dispatch_each_slot_once(live_worker, make_asse
         name="quotes: crypto (test)",
         task="quotes.dispatch",
         kwargs=json.dumps({"asset_class": "crypto"}),
+        interval=every,
+        queue="high",
+        last_run_at=timezone.now() - timedelta(seconds=SLOT_SECONDS),
+    )
+    # Not a fan-out: the heartbeat, too, must run once per slot whichever beat sent it.
+    PeriodicTask.objects.create(
+        name="heartbeat (test)",
+        task="maintenance.heartbeat",
         interval=every,
         queue="high",
         last_run_at=timezone.now() - timedelta(seconds=SLOT_SECONDS),
@@ -62,4 +70,13 @@ def test_two_beats_for_five_ticks_dispatch_each_slot_once(live_worker, make_asse
     assert len(slots) == len(set(slots)) >= 5
     assert dispatches == sum(sent)  # every tick was received ...
     assert fetches == len(slots)  # ... and only one per slot fanned out (one batch of 3 assets each)
-    report(f"two beats: {sum(sent)} ticks sent for {len(slots)} slots; {fetches} fan-outs")
+    heartbeats = DispatchRun.objects.filter(schedule="heartbeat (test)")
+    heartbeat_slots = list(heartbeats.exclude(status="skipped").values_list("slot", flat=True))
+    assert len(heartbeat_slots) == len(set(heartbeat_slots)) >= 5
+    # Every doubled heartbeat tick left a skipped row with its reason.
+    assert heartbeats.filter(status="skipped").count() >= 4
+    assert all(note for note in heartbeats.filter(status="skipped").values_list("note", flat=True))
+    report(
+        f"two beats: {sum(sent)} ticks sent for {len(slots)} slots; {fetches} fan-outs; "
+        f"heartbeat ran {len(heartbeat_slots)} times for {heartbeats.count()} ticks"
+    )

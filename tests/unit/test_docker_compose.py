@@ -276,3 +276,131 @@ def test_every_setting_read_from_the_environment_is_documented(env_example):
     read = set(SETTINGS_ENV_READ.findall(SETTINGS_FILE.read_text()))
     assert {"DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY"} <= read
     assert read - env_example.keys() == set()
+
+
+# --- production web server, healthchecks, restart policies, first admin -----------------------------
+LONG_RUNNING = ("postgres", "redis", *APP_SERVICES)
+DOCKERFILE = REPO_DIR / "Dockerfile"
+BASE_REQUIREMENTS = REPO_DIR / "requirements" / "base.txt"
+
+
+def healthcheck_args(service: dict[str, Any]) -> list[str]:
+    """The healthcheck's command as arguments (a CMD-SHELL string split like a shell would)."""
+    test = service["healthcheck"]["test"]
+    if isinstance(test, str):
+        return shlex.split(test)
+    kind, *rest = test
+    assert kind in {"CMD", "CMD-SHELL"}, test
+    return shlex.split(rest[0]) if kind == "CMD-SHELL" else [str(arg) for arg in rest]
+
+
+def test_web_is_served_by_gunicorn_not_runserver(services):
+    args = command_args(services["web"])
+    assert args[0] == "gunicorn"
+    module, _, attribute = args[1].partition(":")
+    assert f"{module}:{attribute}" == "backend.core.wsgi:application"
+    assert f"{module}.{attribute}" == settings.WSGI_APPLICATION
+    (bind,) = option_value(args, "--bind", "-b")
+    assert bind == "0.0.0.0:8000", "gunicorn listens on the port compose publishes"
+    assert any(str(port).endswith(":8000") for port in services["web"]["ports"])
+    for name, service in services.items():
+        assert "runserver" not in command_args(service), f"{name} runs Django's development server"
+
+
+def dockerfile_instructions() -> list[str]:
+    """The Dockerfile's instructions, continuation lines joined, comments dropped."""
+    instructions: list[str] = []
+    pending = ""
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.lstrip().startswith("#") or not line.strip():
+            continue
+        pending += line.rstrip("\\").strip() + " "
+        if not line.endswith("\\"):
+            instructions.append(pending.strip())
+            pending = ""
+    return instructions
+
+
+def test_the_image_runs_gunicorn_and_collects_static_files_at_build():
+    instructions = dockerfile_instructions()
+    (collect,) = [i for i in instructions if i.startswith("RUN ") and "collectstatic --noinput" in i]
+    # Build-time settings must not generate a secret (or the filesystem broker's folders) into a layer.
+    assert "DJANGO_SECRET_KEY=" in collect and "REDIS_URL=" in collect
+    assert any(i.startswith("ENV ") and "DJANGO_STATIC_ROOT=" in i for i in instructions)
+    (cmd,) = [i for i in instructions if i.startswith("CMD ")]
+    assert "gunicorn" in cmd and "runserver" not in cmd
+
+
+def test_gunicorn_and_whitenoise_are_pinned_and_whitenoise_serves_static_files():
+    pins = dict(
+        line.split("==", 1) for line in BASE_REQUIREMENTS.read_text().splitlines() if "==" in line and line[0] != "#"
+    )
+    assert pins.get("gunicorn") and pins.get("whitenoise")
+    middleware = settings.MIDDLEWARE
+    # Right after SecurityMiddleware, as WhiteNoise requires, so no session or auth work runs for a file.
+    assert middleware.index("whitenoise.middleware.WhiteNoiseMiddleware") == 1
+    assert middleware[0] == "django.middleware.security.SecurityMiddleware"
+    assert settings.STATIC_ROOT
+    assert settings.STORAGES["staticfiles"]["BACKEND"].startswith("whitenoise.")
+
+
+def test_every_long_running_service_has_a_healthcheck_and_a_restart_policy(services):
+    for name in LONG_RUNNING:
+        service = services[name]
+        assert healthcheck_args(service), f"{name} has no healthcheck"
+        assert service.get("restart") in {"always", "unless-stopped", "on-failure"}, name
+        for key in ("interval", "timeout", "retries"):
+            assert service["healthcheck"].get(key), f"{name}.healthcheck.{key}"
+
+
+def test_web_healthcheck_asks_health_live_on_gunicorn(services):
+    from django.urls import resolve
+
+    from backend.monitoring.views import health_live
+
+    args = healthcheck_args(services["web"])
+    assert args[:3] == ["python", "-m", "backend.monitoring.probe"]
+    assert importlib.util.find_spec("backend.monitoring.probe") is not None
+    url = urlsplit(args[3])
+    (bind,) = option_value(command_args(services["web"]), "--bind", "-b")
+    assert url.hostname == "127.0.0.1" and url.port == int(bind.rsplit(":", 1)[1])
+    assert url.path == "/health/live"
+    assert resolve(url.path).func is health_live
+
+
+def test_worker_healthcheck_pings_its_own_node(services, traced_env):
+    worker_args = command_args(services["worker"])
+    (hostname,) = option_value(worker_args, "--hostname", "-n")
+    args = [interpolate(arg, traced_env) for arg in healthcheck_args(services["worker"])]
+    assert args[0] == "celery" and option_value(args, "-A", "--app") == ["backend.core"]
+    assert args[args.index("-A") + 2 : args.index("-A") + 4] == ["inspect", "ping"]
+    (destination,) = option_value(args, "-d", "--destination")
+    # %h is the container's hostname for celery; the healthcheck's shell spells it $HOSTNAME.
+    assert destination in {hostname.replace("%h", "${HOSTNAME}"), hostname.replace("%h", "$HOSTNAME")}
+    assert services["worker"]["healthcheck"]["test"][0] == "CMD-SHELL", "$HOSTNAME needs a shell"
+
+
+def test_beat_healthcheck_checks_the_heartbeat_age(services):
+    from backend.tasks.schedules import SCHEDULES
+
+    args = healthcheck_args(services["beat"])
+    assert args[:3] == ["python", "backend/manage.py", "beat_alive"]
+    (max_age,) = option_value(args, "--max-age")
+    heartbeat = next(entry for entry in SCHEDULES if entry.task == "maintenance.heartbeat")
+    # Stale only after several missed heartbeats, never between two of them.
+    assert float(max_age) >= 2 * heartbeat.every_seconds
+    assert importlib.util.find_spec("backend.monitoring.management.commands.beat_alive") is not None
+
+
+def test_flower_healthcheck_needs_no_credentials(services):
+    args = healthcheck_args(services["flower"])
+    assert args[:3] == ["python", "-m", "backend.monitoring.probe"]
+    assert urlsplit(args[3]).path == "/healthcheck"
+    assert not any("FLOWER_BASIC_AUTH" in arg for arg in args)
+
+
+def test_migrate_creates_the_first_admin_after_the_schema(services):
+    script = " ".join(command_args(services["migrate"]))
+    assert "manage.py ensure_superuser" in script
+    assert script.index("manage.py migrate") < script.index("manage.py ensure_superuser")
+    assert importlib.util.find_spec("backend.core.management.commands.ensure_superuser") is not None

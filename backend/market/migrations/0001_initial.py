@@ -7,124 +7,248 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AssetType',
+            name="AssetType",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(max_length=32, unique=True)),
-                ('name', models.CharField(max_length=64)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("code", models.SlugField(max_length=32, unique=True)),
+                ("name", models.CharField(max_length=64)),
             ],
             options={
-                'ordering': ['code'],
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='Asset',
+            name="Asset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('symbol', models.CharField(max_length=20, unique=True, validators=[django.core.validators.RegexValidator('\\A[A-Z0-9](?:[A-Z0-9]|[.\\-](?=[A-Z0-9])){0,19}\\Z', code='invalid_symbol', message="A symbol is 1-20 upper-case letters or digits, optionally joined by single '.' or '-'.")])),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('exchange', models.CharField(blank=True, help_text='Exchange code, e.g. XNYS, XNAS.', max_length=32)),
-                ('coingecko_id', models.CharField(blank=True, help_text='e.g. bitcoin', max_length=64, validators=[django.core.validators.RegexValidator('\\A[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,63}\\Z', code='invalid_provider_id', message='A provider id is a lower-case slug: letters, digits and single hyphens.')])),
-                ('binance_symbol', models.CharField(blank=True, help_text='Trading pair, e.g. BTCUSDT', max_length=20, validators=[django.core.validators.RegexValidator('\\A[A-Z0-9](?:[A-Z0-9]|[.\\-](?=[A-Z0-9])){0,19}\\Z', code='invalid_symbol', message="A symbol is 1-20 upper-case letters or digits, optionally joined by single '.' or '-'.")])),
-                ('is_active', models.BooleanField(db_index=True, default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('asset_type', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='assets', to='market.assettype')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "symbol",
+                    models.CharField(
+                        max_length=20,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "\\A[A-Z0-9](?:[A-Z0-9]|[.\\-](?=[A-Z0-9])){0,19}\\Z",
+                                code="invalid_symbol",
+                                message="A symbol is 1-20 upper-case letters or digits, optionally joined by single '.' or '-'.",
+                            )
+                        ],
+                    ),
+                ),
+                ("name", models.CharField(blank=True, max_length=200)),
+                ("exchange", models.CharField(blank=True, help_text="Exchange code, e.g. XNYS, XNAS.", max_length=32)),
+                (
+                    "coingecko_id",
+                    models.CharField(
+                        blank=True,
+                        help_text="e.g. bitcoin",
+                        max_length=64,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "\\A[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,63}\\Z",
+                                code="invalid_provider_id",
+                                message="A provider id is a lower-case slug: letters, digits and single hyphens.",
+                            )
+                        ],
+                    ),
+                ),
+                (
+                    "binance_symbol",
+                    models.CharField(
+                        blank=True,
+                        help_text="Trading pair, e.g. BTCUSDT",
+                        max_length=20,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "\\A[A-Z0-9](?:[A-Z0-9]|[.\\-](?=[A-Z0-9])){0,19}\\Z",
+                                code="invalid_symbol",
+                                message="A symbol is 1-20 upper-case letters or digits, optionally joined by single '.' or '-'.",
+                            )
+                        ],
+                    ),
+                ),
+                ("is_active", models.BooleanField(db_index=True, default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "asset_type",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="assets", to="market.assettype"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['symbol'],
+                "ordering": ["symbol"],
             },
         ),
         migrations.CreateModel(
-            name='NewsArticle',
+            name="NewsArticle",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('url', models.URLField(max_length=1000, unique=True)),
-                ('title', models.CharField(max_length=500)),
-                ('summary', models.TextField(blank=True)),
-                ('publisher', models.CharField(blank=True, max_length=200)),
-                ('published_at', models.DateTimeField(db_index=True)),
-                ('source', models.CharField(help_text='The provider that served it.', max_length=32)),
-                ('fetched_at', models.DateTimeField(auto_now_add=True)),
-                ('assets', models.ManyToManyField(blank=True, related_name='news', to='market.asset')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("url", models.URLField(max_length=1000, unique=True)),
+                ("title", models.CharField(max_length=500)),
+                ("summary", models.TextField(blank=True)),
+                ("publisher", models.CharField(blank=True, max_length=200)),
+                ("published_at", models.DateTimeField(db_index=True)),
+                ("source", models.CharField(help_text="The provider that served it.", max_length=32)),
+                ("fetched_at", models.DateTimeField(auto_now_add=True)),
+                ("assets", models.ManyToManyField(blank=True, related_name="news", to="market.asset")),
             ],
             options={
-                'ordering': ['-published_at'],
+                "ordering": ["-published_at"],
             },
         ),
         migrations.CreateModel(
-            name='PriceBar',
+            name="PriceBar",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('interval', models.CharField(choices=[('5m', '5 minutes'), ('1h', '1 hour'), ('1d', '1 day')], max_length=4)),
-                ('timestamp', models.DateTimeField(help_text='Bar open time, UTC, floored to the interval.')),
-                ('open', models.DecimalField(decimal_places=8, max_digits=24)),
-                ('high', models.DecimalField(decimal_places=8, max_digits=24)),
-                ('low', models.DecimalField(decimal_places=8, max_digits=24)),
-                ('close', models.DecimalField(decimal_places=8, max_digits=24)),
-                ('volume', models.DecimalField(decimal_places=8, max_digits=32)),
-                ('source', models.CharField(max_length=32)),
-                ('asset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='bars', to='market.asset')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "interval",
+                    models.CharField(choices=[("5m", "5 minutes"), ("1h", "1 hour"), ("1d", "1 day")], max_length=4),
+                ),
+                ("timestamp", models.DateTimeField(help_text="Bar open time, UTC, floored to the interval.")),
+                ("open", models.DecimalField(decimal_places=8, max_digits=24)),
+                ("high", models.DecimalField(decimal_places=8, max_digits=24)),
+                ("low", models.DecimalField(decimal_places=8, max_digits=24)),
+                ("close", models.DecimalField(decimal_places=8, max_digits=24)),
+                ("volume", models.DecimalField(decimal_places=8, max_digits=32)),
+                ("source", models.CharField(max_length=32)),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="bars", to="market.asset"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['asset', 'interval', '-timestamp'],
+                "ordering": ["asset", "interval", "-timestamp"],
             },
         ),
         migrations.CreateModel(
-            name='Quote',
+            name="Quote",
             fields=[
-                ('asset', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='quote', serialize=False, to='market.asset')),
-                ('price', models.DecimalField(decimal_places=8, max_digits=24)),
-                ('change_24h_pct', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True)),
-                ('volume_24h', models.DecimalField(blank=True, decimal_places=8, max_digits=32, null=True)),
-                ('currency', models.CharField(default='USD', max_length=8)),
-                ('as_of', models.DateTimeField(help_text='When the provider priced it.')),
-                ('source', models.CharField(help_text='The provider that served it.', max_length=32)),
-                ('fetched_at', models.DateTimeField(help_text='When we stored it.')),
+                (
+                    "asset",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="quote",
+                        serialize=False,
+                        to="market.asset",
+                    ),
+                ),
+                ("price", models.DecimalField(decimal_places=8, max_digits=24)),
+                ("change_24h_pct", models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True)),
+                ("volume_24h", models.DecimalField(blank=True, decimal_places=8, max_digits=32, null=True)),
+                ("currency", models.CharField(default="USD", max_length=8)),
+                ("as_of", models.DateTimeField(help_text="When the provider priced it.")),
+                ("source", models.CharField(help_text="The provider that served it.", max_length=32)),
+                ("fetched_at", models.DateTimeField(help_text="When we stored it.")),
             ],
             options={
-                'ordering': ['asset__symbol'],
-                'constraints': [models.CheckConstraint(condition=models.Q(('price__gt', 0), ('price__lt', Decimal('1E+12'))), name='quote_price_finite_positive'), models.CheckConstraint(condition=models.Q(('volume_24h__isnull', True), models.Q(('volume_24h__gte', 0), ('volume_24h__lt', Decimal('1E+20'))), _connector='OR'), name='quote_volume_finite_non_negative'), models.CheckConstraint(condition=models.Q(('change_24h_pct__isnull', True), models.Q(('change_24h_pct__gt', Decimal('-100.0001')), ('change_24h_pct__lt', Decimal('1E+7'))), _connector='OR'), name='quote_change_finite')],
+                "ordering": ["asset__symbol"],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("price__gt", 0), ("price__lt", Decimal("1E+12"))),
+                        name="quote_price_finite_positive",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("volume_24h__isnull", True),
+                            models.Q(("volume_24h__gte", 0), ("volume_24h__lt", Decimal("1E+20"))),
+                            _connector="OR",
+                        ),
+                        name="quote_volume_finite_non_negative",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("change_24h_pct__isnull", True),
+                            models.Q(
+                                ("change_24h_pct__gt", Decimal("-100.0001")), ("change_24h_pct__lt", Decimal("1E+7"))
+                            ),
+                            _connector="OR",
+                        ),
+                        name="quote_change_finite",
+                    ),
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='asset',
-            constraint=models.CheckConstraint(condition=models.Q(('symbol__regex', '\\A[A-Z0-9](?:[A-Z0-9]|[.\\-](?=[A-Z0-9])){0,19}\\Z')), name='asset_symbol_pattern'),
+            model_name="asset",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("symbol__regex", "\\A[A-Z0-9](?:[A-Z0-9]|[.\\-](?=[A-Z0-9])){0,19}\\Z")),
+                name="asset_symbol_pattern",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='asset',
-            constraint=models.CheckConstraint(condition=models.Q(('coingecko_id', ''), ('coingecko_id__regex', '\\A[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,63}\\Z'), _connector='OR'), name='asset_coingecko_id_pattern'),
+            model_name="asset",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("coingecko_id", ""),
+                    ("coingecko_id__regex", "\\A[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,63}\\Z"),
+                    _connector="OR",
+                ),
+                name="asset_coingecko_id_pattern",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='asset',
-            constraint=models.CheckConstraint(condition=models.Q(('binance_symbol', ''), ('binance_symbol__regex', '\\A[A-Z0-9](?:[A-Z0-9]|[.\\-](?=[A-Z0-9])){0,19}\\Z'), _connector='OR'), name='asset_binance_symbol_pattern'),
+            model_name="asset",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("binance_symbol", ""),
+                    ("binance_symbol__regex", "\\A[A-Z0-9](?:[A-Z0-9]|[.\\-](?=[A-Z0-9])){0,19}\\Z"),
+                    _connector="OR",
+                ),
+                name="asset_binance_symbol_pattern",
+            ),
         ),
         migrations.AddIndex(
-            model_name='pricebar',
-            index=models.Index(fields=['interval', 'timestamp'], name='pricebar_interval_ts'),
+            model_name="pricebar",
+            index=models.Index(fields=["interval", "timestamp"], name="pricebar_interval_ts"),
         ),
         migrations.AddConstraint(
-            model_name='pricebar',
-            constraint=models.UniqueConstraint(fields=('asset', 'interval', 'timestamp'), name='pricebar_natural_key'),
+            model_name="pricebar",
+            constraint=models.UniqueConstraint(fields=("asset", "interval", "timestamp"), name="pricebar_natural_key"),
         ),
         migrations.AddConstraint(
-            model_name='pricebar',
-            constraint=models.CheckConstraint(condition=models.Q(('open__gt', 0), ('open__lt', Decimal('1E+12')), ('high__gt', 0), ('high__lt', Decimal('1E+12')), ('low__gt', 0), ('low__lt', Decimal('1E+12')), ('close__gt', 0), ('close__lt', Decimal('1E+12'))), name='pricebar_prices_finite_positive'),
+            model_name="pricebar",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("open__gt", 0),
+                    ("open__lt", Decimal("1E+12")),
+                    ("high__gt", 0),
+                    ("high__lt", Decimal("1E+12")),
+                    ("low__gt", 0),
+                    ("low__lt", Decimal("1E+12")),
+                    ("close__gt", 0),
+                    ("close__lt", Decimal("1E+12")),
+                ),
+                name="pricebar_prices_finite_positive",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pricebar',
-            constraint=models.CheckConstraint(condition=models.Q(('volume__gte', 0), ('volume__lt', Decimal('1E+20'))), name='pricebar_volume_finite'),
+            model_name="pricebar",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("volume__gte", 0), ("volume__lt", Decimal("1E+20"))), name="pricebar_volume_finite"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pricebar',
-            constraint=models.CheckConstraint(condition=models.Q(('high__gte', models.F('low')), ('high__gte', models.F('open')), ('high__gte', models.F('close')), ('low__lte', models.F('open')), ('low__lte', models.F('close'))), name='pricebar_high_low_envelope'),
+            model_name="pricebar",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("high__gte", models.F("low")),
+                    ("high__gte", models.F("open")),
+                    ("high__gte", models.F("close")),
+                    ("low__lte", models.F("open")),
+                    ("low__lte", models.F("close")),
+                ),
+                name="pricebar_high_low_envelope",
+            ),
         ),
     ]

@@ -5,34 +5,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('market', '0001_initial'),
+        ("market", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='IndicatorSnapshot',
+            name="IndicatorSnapshot",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('interval', models.CharField(choices=[('5m', '5 minutes'), ('1h', '1 hour'), ('1d', '1 day')], max_length=4)),
-                ('as_of', models.DateTimeField(help_text='Timestamp of the last bar the values use.')),
-                ('bars_used', models.PositiveIntegerField()),
-                ('sma', models.FloatField(blank=True, null=True)),
-                ('ema', models.FloatField(blank=True, null=True)),
-                ('rsi', models.FloatField(blank=True, null=True)),
-                ('macd', models.FloatField(blank=True, null=True)),
-                ('macd_signal', models.FloatField(blank=True, null=True)),
-                ('macd_hist', models.FloatField(blank=True, null=True)),
-                ('bb_upper', models.FloatField(blank=True, null=True)),
-                ('bb_middle', models.FloatField(blank=True, null=True)),
-                ('bb_lower', models.FloatField(blank=True, null=True)),
-                ('computed_at', models.DateTimeField()),
-                ('asset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='indicators', to='market.asset')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "interval",
+                    models.CharField(choices=[("5m", "5 minutes"), ("1h", "1 hour"), ("1d", "1 day")], max_length=4),
+                ),
+                ("as_of", models.DateTimeField(help_text="Timestamp of the last bar the values use.")),
+                ("bars_used", models.PositiveIntegerField()),
+                ("sma", models.FloatField(blank=True, null=True)),
+                ("ema", models.FloatField(blank=True, null=True)),
+                ("rsi", models.FloatField(blank=True, null=True)),
+                ("macd", models.FloatField(blank=True, null=True)),
+                ("macd_signal", models.FloatField(blank=True, null=True)),
+                ("macd_hist", models.FloatField(blank=True, null=True)),
+                ("bb_upper", models.FloatField(blank=True, null=True)),
+                ("bb_middle", models.FloatField(blank=True, null=True)),
+                ("bb_lower", models.FloatField(blank=True, null=True)),
+                ("computed_at", models.DateTimeField()),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="indicators", to="market.asset"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['asset', 'interval', '-as_of'],
-                'constraints': [models.UniqueConstraint(fields=('asset', 'interval', 'as_of'), name='indicator_natural_key'), models.CheckConstraint(condition=models.Q(('rsi__isnull', True), models.Q(('rsi__gte', 0), ('rsi__lte', 100)), _connector='OR'), name='indicator_rsi_range')],
+                "ordering": ["asset", "interval", "-as_of"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("asset", "interval", "as_of"), name="indicator_natural_key"),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            ("rsi__isnull", True), models.Q(("rsi__gte", 0), ("rsi__lte", 100)), _connector="OR"
+                        ),
+                        name="indicator_rsi_range",
+                    ),
+                ],
             },
         ),
     ]

@@ -5,19 +5,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('market', '0002_indicator_snapshot'),
+        ("market", "0002_indicator_snapshot"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='asset',
-            name='exchange',
-            field=models.CharField(blank=True, help_text='Exchange calendar code: XNYS (the default when blank), XNAS, or CRYPTO (always open).', max_length=32, validators=[backend.market.models.validate_exchange]),
+            model_name="asset",
+            name="exchange",
+            field=models.CharField(
+                blank=True,
+                help_text="Exchange calendar code: XNYS (the default when blank), XNAS, or CRYPTO (always open).",
+                max_length=32,
+                validators=[backend.market.models.validate_exchange],
+            ),
         ),
         migrations.AddConstraint(
-            model_name='asset',
-            constraint=models.CheckConstraint(condition=models.Q(('exchange__in', ['', 'CRYPTO', 'XNAS', 'XNYS'])), name='asset_exchange_known'),
+            model_name="asset",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("exchange__in", ["", "CRYPTO", "XNAS", "XNYS"])), name="asset_exchange_known"
+            ),
         ),
     ]

@@ -28,12 +28,12 @@ def start(argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
             {"CELERY_TASK_SOFT_TIME_LIMIT": "150", "CELERY_TASK_TIME_LIMIT": "150"},
             "CELERY_TASK_SOFT_TIME_LIMIT",
         ),
-        (
-            {"CELERY_TASK_TIME_LIMIT": "3000", "CELERY_VISIBILITY_TIMEOUT": "3500"},
-            "CELERY_VISIBILITY_TIMEOUT",
-        ),
+        ({"CELERY_VISIBILITY_TIMEOUT": "100"}, "CELERY_VISIBILITY_TIMEOUT"),
+        # A retry countdown longer than the visibility timeout allows would be delivered twice.
+        ({"TASK_RETRY_BACKOFF_MAX": "600"}, "CELERY_VISIBILITY_TIMEOUT"),
         ({"CELERY_TASK_TIME_LIMIT": "ten"}, "CELERY_TASK_TIME_LIMIT"),
         ({"MARKET_DATA_MODE": "magic"}, "MARKET_DATA_MODE"),
+        ({"CELERY_RESULT_EXPIRES": "604800"}, "RETENTION_TASK_RESULTS_DAYS"),
     ],
 )
 def test_manage_py_refuses_bad_configuration_with_one_line(env: dict[str, str], setting: str) -> None:

@@ -13,7 +13,9 @@ from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
     PermanentProviderError,
+    ProviderThrottledError,
     TransientProviderError,
+    TruncatedReplyError,
     UnknownSymbolError,
 )
 from tests.unit.providers.fakes import FIXED_NOW, SECRET, FakeApi, fixture_json, json_response
@@ -75,13 +77,37 @@ def test_a_trading_day_still_in_session_is_stamped_now_not_in_the_future(fake: F
     assert client.fetch_quotes(["IBM"]).quotes[0].timestamp == session_now
 
 
-@pytest.mark.parametrize(("fixture", "retry_after"), [("note.json", 60.0), ("information.json", 3600.0)])
-def test_http_200_throttle_bodies_are_transient(fake: FakeApi, clock, fixture: str, retry_after: float) -> None:
+# FIXED_NOW is 12:00 UTC, so the daily quota resets in twelve hours.
+@pytest.mark.parametrize(("fixture", "retry_after"), [("note.json", 60.0), ("information.json", 12 * 3600.0)])
+def test_http_200_throttle_bodies_ask_for_a_pause(fake: FakeApi, clock, fixture: str, retry_after: float) -> None:
     fake.route("/query", lambda request: json_response("alphavantage", fixture))
     client = AlphaVantageClient(fake.client(), base_url=fake.base_url, api_key=SECRET, clock=clock)
-    with pytest.raises(TransientProviderError) as info:
+    with pytest.raises(ProviderThrottledError) as info:
         client.fetch_quotes(["IBM"])
     assert info.value.retry_after == retry_after
+
+
+def test_a_premium_only_information_body_is_permanent_not_a_pause(fake: FakeApi, clock) -> None:
+    body = {"Information": "Thank you for using Alpha Vantage! This is a premium endpoint. Subscribe to unlock it."}
+    fake.route("/query", lambda request: httpx.Response(200, json=body))
+    client = AlphaVantageClient(fake.client(), base_url=fake.base_url, api_key=SECRET, clock=clock)
+    with pytest.raises(PermanentProviderError, match="premium"):
+        client.fetch_bars("IBM")
+
+
+def test_a_throttle_mid_call_keeps_what_was_served_and_fails_the_rest_without_asking(fake: FakeApi, clock) -> None:
+    def second_is_throttled(request: httpx.Request) -> httpx.Response:
+        if len(fake.requests) >= 2:
+            return json_response("alphavantage", "note.json")
+        return query(request)
+
+    fake.route("/query", second_is_throttled)
+    client = AlphaVantageClient(fake.client(), base_url=fake.base_url, api_key=SECRET, clock=clock)
+    batch = client.fetch_quotes(["IBM", "MSFT", "AAPL", "TSLA"])
+    assert [q.symbol for q in batch.quotes] == ["IBM"]
+    assert [f.symbol for f in batch.failed] == ["MSFT", "AAPL", "TSLA"]
+    assert {f.retry_after for f in batch.failed} == {60.0}
+    assert len(fake.requests) == 2  # nothing sent after the throttle
 
 
 def test_a_bad_key_is_invalid_key_and_the_key_never_reaches_the_message(fake: FakeApi, clock) -> None:
@@ -109,9 +135,14 @@ def test_a_server_error_message_carries_the_scrubbed_url_only(fake: FakeApi, clo
     assert fake.requests[0].url.params["apikey"] == SECRET  # the API requires it in the query
 
 
-@pytest.mark.parametrize(
-    "body", [b'{"Global Quote": {"05. price": "229.4', b"<html>maintenance</html>", b'{"Global Quote": NaN}']
-)
+def test_a_truncated_body_is_transient(fake: FakeApi, clock) -> None:
+    fake.route("/query", lambda request: httpx.Response(200, content=b'{"Global Quote": {"05. price": "229.4'))
+    client = AlphaVantageClient(fake.client(), base_url=fake.base_url, api_key=SECRET, clock=clock)
+    with pytest.raises(TruncatedReplyError):
+        client.fetch_quotes(["IBM"])
+
+
+@pytest.mark.parametrize("body", [b"<html>maintenance</html>", b'{"Global Quote": NaN}'])
 def test_broken_bodies_are_malformed(fake: FakeApi, clock, body: bytes) -> None:
     fake.route("/query", lambda request: httpx.Response(200, content=body))
     client = AlphaVantageClient(fake.client(), base_url=fake.base_url, api_key=SECRET, clock=clock)

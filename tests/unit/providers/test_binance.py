@@ -15,6 +15,7 @@ from backend.providers.errors import (
     MalformedReplyError,
     PermanentProviderError,
     TransientProviderError,
+    TruncatedReplyError,
     UnknownSymbolError,
 )
 from backend.providers.validation import InvalidRecordError
@@ -78,10 +79,10 @@ def test_it_splits_quotes_into_ceil_n_over_limit_requests(binance: BinanceClient
 
 def test_it_isolates_an_unknown_pair_and_keeps_the_rest_of_the_batch(binance: BinanceClient, fake: FakeApi) -> None:
     batch = binance.fetch_quotes(["BTCUSDT", "NOPEUSDT", "ETHUSDT"])
-    assert [q.symbol for q in batch.quotes] == ["BTCUSDT", "ETHUSDT"]
-    assert [r.symbol for r in batch.rejected] == ["NOPEUSDT"]
+    assert sorted(q.symbol for q in batch.quotes) == ["BTCUSDT", "ETHUSDT"]
+    assert [(r.symbol, r.unknown) for r in batch.rejected] == [("NOPEUSDT", True)]
     assert "unknown symbol" in batch.rejected[0].reason
-    # one failed batch call, then one call per pair to find the bad one
+    # the batch fails; [BTC] is clean, so [NOPE, ETH] must hold the bad pair and is split unasked
     assert len(fake.requests) == 4
 
 
@@ -130,10 +131,22 @@ def test_it_treats_a_waf_403_as_transient_not_as_a_bad_key(fake: FakeApi, clock)
         BinanceClient(fake.client(), base_url=fake.base_url, clock=clock).fetch_quotes(["BTCUSDT"])
 
 
-@pytest.mark.parametrize(
-    "body",
-    [b'[{"symbol": "BTCUSDT", "lastPrice": "1', b"<html><body>Access denied</body></html>", b'{"a": NaN}'],
-)
+def test_a_truncated_body_is_transient(fake: FakeApi, clock) -> None:
+    fake.route("/api/v3/ticker/24hr", lambda request: httpx.Response(200, content=b'[{"symbol": "BTCUSDT", "lastP'))
+    with pytest.raises(TruncatedReplyError):
+        BinanceClient(fake.client(), base_url=fake.base_url, clock=clock).fetch_quotes(["BTCUSDT"])
+
+
+def test_a_bare_nan_refuses_only_the_ticker_that_carries_it(fake: FakeApi, clock) -> None:
+    body = fixture_text("binance", "ticker_24hr_ok.json").replace('"lastPrice": "3587.12000000"', '"lastPrice": NaN')
+    fake.route("/api/v3/ticker/24hr", lambda request: httpx.Response(200, content=body.encode()))
+    batch = BinanceClient(fake.client(), base_url=fake.base_url, clock=clock).fetch_quotes(["BTCUSDT", "ETHUSDT"])
+    assert [q.symbol for q in batch.quotes] == ["BTCUSDT"]
+    assert [(r.symbol, r.unknown) for r in batch.rejected] == [("ETHUSDT", False)]
+    assert "non-finite" in batch.rejected[0].reason
+
+
+@pytest.mark.parametrize("body", [b"<html><body>Access denied</body></html>", b'{"a": 1,, "b": 2}'])
 def test_it_raises_malformed_on_broken_bodies(fake: FakeApi, clock, body: bytes) -> None:
     fake.route("/api/v3/ticker/24hr", lambda request: httpx.Response(200, content=body))
     with pytest.raises(MalformedReplyError):

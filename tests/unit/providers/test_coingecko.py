@@ -13,7 +13,9 @@ from backend.providers.coingecko import CoinGeckoClient, _to_quote
 from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
+    ProviderThrottledError,
     TransientProviderError,
+    TruncatedReplyError,
     UnknownSymbolError,
 )
 from tests.unit.providers.fakes import FIXED_NOW, SECRET, FakeApi, fixture_json, json_response
@@ -112,6 +114,13 @@ def test_it_raises_transient_with_retry_after_when_throttled(fake: FakeApi, cloc
     assert info.value.retry_after == 119.0
 
 
+def test_a_429_without_retry_after_pauses_coingecko_for_a_minute(fake: FakeApi, clock) -> None:
+    fake.route("/simple/price", lambda request: json_response("coingecko", "throttled.json", 429))
+    with pytest.raises(ProviderThrottledError) as info:
+        CoinGeckoClient(fake.client(), base_url=fake.base_url, clock=clock).fetch_quotes(["bitcoin"])
+    assert info.value.retry_after == 60.0
+
+
 def test_a_cloudflare_html_429_is_still_transient(fake: FakeApi, clock) -> None:
     page = b"<html><head><title>429 Too Many Requests</title></head></html>"
     fake.route(
@@ -136,9 +145,24 @@ def test_a_wrong_tier_key_error_code_is_an_invalid_key_even_on_400(fake: FakeApi
         CoinGeckoClient(fake.client(), base_url=fake.base_url, clock=clock).fetch_quotes(["bitcoin"])
 
 
-@pytest.mark.parametrize(
-    "body", [b'{"bitcoin": {"usd": 96480.1', b"<!doctype html><p>oops</p>", b'{"bitcoin": {"usd": NaN}}']
-)
+def test_a_truncated_body_is_transient(fake: FakeApi, clock) -> None:
+    fake.route("/simple/price", lambda request: httpx.Response(200, content=b'{"bitcoin": {"usd": 96480.1'))
+    with pytest.raises(TruncatedReplyError):
+        CoinGeckoClient(fake.client(), base_url=fake.base_url, clock=clock).fetch_quotes(["bitcoin"])
+
+
+def test_a_bare_nan_refuses_only_the_coin_that_carries_it(fake: FakeApi, clock) -> None:
+    body = (
+        b'{"bitcoin": {"usd": NaN, "last_updated_at": 1732885200},'
+        b' "ethereum": {"usd": 3587.1, "last_updated_at": 1732885200}}'
+    )
+    fake.route("/simple/price", lambda request: httpx.Response(200, content=body))
+    batch = CoinGeckoClient(fake.client(), base_url=fake.base_url, clock=clock).fetch_quotes(["bitcoin", "ethereum"])
+    assert [q.symbol for q in batch.quotes] == ["ethereum"]
+    assert [(r.symbol, r.unknown) for r in batch.rejected] == [("bitcoin", False)]
+
+
+@pytest.mark.parametrize("body", [b"<!doctype html><p>oops</p>", b"[1, 2]"])
 def test_it_raises_malformed_on_broken_bodies(fake: FakeApi, clock, body: bytes) -> None:
     fake.route("/simple/price", lambda request: httpx.Response(200, content=body))
     with pytest.raises(MalformedReplyError):

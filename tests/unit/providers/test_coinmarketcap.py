@@ -13,8 +13,9 @@ from backend.providers.coinmarketcap import CoinMarketCapClient
 from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
-    PermanentProviderError,
+    ProviderThrottledError,
     TransientProviderError,
+    TruncatedReplyError,
 )
 from tests.unit.providers.fakes import SECRET, FakeApi, fixture_json, json_response
 
@@ -72,9 +73,9 @@ def test_a_batch_failed_by_one_bad_symbol_is_split_to_isolate_it(fake: FakeApi, 
         return quotes_latest(request)
 
     batch = client_for(fake, clock, strict).fetch_quotes(["BTC", "NOPEQ", "ETH"])
-    assert [q.symbol for q in batch.quotes] == ["BTC", "ETH"]
-    assert [r.symbol for r in batch.rejected] == ["NOPEQ"]
-    assert len(fake.requests) == 4
+    assert sorted(q.symbol for q in batch.quotes) == ["BTC", "ETH"]
+    assert [(r.symbol, r.unknown) for r in batch.rejected] == [("NOPEQ", True)]
+    assert len(fake.requests) == 4  # [BTC NOPEQ ETH] -> [BTC] clean, so [NOPEQ ETH] is split unasked
 
 
 @pytest.mark.parametrize("n", [1, 100, 101, 250])
@@ -103,13 +104,14 @@ def test_an_exhausted_daily_allowance_retries_after_utc_midnight(fake: FakeApi, 
     assert info.value.retry_after is not None and info.value.retry_after > 0
 
 
-def test_an_exhausted_monthly_allowance_is_permanent(fake: FakeApi, clock) -> None:
+def test_an_exhausted_monthly_allowance_pauses_until_the_first_of_next_month(fake: FakeApi, clock) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return json_response("coinmarketcap", "monthly_exhausted.json", 429)
 
-    with pytest.raises(PermanentProviderError) as info:
+    with pytest.raises(ProviderThrottledError) as info:
         client_for(fake, clock, handler).fetch_quotes(["BTC"])
-    assert not isinstance(info.value, TransientProviderError)
+    # FIXED_NOW is 2026-11-28 12:00 UTC: two and a half days to December 1st.
+    assert info.value.retry_after == 2.5 * 86400
 
 
 def test_a_bad_key_is_invalid_key_without_the_key_in_the_message(fake: FakeApi, clock) -> None:
@@ -127,10 +129,13 @@ def test_a_non_zero_error_code_on_http_200_is_not_data(fake: FakeApi, clock) -> 
         client_for(fake, clock, lambda request: httpx.Response(200, json=body)).fetch_quotes(["BTC"])
 
 
-@pytest.mark.parametrize(
-    "body",
-    [b'{"status": {"error_code": 0}, "data": {"BTC": {"quo', b"<html>502</html>", b'{"data": -Infinity}'],
-)
+def test_a_truncated_body_is_transient(fake: FakeApi, clock) -> None:
+    body = b'{"status": {"error_code": 0}, "data": {"BTC": {"quo'
+    with pytest.raises(TruncatedReplyError):
+        client_for(fake, clock, lambda request: httpx.Response(200, content=body)).fetch_quotes(["BTC"])
+
+
+@pytest.mark.parametrize("body", [b"<html>502</html>", b'{"data": -Infinity}'])
 def test_broken_bodies_are_malformed(fake: FakeApi, clock, body: bytes) -> None:
     with pytest.raises(MalformedReplyError):
         client_for(fake, clock, lambda request: httpx.Response(200, content=body)).fetch_quotes(["BTC"])

@@ -11,7 +11,9 @@ from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
     PermanentProviderError,
+    ProviderThrottledError,
     TransientProviderError,
+    TruncatedReplyError,
     UnknownSymbolError,
 )
 from backend.providers.http import (
@@ -59,16 +61,32 @@ def test_it_returns_parsed_json_with_decimal_floats() -> None:
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
-def test_it_rejects_non_finite_json_constants(constant: str) -> None:
-    http = client_returning(httpx.Response(200, content=f'{{"price": {constant}}}'.encode()))
-    with pytest.raises(MalformedReplyError, match="not strict JSON"):
-        call(http)
+def test_a_bare_non_finite_constant_parses_as_a_non_finite_decimal_for_the_record_checks(constant: str) -> None:
+    http = client_returning(httpx.Response(200, content=f'{{"price": {constant}, "ok": 1.5}}'.encode()))
+    body = call(http)
+    assert not body["price"].is_finite()
+    assert body["ok"] == Decimal("1.5")
 
 
-def test_it_rejects_a_truncated_body() -> None:
-    http = client_returning(httpx.Response(200, content=b'{"price": "1.0", "sym'))
-    with pytest.raises(MalformedReplyError):
-        call(http)
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"price": "1.0", "sym',  # inside a string
+        b'{"price": 1.0, "rows": [1, 2',  # inside an array
+        b'[{"a": 1}, {"b": tr',  # inside a literal
+        b'{"a": {"b": 1}',  # after a complete inner object
+        '{"name": "caf\u00e9"}'.encode()[:-1] + "\u00e9".encode()[:1],  # inside a UTF-8 character
+    ],
+)
+def test_a_body_cut_off_mid_document_is_a_transient_truncated_reply(body: bytes) -> None:
+    with pytest.raises(TruncatedReplyError, match="truncated"):
+        call(client_returning(httpx.Response(200, content=body)))
+
+
+@pytest.mark.parametrize("body", [b'{"price": 1,, "a": 2}', b"price=1", b'{"a": 1} trailing'])
+def test_a_complete_body_that_is_not_json_stays_permanent(body: bytes) -> None:
+    with pytest.raises(MalformedReplyError, match="not JSON"):
+        call(client_returning(httpx.Response(200, content=body)))
 
 
 def test_it_rejects_an_html_page_served_with_status_200() -> None:
@@ -78,8 +96,21 @@ def test_it_rejects_an_html_page_served_with_status_200() -> None:
         call(http)
 
 
-def test_it_rejects_an_empty_body() -> None:
-    with pytest.raises(MalformedReplyError, match="empty"):
+@pytest.mark.parametrize(("status", "headers", "wait"), [(429, {"Retry-After": "30"}, 30.0), (418, {}, 120.0)])
+def test_a_429_with_retry_after_or_a_418_ban_asks_for_a_pause(status: int, headers: dict, wait: float) -> None:
+    with pytest.raises(ProviderThrottledError) as caught:
+        call(client_returning(httpx.Response(status, json={}, headers=headers)))
+    assert caught.value.retry_after == wait
+
+
+def test_a_429_without_retry_after_is_transient_but_names_no_pause() -> None:
+    with pytest.raises(TransientProviderError) as caught:
+        call(client_returning(httpx.Response(429, json={})))
+    assert not isinstance(caught.value, ProviderThrottledError)
+
+
+def test_an_empty_body_is_a_truncated_reply() -> None:
+    with pytest.raises(TruncatedReplyError, match="empty"):
         call(client_returning(httpx.Response(200, content=b"")))
 
 

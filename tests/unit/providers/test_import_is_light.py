@@ -24,7 +24,7 @@ MODULES = [
     "backend.providers.ratelimit",
     "backend.providers.breaker",
     "backend.providers.orchestrator",
-    "backend.providers.fake_server",
+    "backend.fake_provider",
 ]
 
 # Runs in a fresh interpreter so that every import really happens, httpx's included. The guards go

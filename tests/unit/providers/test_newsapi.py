@@ -12,6 +12,7 @@ from backend.providers.errors import (
     MalformedReplyError,
     PermanentProviderError,
     TransientProviderError,
+    TruncatedReplyError,
 )
 from backend.providers.newsapi import NewsApiClient
 from tests.unit.providers.fakes import SECRET, FakeApi, fixture_json, json_response
@@ -148,9 +149,13 @@ def test_a_bad_parameter_is_permanent(fake: FakeApi, clock) -> None:
     assert not isinstance(info.value, TransientProviderError)
 
 
-@pytest.mark.parametrize(
-    "body", [b'{"status": "ok", "articles": [{"url": "ht', b"<html></html>", b'{"totalResults": NaN}']
-)
+def test_a_truncated_body_is_transient(fake: FakeApi, clock) -> None:
+    body = b'{"status": "ok", "articles": [{"url": "ht'
+    with pytest.raises(TruncatedReplyError):
+        client_for(fake, clock, lambda request: httpx.Response(200, content=body)).fetch_articles("bitcoin")
+
+
+@pytest.mark.parametrize("body", [b"<html></html>", b'{"totalResults": NaN}'])
 def test_broken_bodies_are_malformed(fake: FakeApi, clock, body: bytes) -> None:
     with pytest.raises(MalformedReplyError):
         client_for(fake, clock, lambda request: httpx.Response(200, content=body)).fetch_articles("bitcoin")

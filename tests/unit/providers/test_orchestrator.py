@@ -18,11 +18,12 @@ from backend.providers.errors import (
     InvalidKeyError,
     MalformedReplyError,
     PermanentProviderError,
+    ProviderFailure,
     TransientProviderError,
     UnknownSymbolError,
 )
 from backend.providers.http import build_client
-from backend.providers.models import Article, Bar, Quote, QuoteBatch, Rejected
+from backend.providers.models import Article, Bar, Failed, Quote, QuoteBatch, Rejected
 from backend.providers.orchestrator import Instrument, ProviderChain
 from backend.providers.ratelimit import RateLimiter, guard_client
 from tests.unit.providers.fakes import FIXED_NOW, FakeApi, json_response
@@ -47,7 +48,7 @@ class FakeClient:
         if self.error is not None:
             raise self.error
         quotes = [quote(s, self.name) for s in symbols if s in self.known]
-        rejected = [Rejected(s, f"{self.name}: unknown symbol") for s in symbols if s not in self.known]
+        rejected = [Rejected(s, f"{self.name}: unknown symbol", unknown=True) for s in symbols if s not in self.known]
         return QuoteBatch(quotes=tuple(quotes), rejected=tuple(rejected))
 
     def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
@@ -130,16 +131,89 @@ def test_instruments_a_provider_has_no_id_for_skip_it() -> None:
     assert served(batch) == {"BTC": "binance", "SOL": "coingecko"}
 
 
-def test_what_no_provider_serves_is_rejected_with_every_reason() -> None:
+def test_what_no_provider_serves_because_of_a_transient_fault_is_failed_with_every_reason() -> None:
     chain = ProviderChain(
-        [FakeClient("binance", ["BTCUSDT"]), FakeClient("coingecko", error=transient("coingecko"))],
+        [FakeClient("binance", ["BTCUSDT"]), FakeClient("coingecko", error=transient("coingecko", retry_after=9))],
     )
     batch = chain.fetch_quotes([BTC, ETH, Instrument("XYZ", {})])
     assert served(batch) == {"BTC": "binance"}
-    reasons = {r.symbol: r.reason for r in batch.rejected}
-    assert reasons["ETH"].startswith("binance: unknown symbol; ")
-    assert "coingecko" in reasons["ETH"] and "HTTP 503" in reasons["ETH"]
-    assert "no identifier" in reasons["XYZ"]
+    assert [f.symbol for f in batch.failed] == ["ETH"]
+    assert batch.failed[0].reason.startswith("binance: unknown symbol; ")
+    assert "coingecko" in batch.failed[0].reason and "HTTP 503" in batch.failed[0].reason
+    assert batch.failed[0].retry_after == 9
+    reasons = {r.symbol: r for r in batch.rejected}
+    assert set(reasons) == {"XYZ"}
+    assert "no identifier" in reasons["XYZ"].reason and not reasons["XYZ"].unknown
+
+
+def test_every_requested_symbol_ends_in_exactly_one_place() -> None:
+    class Partial(FakeClient):
+        def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
+            return QuoteBatch(
+                quotes=(quote("BTCUSDT", self.name),),
+                rejected=(Rejected("ETHUSDT", "binance: unknown", unknown=True),),
+                failed=(Failed("XRPUSDT", "binance: HTTP 500 while isolating", retry_after=3),),
+            )
+
+    xrp = Instrument("XRP", {"binance": "XRPUSDT"})
+    doge = Instrument("DOGE", {"binance": "DOGEUSDT"})
+    batch = ProviderChain([Partial("binance")]).fetch_quotes([BTC, ETH, xrp, doge])
+    places = [q.symbol for q in batch.quotes] + [r.symbol for r in batch.rejected] + [f.symbol for f in batch.failed]
+    assert sorted(places) == ["BTC", "DOGE", "ETH", "XRP"]
+    assert [f.symbol for f in batch.failed] == ["XRP"] and batch.failed[0].retry_after == 3
+    rejected = {r.symbol: r for r in batch.rejected}
+    assert rejected["ETH"].unknown
+    assert not rejected["DOGE"].unknown  # left out of the reply: a refusal, not proof it is unknown
+
+
+def test_a_symbol_is_unknown_only_when_every_provider_asked_says_so() -> None:
+    chain = ProviderChain([FakeClient("binance"), FakeClient("coingecko", error=InvalidKeyError("coingecko: bad key"))])
+    both_unknown = ProviderChain([FakeClient("binance"), FakeClient("coingecko")]).fetch_quotes([BTC, SOL])
+    assert {r.symbol: r.unknown for r in both_unknown.rejected} == {"BTC": True, "SOL": True}
+    with pytest.raises(PermanentProviderError):
+        chain.fetch_quotes([BTC])  # nothing served, every failure permanent
+    mixed = ProviderChain(
+        [FakeClient("binance", ["ETHUSDT"]), FakeClient("coingecko", error=InvalidKeyError("coingecko: bad key"))]
+    ).fetch_quotes([BTC, ETH])
+    assert {r.symbol: r.unknown for r in mixed.rejected} == {"BTC": False}
+
+
+def test_a_symbol_served_after_an_earlier_transient_fault_is_not_failed() -> None:
+    chain = ProviderChain([FakeClient("binance", error=transient("binance")), FakeClient("coingecko", ["bitcoin"])])
+    batch = chain.fetch_quotes([BTC, ETH])
+    assert served(batch) == {"BTC": "coingecko"}
+    assert [f.symbol for f in batch.failed] == ["ETH"]
+    assert batch.rejected == ()
+
+
+def test_the_verdict_names_every_failed_provider_redacted() -> None:
+    chain = ProviderChain(
+        [
+            FakeClient("binance", error=transient("binance")),
+            FakeClient(
+                "alphavantage",
+                error=InvalidKeyError("alphavantage: refused https://av.test/query?apikey=SECRET123\r\nforged"),
+            ),
+        ]
+    )
+    with pytest.raises(AllProvidersFailedError) as caught:
+        chain.fetch_quotes([Instrument("IBM", {"binance": "IBMUSDT", "alphavantage": "IBM"})])
+    failures = caught.value.failures
+    assert [(f.provider, f.error) for f in failures] == [
+        ("binance", "TransientProviderError"),
+        ("alphavantage", "InvalidKeyError"),
+    ]
+    assert all(isinstance(f, ProviderFailure) for f in failures)
+    assert "SECRET123" not in failures[1].message and "\n" not in failures[1].message
+
+
+def test_the_permanent_verdict_carries_the_failures_too() -> None:
+    chain = ProviderChain(
+        [FakeClient("binance", error=MalformedReplyError("junk")), FakeClient("coingecko", error=InvalidKeyError("k"))]
+    )
+    with pytest.raises(PermanentProviderError) as caught:
+        chain.fetch_quotes([BTC])
+    assert [f.provider for f in caught.value.failures] == ["binance", "coingecko"]
 
 
 def test_when_nothing_is_served_and_a_failure_was_transient_it_raises_all_failed_with_the_shortest_wait() -> None:
@@ -169,7 +243,7 @@ def test_when_every_provider_refuses_permanently_it_raises_a_permanent_error() -
 def test_symbols_every_provider_rejects_are_returned_not_raised() -> None:
     batch = ProviderChain([FakeClient("binance"), FakeClient("coingecko")]).fetch_quotes([BTC])
     assert batch.quotes == ()
-    assert [r.symbol for r in batch.rejected] == ["BTC"]
+    assert [(r.symbol, r.unknown) for r in batch.rejected] == [("BTC", True)]
 
 
 def test_two_of_our_assets_sharing_a_provider_id_both_get_the_quote() -> None:

@@ -14,6 +14,7 @@ from backend.providers.errors import (
     MalformedReplyError,
     PermanentProviderError,
     TransientProviderError,
+    TruncatedReplyError,
     UnknownSymbolError,
 )
 from backend.providers.yahoo import YahooClient, _to_quote
@@ -137,27 +138,31 @@ def test_a_plain_text_429_is_transient_with_retry_after(yahoo_fake: FakeApi, clo
     assert info.value.retry_after == 5.0
 
 
-@pytest.mark.parametrize(
-    "body",
-    [b'{"quoteResponse": {"result": [{"symbol": "AA', b"<html></html>", b'{"quoteResponse": Infinity}'],
-)
+def test_a_truncated_quote_body_is_transient(yahoo_fake: FakeApi, clock) -> None:
+    body = b'{"quoteResponse": {"result": [{"symbol": "AA'
+    yahoo_fake.route("/v7/finance/quote", lambda request: httpx.Response(200, content=body))
+    with pytest.raises(TruncatedReplyError):
+        YahooClient(yahoo_fake.client(), base_url=yahoo_fake.base_url, clock=clock).fetch_quotes(["AAPL"])
+
+
+@pytest.mark.parametrize("body", [b"<html></html>", b'{"quoteResponse": Infinity}'])
 def test_it_raises_malformed_on_broken_quote_bodies(yahoo_fake: FakeApi, clock, body: bytes) -> None:
     yahoo_fake.route("/v7/finance/quote", lambda request: httpx.Response(200, content=body))
     with pytest.raises(MalformedReplyError):
         YahooClient(yahoo_fake.client(), base_url=yahoo_fake.base_url, clock=clock).fetch_quotes(["AAPL"])
 
 
-def test_a_nan_literal_anywhere_makes_the_whole_quote_reply_malformed(yahoo_fake: FakeApi, clock) -> None:
+def test_a_bare_nan_refuses_only_the_quote_that_carries_it(yahoo_fake: FakeApi, clock) -> None:
     body = (
         '{"quoteResponse": {"result": ['
         '{"symbol": "AAPL", "regularMarketPrice": NaN, "regularMarketTime": 1732903200},'
         '{"symbol": "MSFT", "regularMarketPrice": 423.46, "regularMarketTime": 1732903200}]}}'
     )
     yahoo_fake.route("/v7/finance/quote", lambda request: httpx.Response(200, content=body.encode()))
-    # A NaN anywhere fails strict JSON parsing for the whole body: that is deliberate, a vendor
-    # emitting NaN literals is not trustworthy for the rest of that reply either.
-    with pytest.raises(MalformedReplyError):
-        YahooClient(yahoo_fake.client(), base_url=yahoo_fake.base_url, clock=clock).fetch_quotes(["AAPL", "MSFT"])
+    batch = YahooClient(yahoo_fake.client(), base_url=yahoo_fake.base_url, clock=clock).fetch_quotes(["AAPL", "MSFT"])
+    assert [q.symbol for q in batch.quotes] == ["MSFT"]
+    assert [(r.symbol, r.unknown) for r in batch.rejected] == [("AAPL", False)]
+    assert "non-finite" in batch.rejected[0].reason
 
 
 def test_it_rejects_a_quote_with_a_string_nan_price_but_keeps_the_rest(yahoo_fake: FakeApi, clock) -> None:

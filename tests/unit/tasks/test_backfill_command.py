@@ -31,5 +31,5 @@ def test_it_backfills_every_active_asset_of_a_class_by_default(make_asset, capsy
 
 def test_it_refuses_symbols_that_are_not_active_assets(make_asset) -> None:
     make_asset("IBM", is_active=False)
-    with pytest.raises(CommandError, match="not active assets: IBM, NOPE"):
+    with pytest.raises(CommandError, match=r"not active \(or quarantined\) assets: IBM, NOPE"):
         call_command("backfill", "IBM", "NOPE")

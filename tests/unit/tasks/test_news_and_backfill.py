@@ -96,3 +96,33 @@ def test_the_simulated_running_daily_bar_closes_at_the_quote() -> None:
     for quote, bar in zip(batch.quotes, batch.bars, strict=True):
         assert bar.close == quote.price
         assert bar.low <= quote.price <= bar.high
+
+
+def test_a_backfill_that_stored_bars_queues_indicators_for_that_asset(make_asset, monkeypatch) -> None:
+    asset = make_asset("AAPL")
+    sent: list[tuple[tuple, dict]] = []
+    monkeypatch.setattr(tasks.compute_indicators, "apply_async", lambda args, **options: sent.append((args, options)))
+    result = tasks.backfill_history.run("AAPL")
+    assert result["stored_bars"] == bars_needed() and result["indicators_queued"] is True
+    ((args, options),) = sent
+    assert args == ([asset.pk],)
+    # Where routing sends indicator work, like the hourly fan-out.
+    assert options == tasks.route_for(tasks.WorkKind.INDICATORS).as_options()
+
+
+def test_a_backfill_that_stored_nothing_queues_nothing(make_asset, monkeypatch) -> None:
+    make_asset("IBM", is_active=False)
+    sent: list[object] = []
+    monkeypatch.setattr(tasks.compute_indicators, "apply_async", lambda *a, **k: sent.append(a))
+    assert tasks.backfill_history.run("IBM")["indicators_queued"] is False
+    assert sent == []
+
+
+def test_the_queued_compute_stores_a_snapshot_from_the_backfilled_bars(make_asset) -> None:
+    from backend.market.models import IndicatorSnapshot
+
+    asset = make_asset("BTC", "crypto")
+    backfill_asset("BTC")
+    tasks.compute_indicators.run([asset.pk])
+    snapshot = IndicatorSnapshot.objects.get(asset=asset)
+    assert snapshot.bars_used >= 34 and snapshot.rsi is not None and snapshot.macd is not None

@@ -58,3 +58,21 @@ def test_a_new_schedule_is_due_at_beats_first_tick() -> None:
 def test_the_command_reports_what_it_did(capsys) -> None:
     call_command("sync_schedules")
     assert f"{len(SCHEDULES)} created" in capsys.readouterr().out
+
+
+def test_every_synced_row_is_described() -> None:
+    sync_schedules()
+    for entry in SCHEDULES:
+        assert entry.description, entry.name
+        assert PeriodicTask.objects.get(name=entry.name).description == entry.description
+
+
+def test_sync_keeps_an_operators_description_and_fills_a_blank_one() -> None:
+    sync_schedules()
+    PeriodicTask.objects.filter(name="news").update(description="Paused during the vendor migration - ops")
+    PeriodicTask.objects.filter(name="quotes: stock").update(description="")
+    result = sync_schedules()
+    assert PeriodicTask.objects.get(name="news").description == "Paused during the vendor migration - ops"
+    stock = next(entry for entry in SCHEDULES if entry.name == "quotes: stock")
+    assert PeriodicTask.objects.get(name="quotes: stock").description == stock.description
+    assert result.updated == ("quotes: stock",)

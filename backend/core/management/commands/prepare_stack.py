@@ -1,4 +1,4 @@
-"""Get a checkout ready to run: migrate, demo assets, schedules, credentials."""
+"""Get a checkout ready to run: migrate, static files, demo assets, schedules, credentials."""
 
 import secrets
 from pathlib import Path
@@ -22,11 +22,13 @@ def _credential(path: Path, user: str) -> str:
 
 
 class Command(BaseCommand):
-    help = "Migrate, load the demo universe, sync schedules and create local credentials."
+    help = "Migrate, collect static files, load the demo universe, sync schedules and create local credentials."
 
     def handle(self, *args, **options):
         call_command("migrate", verbosity=0)
         call_command("createcachetable", verbosity=0)
+        # gunicorn + WhiteNoise serve the admin's CSS/JS from STATIC_ROOT, as in the image.
+        call_command("collectstatic", interactive=False, verbosity=0)
         call_command("load_demo_assets", stdout=self.stdout)
         call_command("sync_schedules", stdout=self.stdout)
         var = settings.VAR_DIR

@@ -1,11 +1,14 @@
 """Load the demo universe (asset types and assets) from its JSON data file."""
 
+import json
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from backend.common.logsafe import escape
 from backend.market.services import load_assets
+from backend.market.symbols import InvalidInputError
 
 
 class Command(BaseCommand):
@@ -17,10 +20,14 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         path = options["file"] or settings.DEMO_ASSETS_FILE
         if not path.exists():
-            raise CommandError(f"no such file: {path}")
-        result = load_assets(path)
+            raise CommandError(f"no such file: {escape(path)}")
+        try:
+            result = load_assets(path)
+        except (json.JSONDecodeError, UnicodeDecodeError, InvalidInputError) as exc:
+            raise CommandError(f"{escape(path)} is not an asset file: {escape(exc)}") from None
+        # Every refusal names its row's values already escaped; escape() again is cheap insurance.
         for error in result.errors:
-            self.stderr.write(f"refused {error}")
+            self.stderr.write(f"refused {escape(error)}")
         self.stdout.write(f"assets: {result.created} created, {result.updated} updated, {len(result.errors)} refused")
         if result.errors:
             raise CommandError(f"{len(result.errors)} asset(s) refused")

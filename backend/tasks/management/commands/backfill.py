@@ -3,7 +3,9 @@
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from backend.common.logsafe import escape
 from backend.market.models import Asset
+from backend.market.symbols import InvalidInputError, check_asset_class, check_symbols
 from backend.providers.errors import ProviderError
 from backend.tasks.backfill import backfill_asset, bars_needed
 
@@ -17,14 +19,20 @@ class Command(BaseCommand):
         parser.add_argument("--bars", type=int, default=None, help="Bars per asset (default: what indicators need).")
 
     def handle(self, *args, **options):
-        assets = Asset.objects.active()
-        if options["symbols"]:
-            assets = assets.filter(symbol__in=options["symbols"])
-            missing = set(options["symbols"]) - set(assets.values_list("symbol", flat=True))
+        # Checked before any query: a NUL byte would crash PostgreSQL, a CR/LF would forge output lines.
+        try:
+            requested = check_symbols(options["symbols"])
+            asset_class = check_asset_class(options["asset_class"]) if options["asset_class"] is not None else None
+        except InvalidInputError as exc:
+            raise CommandError(str(exc)) from None
+        assets = Asset.objects.refreshable()
+        if requested:
+            assets = assets.filter(symbol__in=requested)
+            missing = set(requested) - set(assets.values_list("symbol", flat=True))
             if missing:
-                raise CommandError(f"not active assets: {', '.join(sorted(missing))}")
-        if options["asset_class"]:
-            assets = assets.of_class(options["asset_class"])
+                raise CommandError(f"not active (or quarantined) assets: {', '.join(sorted(missing))}")
+        if asset_class:
+            assets = assets.of_class(asset_class)
         symbols = list(assets.order_by("symbol").values_list("symbol", flat=True))
         bars = options["bars"] or bars_needed()
         stored = 0
@@ -34,7 +42,7 @@ class Command(BaseCommand):
                 stored += backfill_asset(symbol, bars=bars)
             except ProviderError as exc:
                 # One asset's provider fault must not stop the rest; it is reported at the end.
-                failed.append(f"{symbol}: {exc}")
+                failed.append(f"{symbol}: {escape(exc)}")
         self.stdout.write(f"backfilled {stored} bars for {len(symbols) - len(failed)} of {len(symbols)} assets")
         for line in failed:
             self.stderr.write(f"failed {line}")

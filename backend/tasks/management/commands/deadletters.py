@@ -1,25 +1,31 @@
 """Inspect, replay, discard and flush dead letters from a shell.
 
 manage.py deadletters list [--state open] [--task quotes.fetch] [--exception TransientProviderError]
-                           [--provider coingecko] [--symbol AAPL] [--since 2025-01-01] [--until ...]
+                           [--provider yahoo] [--symbol AAPL] [--since 2025-01-01] [--until ...]
 manage.py deadletters show ID
 manage.py deadletters replay (ID ... | --all-matching FILTERS) [--dry-run]
 manage.py deadletters discard (ID ... | --all-matching FILTERS) [--dry-run]
 manage.py deadletters flush [--dry-run]
+manage.py deadletters parked [--clear]
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import re
 from datetime import UTC, datetime, time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from tqdm import tqdm
 
 from backend.tasks import deadletters
 from backend.tasks.models import DeadLetter
+
+FILTERS = ("task", "exception", "provider", "symbol", "state", "since", "until")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _moment(value: str) -> datetime:
@@ -33,6 +39,22 @@ def _moment(value: str) -> datetime:
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
 
 
+def printable(text: object) -> str:
+    """``text`` safe for a terminal: control characters (CR, ESC, NUL...) shown escaped, newlines kept."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
+def summary_table(result: deadletters.BulkResult, *, ids_shown: int = 10) -> list[str]:
+    """A bulk run's rows by outcome: one line per outcome with its count and the first ids."""
+    width = max([len("outcome"), *(len(o) for o in result.outcomes)])
+    lines = [f"{'outcome':<{width}}  {'rows':>5}  ids"]
+    for outcome, pks in result.outcomes.items():
+        shown = ", ".join(str(pk) for pk in pks[:ids_shown]) + (" ..." if len(pks) > ids_shown else "")
+        lines.append(f"{outcome:<{width}}  {len(pks):>5}  {shown}")
+    lines.append(f"{'total':<{width}}  {result.total:>5}")
+    return lines
+
+
 class Command(BaseCommand):
     help = "List, show, replay, discard or flush dead letters (failed tasks)."
 
@@ -41,8 +63,8 @@ class Command(BaseCommand):
 
         def with_filters(sub: CommandParser) -> CommandParser:
             sub.add_argument("--task", help="task name, e.g. quotes.fetch")
-            sub.add_argument("--exception", help="exception class, dotted or bare")
-            sub.add_argument("--provider", help="provider named by the exception")
+            sub.add_argument("--exception", help="exception class or any base of it, bare or dotted")
+            sub.add_argument("--provider", help="any provider that failed for the task, e.g. yahoo")
             sub.add_argument("--symbol", help="asset symbol in the task's arguments")
             sub.add_argument("--state", choices=DeadLetter.State.values)
             sub.add_argument("--since", type=_moment, help="last failure at or after (ISO date/time, UTC)")
@@ -56,9 +78,12 @@ class Command(BaseCommand):
             sub = with_filters(actions.add_parser(name, help=f"{verb} (open dead letters only)"))
             sub.add_argument("ids", nargs="*", type=int, help="dead letter ids")
             sub.add_argument("--all-matching", action="store_true", help="act on every row matching the filters")
-            sub.add_argument("--dry-run", action="store_true", help="say what would happen, change nothing")
+            sub.add_argument("--dry-run", action="store_true", help="show the same summary, change nothing")
         actions.add_parser("flush", help="move fallback records into the table").add_argument(
             "--dry-run", action="store_true"
+        )
+        actions.add_parser("parked", help="show fallback records the database refused").add_argument(
+            "--clear", action="store_true", help="forget them after reading"
         )
 
     def handle(self, *args, **options) -> None:
@@ -69,8 +94,8 @@ class Command(BaseCommand):
         rows = self._filtered(options)[: options["limit"]]
         for row in rows:
             self.stdout.write(
-                f"{row.pk:>6}  {row.state:<9}  {row.last_failure_at:%Y-%m-%d %H:%M:%S}  {row.task_name}  "
-                f"{row.exception_class.rsplit('.', 1)[-1]}  retries={row.retries} deliveries={row.deliveries}  "
+                f"{row.pk:>6}  {row.state:<12}  {row.last_failure_at:%Y-%m-%d %H:%M:%S}  {row.task_name}  "
+                f"{row.exception_name}  providers={','.join(row.provider_list) or '-'}  retries={row.retries}  "
                 f"{','.join(row.symbol_list[:5])}"
             )
         self.stdout.write(f"{len(rows)} dead letters")
@@ -81,59 +106,86 @@ class Command(BaseCommand):
         except DeadLetter.DoesNotExist:
             raise CommandError(f"no dead letter {options['id']}") from None
         for name in (
-            "task_name", "task_id", "state", "queue", "worker", "provider", "exception_class", "exception_message",
-            "retries", "deliveries", "first_failure_at", "last_failure_at", "replay_task_id", "replayed_by",
-            "replayed_at", "discarded_by", "discarded_at",
+            "task_name", "task_id", "state", "queue", "worker", "exception_class", "exception_message",
+            "retries", "deliveries", "first_failure_at", "last_failure_at", "replay_task_id", "sanitised",
         ):  # fmt: skip
-            self.stdout.write(f"{name}: {getattr(row, name)}")
+            self.stdout.write(printable(f"{name}: {getattr(row, name)}"))
+        self.stdout.write(f"exception lineage: {' < '.join(row.lineage_names)}")
         self.stdout.write(f"args: {json.dumps(row.args)}")
         self.stdout.write(f"kwargs: {json.dumps(row.kwargs)}")
-        self.stdout.write(f"symbols: {', '.join(row.symbol_list)}")
+        self.stdout.write(printable(f"symbols: {', '.join(row.symbol_list)}"))
+        self.stdout.write("providers that failed:" + ("" if row.provider_failures else " -"))
+        for failure in row.provider_failures:
+            self.stdout.write(
+                printable(f"  {failure.get('provider')}: {failure.get('error')}: {failure.get('message')}")
+            )
+        chain = row.replay_chain()
+        if len(chain) > 1:
+            self.stdout.write("replay chain (original first):")
+            for link in chain:
+                marker = "  <- this one" if link.pk == row.pk else ""
+                self.stdout.write(f"  {link.pk}  {link.get_state_display()}  {link.task_id}{marker}")
+        self.stdout.write("history:" + ("" if row.actions.exists() else " -"))
+        for action in row.actions.all():
+            detail = f"  {action.detail}" if action.detail else ""
+            bulk = f"  (bulk {action.bulk})" if action.bulk else ""
+            when = f"{action.at:%Y-%m-%d %H:%M:%S}"
+            line = f"  {when}  {action.actor}  {action.kind}  {action.get_result_display()}{detail}{bulk}"
+            self.stdout.write(printable(line))
         self.stdout.write("traceback:")
-        self.stdout.write(row.traceback)
+        self.stdout.write(printable(row.traceback))
 
     def do_replay(self, options: dict) -> None:
-        self._act(options, "replay", "replayed", deadletters.replay_many, show_args=True)
+        self._bulk(options, "replay", deadletters.preview_replay, deadletters.replay_many, "nothing sent")
 
     def do_discard(self, options: dict) -> None:
-        self._act(options, "discard", "discarded", deadletters.discard_many, show_args=False)
+        self._bulk(options, "discard", deadletters.preview_discard, deadletters.discard_many, "nothing changed")
 
-    def _act(self, options: dict, verb: str, done: str, act, *, show_args: bool) -> None:
-        """Replay or discard the matching rows (or, with --dry-run, say what would happen)."""
+    def _bulk(self, options: dict, verb: str, preview, act, unchanged: str) -> None:
+        """Act on the targets with a progress bar, then print the summary by outcome (or, with
+        --dry-run, the summary it would print)."""
         rows = list(self._targets(options))
         if options["dry_run"]:
-            for row in rows:
-                verdict = f"would {verb}" if row.state == DeadLetter.State.OPEN else f"would skip ({row.state})"
-                extra = f" args={json.dumps(row.args)}" if show_args else ""
-                self.stdout.write(f"{verdict} {row.pk} {row.task_name}{extra}")
-            self.stdout.write(f"dry run: nothing {'sent' if verb == 'replay' else 'changed'} ({len(rows)} matched)")
+            self._summary(preview(rows), f"dry run: {unchanged}")
             return
-        result = act(rows, actor=self._actor())
-        for pk in result.done:
-            self.stdout.write(f"{done} {pk}")
-        for reason in result.refused.values():
-            self.stderr.write(f"not {done}: {reason}")
-        self.stdout.write(f"{len(result.done)} {done}, {len(result.refused)} refused")
+        result = act(self._progress(rows, verb), actor=self._actor())
+        self._summary(result, f"bulk {result.bulk}")
 
     def do_flush(self, options: dict) -> None:
         result = deadletters.flush_fallback(dry_run=options["dry_run"])
         prefix = "dry run: would flush" if options["dry_run"] else "flushed"
-        self.stdout.write(f"{prefix} {result.flushed}, {result.remaining} remaining, {result.rejected} unreadable")
+        self.stdout.write(f"{prefix} {result.flushed}, {result.remaining} remaining, {result.parked} parked")
+        parked = deadletters.parked_count()
+        if parked:
+            self.stdout.write(f"{parked} records parked in all: `manage.py deadletters parked` shows them")
+
+    def do_parked(self, options: dict) -> None:
+        entries = deadletters.parked_records(limit=1000)
+        for entry in entries:
+            self.stdout.write(printable(f"{entry.get('parked_at', '')}  {entry.get('reason', '')}"))
+            self.stdout.write(printable(f"  {entry.get('record', '')}"))
+        total = deadletters.parked_count()
+        self.stdout.write(f"{total} parked records")
+        if options["clear"]:
+            self.stdout.write(f"cleared {deadletters.clear_parked()} parked records")
 
     # --- helpers ----------------------------------------------------------------------------------
+    def _summary(self, result: deadletters.BulkResult, title: str) -> None:
+        self.stdout.write(title)
+        for line in summary_table(result):
+            self.stdout.write(line)
+        for pk, reason in result.reasons.items():
+            self.stderr.write(printable(f"{pk}: {reason}"))
+
+    def _progress(self, rows: list, verb: str):
+        # tqdm needs the raw stream: Django's OutputWrapper would end every redraw with a newline.
+        stream = getattr(self.stderr, "_out", self.stderr)
+        return tqdm(rows, desc=verb, unit="row", file=stream, disable=not rows)
+
     def _filtered(self, options: dict):
-        return deadletters.filter_dead_letters(
-            task=options.get("task"),
-            exception=options.get("exception"),
-            provider=options.get("provider"),
-            symbol=options.get("symbol"),
-            state=options.get("state"),
-            since=options.get("since"),
-            until=options.get("until"),
-        )
+        return deadletters.filter_dead_letters(**{name: options.get(name) for name in FILTERS})
 
     def _targets(self, options: dict):
-        filters = any(options.get(k) for k in ("task", "exception", "provider", "symbol", "state", "since", "until"))
         if options["ids"]:
             rows = self._filtered(options).filter(pk__in=options["ids"])
             missing = set(options["ids"]) - set(rows.values_list("pk", flat=True))
@@ -142,7 +194,7 @@ class Command(BaseCommand):
             return rows.order_by("pk")
         if not options["all_matching"]:
             raise CommandError("name dead letter ids, or pass --all-matching with filters")
-        if not filters:
+        if not any(options.get(name) for name in FILTERS):
             raise CommandError("--all-matching needs at least one filter (e.g. --state open --task quotes.fetch)")
         return self._filtered(options).order_by("pk")
 

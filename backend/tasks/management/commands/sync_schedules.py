@@ -17,3 +17,5 @@ class Command(BaseCommand):
             self.stdout.write(f"  updated {name}")
         for old in result.migrated:
             self.stdout.write(f"  rewrote legacy entry {old}")
+        for name in result.removed:
+            self.stdout.write(f"  removed {name} (maintenance: cleanup is the one cleanup)")

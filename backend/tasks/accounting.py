@@ -1,0 +1,125 @@
+"""Run accounting: what each batch of a run stored or finally failed, idempotent per batch.
+
+A batch message can be delivered more than once (its worker died after recording, a retry ran
+the failed subset again). Each batch therefore keeps the SETS of its done and failed items; a
+repeated record is a union, so it changes nothing, and an item a later delivery stored moves from
+failed to done. A run's done/failed counts are derived from its batches in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from .runs import DispatchBatch, DispatchRun
+
+logger = logging.getLogger(__name__)
+
+Item = str | int
+
+
+def record_plan(run_id: int, *, assets: int, batches: int) -> None:
+    """Store how many assets and batches a run fanned out to; an empty plan closes the run."""
+    fields: dict[str, object] = {"planned": assets, "batches": batches}
+    if assets == 0:
+        fields.update(status=DispatchRun.Status.DONE, finished_at=timezone.now())
+    DispatchRun.objects.filter(pk=run_id).update(**fields)
+
+
+def _sorted(items: set[Item]) -> list[Item]:
+    # Items of one batch share a type (symbols or ids); ints first keeps a mixed set sortable anyway.
+    return sorted(items, key=lambda item: (isinstance(item, str), item))
+
+
+def record_outcome(
+    run_id: int | None, batch: int | None, *, done: Iterable[Item] = (), failed: Iterable[Item] = ()
+) -> None:
+    """Merge one delivery's outcome into its batch and re-derive the run's counts; idempotent.
+
+    ``done`` items are added to the batch's done set; ``failed`` items to its failed set unless
+    they are done. The run closes (``done``) once every planned asset is accounted; a run the
+    deadline already closed as ``incomplete`` still takes late outcomes and becomes ``done`` when
+    they complete it.
+    """
+    if run_id is None:
+        return
+    done_now, failed_now = set(done), set(failed)
+    index = DispatchBatch.UNNUMBERED if batch is None else batch
+    with transaction.atomic():
+        # The run row's lock serialises every outcome of the run: batch rows and sums stay consistent.
+        run = DispatchRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None:
+            logger.warning("outcome for unknown dispatch run %s (batch %s) dropped", run_id, batch)
+            return
+        row, _ = DispatchBatch.objects.get_or_create(run=run, index=index)
+        done_set = set(row.done) | done_now
+        failed_set = (set(row.failed) | failed_now) - done_set
+        if done_set == set(row.done) and failed_set == set(row.failed):
+            return  # a repeat of what is recorded: nothing to change
+        row.done, row.failed = _sorted(done_set), _sorted(failed_set)
+        row.done_count, row.failed_count = len(done_set), len(failed_set)
+        row.save()
+        _derive_counts(run)
+
+
+def _derive_counts(run: DispatchRun, now: datetime | None = None) -> None:
+    """Set the run's done/failed from its batches (never past the plan) and close it when complete."""
+    totals = run.batch_outcomes.aggregate(done=Sum("done_count"), failed=Sum("failed_count"))
+    run.done = min(run.planned, totals["done"] or 0)
+    run.failed = min(run.planned - run.done, totals["failed"] or 0)
+    update = ["done", "failed"]
+    if run.planned and run.missing == 0 and run.status in (DispatchRun.Status.RUNNING, DispatchRun.Status.INCOMPLETE):
+        if run.status == DispatchRun.Status.INCOMPLETE:
+            run.note = f"{run.note} (late outcomes completed it)"[:300]
+            update.append("note")
+        run.status = DispatchRun.Status.DONE
+        run.finished_at = now or timezone.now()
+        update += ["status", "finished_at"]
+    run.save(update_fields=update)
+
+
+def run_deadline(start: datetime, interval_seconds: float) -> datetime:
+    """When a run started at ``start`` must be accounted: one schedule interval plus the hard time limit.
+
+    By then every batch was delivered (the queue drains within an interval when the platform keeps
+    up) and ran to its hard limit; what is still unaccounted was lost or is stuck in retries.
+    """
+    return start + timedelta(seconds=interval_seconds + settings.CELERY_TASK_TIME_LIMIT)
+
+
+def close_overdue_runs(schedule: str | None = None, now: datetime | None = None) -> list[int]:
+    """Close every running run past its deadline as ``incomplete``, counting what never reported.
+
+    Called by the next claim of the schedule and by the heartbeat; returns the closed runs' ids.
+    """
+    now = now or timezone.now()
+    overdue = DispatchRun.objects.filter(status=DispatchRun.Status.RUNNING, deadline__lt=now)
+    if schedule is not None:
+        overdue = overdue.filter(schedule=schedule)
+    closed: list[int] = []
+    for run_id in overdue.values_list("pk", flat=True):
+        with transaction.atomic():
+            run = DispatchRun.objects.select_for_update().filter(pk=run_id, status=DispatchRun.Status.RUNNING).first()
+            if run is None:
+                continue  # another closer (or the last outcome) got there first
+            reported = run.batch_outcomes.exclude(index=DispatchBatch.UNNUMBERED).count()
+            missing_batches = max(0, run.batches - reported)
+            if run.planned == 0 and run.batches == 0:
+                note = "closed at its deadline: the dispatcher never recorded a plan"
+            else:
+                note = (
+                    f"closed at its deadline: {run.missing} of {run.planned} assets unaccounted, "
+                    f"{missing_batches} of {run.batches} batches never reported"
+                )
+            run.status, run.finished_at = DispatchRun.Status.INCOMPLETE, now
+            run.note = f"{run.note}; {note}"[:300] if run.note else note
+            run.save(update_fields=["status", "finished_at", "note"])
+        logger.warning("dispatch run %s (%s) %s", run.pk, run.schedule, note)
+        closed.append(run.pk)
+    return closed

@@ -1,0 +1,113 @@
+"""Dead letters: every task that finally fails leaves one row an operator can read, replay or discard.
+
+One module per job:
+
+* ``secrets``    — redaction with this deployment's secret values (``backend.common.redaction``);
+* ``records``    — what one failure looks like, redacted and JSON-ready, and its merge into the table;
+* ``storage``    — where state lives outside the database (Redis when it is the broker, else var/);
+* ``rows``       — a record merged into the table: made storable, linked to the dead letter it replayed;
+* ``fallback``   — records the database refused wait there until ``flush_fallback`` moves them in;
+* ``parking``    — records the database will never take as they are, set aside visibly;
+* ``capture``    — the Celery signal receivers that write dead letters and redact what Celery emits;
+* ``poison``     — the delivery cap for messages whose worker keeps dying under them;
+* ``operations`` — the filter vocabulary, replay and discard shared by the command and the admin;
+* ``history``    — every action on a dead letter (who, when, what, result) and replay outcomes.
+
+Nothing here imports models at module level: the package is loaded while Django sets up.
+"""
+
+from __future__ import annotations
+
+from .capture import (
+    on_task_failure,
+    on_task_internal_error,
+    on_task_retry,
+    on_task_success,
+    redact_published_reprs,
+)
+from .fallback import (
+    FALLBACK_REDIS_KEY,
+    FlushResult,
+    flush_fallback,
+    pending_fallback,
+    record_failure,
+    write_fallback,
+)
+from .history import mark_replay_outcome, record_action
+from .operations import (
+    BulkResult,
+    ReplayRefused,
+    discard,
+    discard_many,
+    filter_dead_letters,
+    preview_discard,
+    preview_replay,
+    replay,
+    replay_many,
+    replay_refusal,
+)
+from .parking import clear_parked, park, parked_count, parked_records
+from .poison import (
+    PoisonMessageError,
+    clear_deliveries,
+    count_delivery,
+    current_deliveries,
+    delivery_guard,
+    prune_delivery_counters,
+)
+from .records import REPLAY_HEADER, FailureRecord, build_record, exception_class_name, exception_lineage, symbols_in
+from .rows import UnstorableRecord, apply_record, storable
+from .secrets import REDACTED, configured_secrets, redact_text, redact_value, scrub_exception
+from .storage import fallback_file, uses_redis
+
+__all__ = [
+    "FALLBACK_REDIS_KEY",
+    "REDACTED",
+    "REPLAY_HEADER",
+    "BulkResult",
+    "FailureRecord",
+    "FlushResult",
+    "PoisonMessageError",
+    "ReplayRefused",
+    "apply_record",
+    "build_record",
+    "UnstorableRecord",
+    "clear_deliveries",
+    "clear_parked",
+    "exception_lineage",
+    "park",
+    "parked_count",
+    "parked_records",
+    "storable",
+    "configured_secrets",
+    "count_delivery",
+    "current_deliveries",
+    "delivery_guard",
+    "discard",
+    "discard_many",
+    "exception_class_name",
+    "fallback_file",
+    "filter_dead_letters",
+    "flush_fallback",
+    "on_task_failure",
+    "on_task_internal_error",
+    "on_task_retry",
+    "on_task_success",
+    "pending_fallback",
+    "prune_delivery_counters",
+    "record_failure",
+    "redact_published_reprs",
+    "redact_text",
+    "redact_value",
+    "replay",
+    "replay_many",
+    "replay_refusal",
+    "preview_discard",
+    "preview_replay",
+    "mark_replay_outcome",
+    "record_action",
+    "scrub_exception",
+    "symbols_in",
+    "uses_redis",
+    "write_fallback",
+]

@@ -1,0 +1,48 @@
+"""Redaction with this deployment's secrets: ``backend.common.redaction`` fed the values settings name.
+
+Everything a dead letter stores, and every exception Celery is about to log or send in an event,
+passes through here first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+from celery.utils.saferepr import saferepr
+
+from backend.common import redaction
+from backend.common.redaction import REDACTED
+from backend.core.secrets import configured_secrets
+
+__all__ = ["REDACTED", "configured_secrets", "redact_text", "redact_value", "scrub_exception", "scrub_einfo"]
+
+
+def _bounded_repr(value: Any) -> str:
+    return saferepr(value, redaction.REPR_LIMIT)
+
+
+def redact_text(text: str, secrets: Sequence[str] | None = None) -> str:
+    """``text`` with configured secret values, URL passwords and credential-named values replaced."""
+    return redaction.redact_text(text, configured_secrets() if secrets is None else secrets)
+
+
+def redact_value(value: Any, secrets: Sequence[str] | None = None) -> Any:
+    """A JSON-ready copy of ``value`` with secrets redacted: credential-named keys lose their values."""
+    return redaction.redact_value(value, configured_secrets() if secrets is None else secrets, repr_of=_bounded_repr)
+
+
+def scrub_exception(exc: BaseException | None) -> None:
+    """Redact an exception's arguments in place, so whatever formats it later shows no secret."""
+    redaction.scrub_exception(exc, configured_secrets())
+
+
+def scrub_einfo(exc: BaseException | None, einfo: Any) -> None:
+    """Redact the exception and formatted traceback Celery logs, stores and sends in events next."""
+    scrub_exception(exc)
+    if einfo is not None and isinstance(getattr(einfo, "traceback", None), str):
+        with contextlib.suppress(AttributeError):
+            einfo.traceback = redact_text(einfo.traceback)
+    if einfo is not None:
+        scrub_exception(getattr(einfo, "exception", None))

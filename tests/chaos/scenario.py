@@ -1,0 +1,153 @@
+"""One quote fan-out under one fault: seed, dispatch, inject, wait for recovery, account, judge."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from tests.fixtures.worker import report
+
+from . import observe
+from .accounting import Finding, History, Verdict, check
+from .stack import Process, Stack
+
+DISPATCH_SCHEDULE = "quotes.dispatch:crypto"
+
+
+@dataclass
+class QuoteRun:
+    """A running fan-out of quote batches over ``symbols``, and the worker serving it."""
+
+    stack: Stack
+    symbols: list[str]
+    worker: Process
+    started_wall: object  # aware datetime the scenario started at (quotes stored since count)
+    started: float  # monotonic
+    extra_findings: list[Finding] = field(default_factory=list)
+
+    def stored(self) -> frozenset[str]:
+        return observe.stored_since(self.symbols, self.started_wall)
+
+    def complete(self) -> bool:
+        """Every item stored and the run closed."""
+        run = observe.run_count(DISPATCH_SCHEDULE)
+        return len(self.stored()) == len(self.symbols) and run is not None and run.status != "running"
+
+    def wait_in_flight(self, timeout: float = 120) -> None:
+        """Wait until the first batch is stored, so the next ones are running or queued."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if observe.db_down_safe(lambda: len(self.stored()), 0):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"no batch stored within {timeout} s:\n{self.worker.log()[-3000:]}")
+
+
+def start_quote_run(
+    stack: Stack,
+    *,
+    assets: int,
+    batch_size: int,
+    hang: float | None = None,
+    worker_env: dict[str, str] | None = None,
+) -> QuoteRun:
+    """Seed ``assets`` crypto assets, start a worker, dispatch one quote run over them.
+
+    ``hang`` makes every Binance request take that long, so batches stay in flight for a while.
+    """
+    stack.env_overrides["QUOTE_BATCH_SIZE"] = str(batch_size)
+    symbols = observe.seed_crypto(assets)
+    if hang:
+        stack.fake.set_fault("binance", "hang", seconds=hang)
+    worker = stack.start_worker(worker_env)
+    started_wall = timezone.now()
+    started = time.monotonic()
+    stack.send("quotes.dispatch", kwargs={"asset_class": "crypto"})
+    return QuoteRun(stack, symbols, worker, started_wall, started)
+
+
+def finish(
+    run: QuoteRun,
+    scenario: str,
+    *,
+    fault_over: float,
+    bound: float,
+    patience: float | None = None,
+    expected_dead_letters: int = 0,
+    checks: list[Callable[[], Finding]] | None = None,
+    until: Callable[[], bool] | None = None,
+) -> Verdict:
+    """Wait for recovery (measured from ``fault_over``), collect the history and judge it.
+
+    ``checks`` are scenario-specific findings, evaluated once the scenario has recovered; ``until``
+    is a further condition of recovery (a dead letter written, say).
+    """
+
+    def recovered() -> bool:
+        return run.complete() and (until is None or until())
+
+    recovery = observe.wait_recovered(recovered, fault_over, bound, patience or bound + 30)
+    # Redeliveries of a batch that had already finished would show up just after: give them a moment.
+    time.sleep(2)
+    facts = observe.log_facts(run.stack.logs(), "quotes.fetch")
+    history = History(
+        scenario=scenario,
+        expected=frozenset(run.symbols),
+        stored=run.stored(),
+        recovery_bound=bound,
+        recovery_seconds=recovery,
+        duplicated_rows=observe.duplicated_rows(),
+        run=observe.run_count(DISPATCH_SCHEDULE),
+        deliveries=facts.deliveries,
+        retries=facts.retries,
+        dead_letters=observe.dead_letters(run.stack),
+        expected_dead_letters=expected_dead_letters,
+        findings=tuple([*(probe() for probe in checks or ()), *run.extra_findings]),
+    )
+    return judge(history, run.stack)
+
+
+def judge(history: History, stack: Stack) -> Verdict:
+    """Check a history; its table goes to the run's closing summary and to a results file."""
+    verdict = check(history)
+    for line in verdict.table().splitlines():
+        report(line)
+    results = Path(settings.VAR_DIR) / "chaos-results.jsonl"
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with results.open("a") as out:
+        out.write(json.dumps({"at": timezone.now().isoformat(), **verdict.figures()}) + "\n")
+    return verdict
+
+
+def explain(verdict: Verdict, stack: Stack) -> str:
+    """The accounting table and the tail of every process log, for a failed assertion."""
+    logs = "\n".join(f"--- {p.name}\n{p.log()[-3000:]}" for p in stack.processes)
+    return f"{verdict.table()}\n{logs}"
+
+
+def kill_busy_child(stack: Stack, worker: Process, sig: int, timeout: float = 30) -> int:
+    """Send ``sig`` to a pool process of ``worker`` that is running a task right now; return its pid."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        active = stack.app.control.inspect(destination=[worker.name], timeout=2).active() or {}
+        pids = [request["worker_pid"] for request in active.get(worker.name, ()) if request.get("worker_pid")]
+        if pids:
+            os.kill(pids[0], sig)
+            return pids[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no pool process of {worker.name} ran a task within {timeout} s")
+
+
+def wait_until_stopped(worker: Process, timeout: float) -> bool:
+    """Wait for a process to exit; return whether it did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and worker.alive():
+        time.sleep(0.1)
+    return not worker.alive()

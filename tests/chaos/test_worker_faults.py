@@ -1,0 +1,93 @@
+"""A worker killed or stopped mid-fan-out: every batch ends stored once and counted once.
+
+Kills land while batches are in flight: every Binance request is held for a second by the fake
+server, and the fault is injected once the first batch is stored.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from . import observe
+from .accounting import Finding
+from .scenario import QuoteRun, explain, finish, kill_busy_child, start_quote_run, wait_until_stopped
+
+pytestmark = pytest.mark.chaos
+
+# Issue 9: a killed worker's batches are redelivered within about two minutes on Redis.
+WORKER_LOSS_BOUND = 150
+
+
+def busy_child_lost(run: QuoteRun) -> Finding:
+    """Whether the kill really hit a pool process in the middle of a task."""
+    lost = observe.log_facts(run.stack.logs()).busy_children_lost
+    return Finding("kill hit a busy child", lost >= 1, f"{lost} task(s) lost their pool process")
+
+
+def sigkill_busy_child(stack, *, assets: int, batch_size: int, bound: float) -> None:
+    run = start_quote_run(stack, assets=assets, batch_size=batch_size, hang=1.0)
+    run.wait_in_flight()
+    kill_busy_child(stack, run.worker, signal.SIGKILL)
+    killed_at = time.monotonic()
+    verdict = finish(
+        run, f"SIGKILL busy pool child ({assets} assets)", fault_over=killed_at, bound=bound,
+        checks=[lambda: busy_child_lost(run)],
+    )  # fmt: skip
+    assert verdict.ok, explain(verdict, stack)
+
+
+@pytest.mark.chaos_short
+def test_sigkill_of_a_busy_pool_child_loses_and_doubles_nothing__short(stack) -> None:
+    sigkill_busy_child(stack, assets=120, batch_size=20, bound=60)
+
+
+def test_sigkill_of_a_busy_pool_child_with_1200_assets_in_flight(stack) -> None:
+    sigkill_busy_child(stack, assets=1200, batch_size=50, bound=WORKER_LOSS_BOUND)
+
+
+def test_sigkill_of_the_worker_main_process_with_1200_assets_in_flight(stack) -> None:
+    run = start_quote_run(stack, assets=1200, batch_size=50, hang=1.0)
+    run.wait_in_flight()
+    os.kill(run.worker.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    # A supervisor (docker restart policy, systemd) starts a new worker; the held batches must reach it.
+    stack.start_worker()
+    verdict = finish(run, "SIGKILL worker main process (1200 assets)", fault_over=killed_at, bound=WORKER_LOSS_BOUND)
+    assert verdict.ok, explain(verdict, stack)
+
+
+def warm_shutdown(stack, *, assets: int, batch_size: int, bound: float) -> None:
+    run = start_quote_run(stack, assets=assets, batch_size=batch_size, hang=1.0)
+    run.wait_in_flight()
+    run.worker.process.send_signal(signal.SIGTERM)
+    stopped_at = time.monotonic()
+    exited = wait_until_stopped(run.worker, 60)
+    stack.start_worker()
+
+    def clean_exit() -> Finding:
+        code = run.worker.process.returncode
+        lost = observe.log_facts(run.worker.log()).busy_children_lost
+        return Finding(
+            "warm shutdown finished its running batches and exited 0",
+            exited and code == 0 and lost == 0,
+            f"exited={exited} code={code} batches cut off={lost}",
+        )
+
+    verdict = finish(
+        run, f"SIGTERM warm shutdown mid-batch ({assets} assets)", fault_over=stopped_at, bound=bound,
+        checks=[clean_exit],
+    )  # fmt: skip
+    assert verdict.ok, explain(verdict, stack)
+
+
+@pytest.mark.chaos_short
+def test_warm_shutdown_mid_batch_hands_the_rest_to_the_next_worker__short(stack) -> None:
+    warm_shutdown(stack, assets=120, batch_size=20, bound=60)
+
+
+def test_warm_shutdown_mid_batch_with_1200_assets(stack) -> None:
+    warm_shutdown(stack, assets=1200, batch_size=50, bound=WORKER_LOSS_BOUND)

@@ -1,0 +1,63 @@
+"""The one redaction module: provider URL scrubbing, broad redaction of stored text, the log filter."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+from backend.common.redaction import (
+    REDACTED,
+    RedactSecretsFilter,
+    redact_text,
+    redact_value,
+    scrub_url,
+    secret_values,
+    url_password,
+)
+
+KEY = "k3y-value-0123456789"
+
+
+def test_it_redacts_the_secret_values_it_is_given_and_nothing_short() -> None:
+    assert redact_text(f"refused {KEY}", [KEY]) == f"refused {REDACTED}"
+    assert secret_values(["abc", None, "", KEY, KEY]) == [KEY]
+
+
+def test_url_password_finds_the_password_of_a_service_url() -> None:
+    assert url_password("redis://:hunter2hunter@redis:6379/0") == "hunter2hunter"
+    assert url_password("redis://redis:6379/0") is None
+
+
+def test_provider_urls_keep_their_shape_with_keys_masked() -> None:
+    assert scrub_url(f"https://api.test/q?symbol=IBM&apikey={KEY}") == "https://api.test/q?symbol=IBM&apikey=***"
+
+
+def test_values_of_unknown_types_are_shown_through_the_given_repr() -> None:
+    assert redact_value({"when": object()}, repr_of=lambda v: "<object>") == {"when": "<object>"}
+
+
+def test_the_log_filter_asks_for_the_secrets_at_every_record() -> None:
+    current: list[str] = []
+    log_filter = RedactSecretsFilter(secrets=lambda: current)
+    first = logging.LogRecord("x", logging.INFO, __file__, 1, "key %s", (KEY,), None)
+    log_filter.filter(first)
+    assert KEY in first.getMessage()  # not a secret yet
+    current.append(KEY)
+    second = logging.LogRecord("x", logging.INFO, __file__, 1, "key %s", (KEY,), None)
+    log_filter.filter(second)
+    assert second.getMessage() == f"key {REDACTED}"
+
+
+def test_the_configured_console_handler_redacts_the_deployment_keys(settings) -> None:
+    settings.COINGECKO_API_KEY = KEY
+    handler = next(h for h in logging.getLogger().handlers if h.filters)
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "coingecko said %s", (f"bad key {KEY}",), None)
+    assert all(f.filter(record) for f in handler.filters)
+    assert KEY not in record.getMessage()
+
+
+def test_the_module_imports_neither_django_nor_celery() -> None:
+    code = "import sys, backend.common.redaction; print(sorted(m for m in ('django', 'celery') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
