@@ -13,7 +13,17 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from backend.common.exchange_sessions import (
+    POST_MARKET_LENGTH,
+    Phase,
+    is_session_day,
+    market_clock,
+    session_bounds,
+)
+
 NEW_YORK = ZoneInfo("America/New_York")
+# US equities follow this exchange's calendar (holidays, early closes) like the real providers do.
+CALENDAR = "XNYS"
 
 
 LONDON = ZoneInfo("Europe/London")
@@ -299,14 +309,46 @@ def aligned_times(step: int, start: float, end: float, *, offset: int = 0, limit
 
 
 def latest_session_day(now: float) -> date:
-    """The New York trading day whose session is open now or closed most recently (no holidays)."""
-    local = datetime.fromtimestamp(now, NEW_YORK)
-    day = local.date()
-    if local.time() < dtime(9, 30):
-        day -= timedelta(days=1)
-    while day.weekday() >= 5:
+    """The New York trading day whose session is open now or closed most recently (real calendar)."""
+    clock = market_clock(CALENDAR, datetime.fromtimestamp(now, UTC))
+    if clock.phase is Phase.OPEN or clock.last_close is None:
+        return clock.day
+    return clock.last_close.astimezone(NEW_YORK).date()
+
+
+def session_open_ts(day: date) -> float:
+    """Unix time of ``day``'s regular open; ``day`` must be a trading day."""
+    return _bounds(day)[0].timestamp()
+
+
+def session_close_ts(day: date) -> float:
+    """Unix time of ``day``'s regular close (13:00 on early-close days); ``day`` must be a trading day."""
+    return _bounds(day)[1].timestamp()
+
+
+def post_market_end_ts(day: date) -> float:
+    """Unix time extended trading ends after ``day``'s close."""
+    return session_close_ts(day) + POST_MARKET_LENGTH.total_seconds()
+
+
+def is_trading_day(day: date) -> bool:
+    """Whether New York trades on ``day`` (weekends and exchange holidays do not)."""
+    return is_session_day(CALENDAR, day)
+
+
+def previous_trading_day(day: date) -> date:
+    """The trading day before ``day``."""
+    day -= timedelta(days=1)
+    while not is_trading_day(day):
         day -= timedelta(days=1)
     return day
+
+
+def _bounds(day: date) -> tuple[datetime, datetime]:
+    bounds = session_bounds(CALENDAR, day)
+    if bounds is None:
+        raise ValueError(f"{day} is not a trading day")
+    return bounds
 
 
 def ny_ts(day: date, at: dtime) -> float:
