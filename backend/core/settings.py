@@ -414,6 +414,10 @@ PROVIDER_STATE_REDIS_URL = env_str("PROVIDER_STATE_REDIS_URL", REDIS_URL)
 # Prefix of those Redis keys, so two deployments (or test runs) on one Redis keep apart.
 PROVIDER_STATE_PREFIX = env_str("PROVIDER_STATE_PREFIX", "financehub")
 
+# --- Operator dashboard (/) ---------------------------------------------------------------------
+# The page reloads itself this often (seconds); 0 turns the reload off.
+DASHBOARD_REFRESH_SECONDS = env_int("DASHBOARD_REFRESH_SECONDS", 30)
+
 # --- make run ---------------------------------------------------------------------------------------
 WEB_PORT = env_int("WEB_PORT", 8000)
 FLOWER_PORT = env_int("FLOWER_PORT", 5555)

@@ -1,0 +1,130 @@
+"""What the dashboard's tables show, read fresh for each page: queues, providers, liveness, dead
+letters and runs. Each function is one small read; nothing here writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from backend.monitoring.health import Check, check_beat, check_workers
+from backend.monitoring.metrics import queue_depths
+from backend.tasks import deadletters
+from backend.tasks.models import DeadLetter
+from backend.tasks.runs import DispatchRun
+
+# The dashboard waits this long for workers to answer the liveness broadcast.
+WORKER_REPLY_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One broker queue: messages waiting, and whether some worker consumes it."""
+
+    name: str
+    waiting: int | None
+    served: bool
+
+
+@dataclass(frozen=True)
+class ProviderRow:
+    """One provider's circuit and pause, as every worker sees them (shared state in Redis)."""
+
+    provider: str
+    circuit: str
+    failures: int
+    circuit_seconds_left: float | None
+    paused_until: datetime | None
+
+    @property
+    def healthy(self) -> bool:
+        return self.circuit == "closed" and self.paused_until is None
+
+
+@dataclass(frozen=True)
+class LetterRow:
+    """An open dead letter and what the current user may do with it."""
+
+    letter: DeadLetter
+    can_replay: bool
+    can_discard: bool
+    why_not: str
+
+
+def liveness() -> tuple[Check, Check]:
+    """Beat's heartbeat age and which queues have a live worker."""
+    return check_beat(timezone.now()), check_workers(timeout=WORKER_REPLY_SECONDS)
+
+
+def queues(workers: Check) -> list[QueueRow]:
+    """Depth of each declared queue (None when the broker did not answer) and whether it is served."""
+    depths = queue_depths()
+    detail = workers.detail if isinstance(workers.detail, dict) else {}
+    unserved = set(detail.get("queues_without_worker", settings.TASK_QUEUES))
+    return [QueueRow(name, depths.get(name), name not in unserved) for name in settings.TASK_QUEUES]
+
+
+def known_providers() -> list[str]:
+    """Every provider a chain may call, in name order."""
+    from backend.tasks.sources import NEWS_CHAIN, QUOTE_CHAINS
+
+    return sorted({p for chain in QUOTE_CHAINS.values() for p in chain} | set(NEWS_CHAIN))
+
+
+def providers() -> tuple[list[ProviderRow], str]:
+    """Circuit and pause per provider, plus a note when the shared state could not be read."""
+    from backend.tasks.sources import circuit_breaker  # built lazily from settings on first use
+
+    breaker = circuit_breaker()
+    paused = breaker.pauses.paused()
+    rows = []
+    try:
+        for name in known_providers():
+            state = breaker.state(name)
+            rows.append(ProviderRow(name, state.state, state.failures, state.retry_after, paused.get(name)))
+    except RedisError as exc:
+        return [], f"provider state unreadable ({type(exc).__name__})"
+    return rows, ""
+
+
+def open_letters(user, *, limit: int = 20) -> tuple[list[LetterRow], int]:
+    """The newest open dead letters (with this user's allowed actions) and how many are open."""
+    qs = DeadLetter.objects.filter(state=DeadLetter.State.OPEN).order_by("-last_failure_at")
+    may_replay = user.has_perm("tasks.replay_deadletter")
+    may_discard = user.has_perm("tasks.discard_deadletter")
+    rows = []
+    for letter in qs[:limit]:
+        refusal = deadletters.replay_refusal(letter)
+        why = str(refusal) if refusal else ("" if may_replay else "you may not replay dead letters")
+        rows.append(LetterRow(letter, may_replay and refusal is None, may_discard, why))
+    return rows, qs.count()
+
+
+def recent_runs(*, limit: int = 12) -> list[DispatchRun]:
+    """The latest periodic runs that did work (skipped ticks are left out), newest first."""
+    return list(DispatchRun.objects.exclude(status=DispatchRun.Status.SKIPPED).order_by("-started_at")[:limit])
+
+
+def age_text(moment: datetime | None, now: datetime | None = None) -> str:
+    """``42s``, ``5m10s``, ``3h02m`` or ``2d04h`` since ``moment`` (``never`` for None)."""
+    if moment is None:
+        return "never"
+    now = now or datetime.now(tz=UTC)
+    return duration_text((now - moment).total_seconds())
+
+
+def duration_text(seconds: float | None) -> str:
+    """A short human duration (``-`` for None)."""
+    if seconds is None:
+        return "-"
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"

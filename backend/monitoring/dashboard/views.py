@@ -1,0 +1,111 @@
+"""The operator dashboard page and its two buttons, for logged-in staff only.
+
+Anyone else is sent to the admin login page and back. Replay and Discard call the same dead-letter
+operations, with the same permissions, as the admin's buttons: every click lands in the dead
+letter's history with the user's name.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+from kombu.exceptions import KombuError
+
+from backend.tasks import deadletters
+from backend.tasks.models import DeadLetter
+
+from . import charts, freshness, panels, series
+
+
+def _actor(request: HttpRequest) -> str:
+    # The same actor form as the admin's buttons: the dashboard is a staff page of the same site.
+    return f"admin:{request.user.get_username()}"
+
+
+def _charts() -> list[dict[str, str]]:
+    """Each chart's id, title, one-line meaning and SVG (our own escaped markup, safe to embed)."""
+    built = [
+        ("tasks", "Tasks finished per 10 minutes", "Every task result by its final state.",
+         charts.stacked_bars, series.task_results()),
+        ("dead-letters", "New dead letters per 10 minutes", "Tasks that failed for good, by task.",
+         charts.stacked_bars, series.dead_letters()),
+        ("dispatch", "Assets of periodic runs per 10 minutes", "Planned assets done, failed, or still missing.",
+         charts.stacked_bars, series.dispatch_outcomes()),
+        ("tick-wait", "Queue wait of beat ticks", "Seconds from beat sending a tick to a worker starting it.",
+         charts.lines, series.tick_wait()),
+    ]  # fmt: skip
+    return [
+        {"id": key, "title": title, "meaning": meaning, "svg": mark_safe(draw(ts, title=title))}  # noqa: S308
+        for key, title, meaning, draw, ts in built
+    ]
+
+
+@staff_member_required
+@never_cache
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Freshness, queues, charts, dead letters, runs, providers and liveness on one page."""
+    now = timezone.now()
+    beat, workers = panels.liveness()
+    letters, open_count = panels.open_letters(request.user)
+    provider_rows, provider_note = panels.providers()
+    context = {
+        "now": now,
+        "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS,
+        "freshness": freshness.class_freshness(now),
+        "beat": beat,
+        "workers": workers,
+        "queues": panels.queues(workers),
+        "charts": _charts(),
+        "letters": letters,
+        "open_count": open_count,
+        "runs": panels.recent_runs(),
+        "providers": provider_rows,
+        "provider_note": provider_note,
+    }
+    return render(request, "monitoring/dashboard.html", context)
+
+
+def _back() -> HttpResponseRedirect:
+    return HttpResponseRedirect(reverse("dashboard") + "#dead-letters")
+
+
+@staff_member_required
+@require_POST
+def replay_dead_letter(request: HttpRequest, pk: int) -> HttpResponse:
+    """Replay one dead letter (needs ``tasks.replay_deadletter``), then back to the dashboard."""
+    row = get_object_or_404(DeadLetter, pk=pk)
+    if not request.user.has_perm("tasks.replay_deadletter"):
+        messages.error(request, "You may not replay dead letters.")
+        return _back()
+    try:
+        new_id = deadletters.replay(row, actor=_actor(request))
+    except deadletters.ReplayRefused as exc:
+        messages.warning(request, f"Not replayed: {exc}")
+    except (KombuError, OSError) as exc:
+        messages.error(request, f"Not replayed: the broker refused the task ({type(exc).__name__})")
+    else:
+        messages.success(request, f"Dead letter #{row.pk} ({row.task_name}) replayed as task {new_id}.")
+    return _back()
+
+
+@staff_member_required
+@require_POST
+def discard_dead_letter(request: HttpRequest, pk: int) -> HttpResponse:
+    """Discard one open dead letter (needs ``tasks.discard_deadletter``), then back to the dashboard."""
+    row = get_object_or_404(DeadLetter, pk=pk)
+    if not request.user.has_perm("tasks.discard_deadletter"):
+        messages.error(request, "You may not discard dead letters.")
+    elif deadletters.discard(row, actor=_actor(request)):
+        messages.success(request, f"Dead letter #{row.pk} ({row.task_name}) discarded.")
+    else:
+        row.refresh_from_db(fields=["state"])
+        messages.warning(request, f"Not discarded: #{row.pk} is {row.get_state_display()}, not open.")
+    return _back()
