@@ -42,4 +42,4 @@ EXPOSE 8000 5555
 
 # The web process: gunicorn (WEB_CONCURRENCY worker processes, default 2), static files through
 # WhiteNoise. compose publishes it on 127.0.0.1 only; put a TLS proxy in front to expose it.
-CMD ["gunicorn", "backend.core.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "--no-control-socket"]
+CMD ["gunicorn", "backend.core.wsgi:application", "--config", "python:backend.core.gunicorn_conf", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "--no-control-socket"]

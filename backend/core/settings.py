@@ -8,6 +8,7 @@ and ``REDIS_URL`` switches the same code to PostgreSQL and Redis.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -183,6 +184,11 @@ STORAGES = {
 }
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+# plain: one readable line per record; json: one JSON object per line with the task's fields
+# (task_id, task_name, queue, symbols, provider) for log pipelines (backend/common/jsonlog.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT: expected plain or json, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -191,9 +197,10 @@ LOGGING = {
         "plain": {
             "()": "backend.common.logsafe.SafeFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
-        }
+        },
+        "json": {"()": "backend.common.jsonlog.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "httpx": {"level": "WARNING"},
@@ -201,6 +208,9 @@ LOGGING = {
         # Django's defaults give these their own unescaped handlers; route them through ours instead.
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # gunicorn's own lines (its settings file hands it this dict): escaped, redacted, LOG_FORMAT.
+        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 
@@ -437,9 +447,13 @@ LOGGING["filters"] = {
     "redact_secrets": {
         "()": "backend.common.redaction.RedactSecretsFilter",
         "secrets": "ext://backend.core.secrets.configured_secrets",
-    }
+    },
+    # The running task's id, name, queue and symbols, and the provider being called (backend/common/logcontext.py).
+    "log_context": {"()": "backend.common.logcontext.LogContextFilter"},
 }
-LOGGING["handlers"]["console"]["filters"] = ["redact_secrets"]
+LOGGING["handlers"]["console"]["filters"] = ["log_context", "redact_secrets"]
+# Python warnings become log records (logger py.warnings), so a JSON stream has no bare stderr lines.
+logging.captureWarnings(LOG_FORMAT == "json")
 
 
 def _check_limits() -> None:

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from backend.common.logcontext import log_fields
 from backend.providers.breaker import CircuitBreaker
 from backend.providers.errors import (
     ProviderError,
@@ -292,9 +293,10 @@ class ProviderChain:
     # --- plumbing --------------------------------------------------------------------------------
 
     def _call(self, provider: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        if self._breaker is None:
-            return fn(*args, **kwargs)
-        return self._breaker.call(provider, fn, *args, **kwargs)
+        with log_fields(provider=provider):  # every line logged during the call names the provider
+            if self._breaker is None:
+                return fn(*args, **kwargs)
+            return self._breaker.call(provider, fn, *args, **kwargs)
 
     def _check_pause(self, provider: str) -> None:
         if self._pauses is not None:
@@ -316,6 +318,7 @@ class ProviderChain:
             count,
             self.name,
             strip_control(exc, 200),
+            extra={"provider": provider},
         )
 
 
