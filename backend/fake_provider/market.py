@@ -147,6 +147,7 @@ NAMES = {
 
 
 def hash64(text: str) -> int:
+    """A stable 64-bit hash of ``text`` (the seed of every generated number)."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
@@ -213,6 +214,7 @@ class Profile:
 
 @lru_cache(maxsize=65536)
 def profile(asset: str) -> Profile:
+    """The generated price profile of an asset (anchored for well-known ones, hashed otherwise)."""
     seed = hash64(asset)
     u = [unit_hash(seed, i) for i in range(8)]
     stable = asset in _STABLE
@@ -236,6 +238,7 @@ def profile(asset: str) -> Profile:
 
 
 def usd_value(asset: str) -> float:
+    """The USD level of an asset, or of a fiat currency."""
     return FIAT_USD[asset] if asset in FIAT_USD else profile(asset).price
 
 
@@ -256,26 +259,32 @@ def fx_profile(base: str, quote: str) -> Profile:
 
 
 def iso_ms(ts: float) -> str:
+    """Epoch seconds as ISO-8601 UTC with milliseconds and a Z."""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def iso_s(ts: float) -> str:
+    """Epoch seconds as ISO-8601 UTC with whole seconds and a Z."""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def num_value(x: float, nan: bool, digits: int = 2) -> float:
+    """A rounded price as a JSON number, or NaN when the nan fault is on."""
     return math.nan if nan else round(x, digits)
 
 
 def num_text(x: float, nan: bool, digits: int = 8) -> str:
+    """A price as a fixed-point string (string-priced APIs), or "NaN" when the nan fault is on."""
     return "NaN" if nan else f"{x:.{digits}f}"
 
 
 def price_digits(price: float) -> int:
+    """How many decimals a price of this size is quoted with."""
     return 2 if price >= 1 else 6
 
 
 def add_months(moment: datetime, months: int) -> datetime:
+    """The first day of the month ``months`` calendar months after ``moment`` (same time of day)."""
     index = moment.year * 12 + moment.month - 1 + months
     year, month = divmod(index, 12)
     return moment.replace(year=year, month=month + 1, day=1)
@@ -352,4 +361,5 @@ def _bounds(day: date) -> tuple[datetime, datetime]:
 
 
 def ny_ts(day: date, at: dtime) -> float:
+    """Epoch seconds of a New York wall-clock time on ``day``."""
     return datetime.combine(day, at, NEW_YORK).timestamp()

@@ -53,6 +53,7 @@ YAHOO_UNAUTHORIZED = "Invalid Crumb. For Developers - https://bit.ly/yahoo-finan
 
 
 def yahoo_finance_error(status: int, code: str, description: str) -> Reply:
+    """Yahoo's ``finance.error`` shape."""
     return json_reply(status, {"finance": {"result": None, "error": {"code": code, "description": description}}})
 
 
