@@ -275,10 +275,6 @@ def _raise_for_status(
             raise refined
     detail = _error_detail(parsed, body)
     message = f"{provider}: HTTP {status} from {safe_url}" + (f": {detail}" if detail else "")
-    if parsed is None and body.strip() and status not in _TRANSIENT_STATUSES and status < 500:
-        # An error body cut off in transit lost the vendor's code (Binance's -1121 "unknown symbol"):
-        # the refusal cannot be judged permanent, so it is a truncated reply like any other.
-        _raise_if_cut_off(body, provider=provider, url=safe_url)
     if status in _TRANSIENT_STATUSES or status >= 500:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         if status == 418 or (status == 429 and retry_after is not None):
@@ -291,13 +287,6 @@ def _raise_for_status(
     if 300 <= status < 400:
         raise PermanentProviderError(f"{message} (redirect refused)", provider=provider)
     raise PermanentProviderError(message, provider=provider)
-
-
-def _raise_if_cut_off(body: bytes, *, provider: str, url: str) -> None:
-    try:
-        parse_json_body(body, provider=provider, url=url)
-    except MalformedReplyError:
-        return  # complete but not JSON (plain text, HTML): the status decides
 
 
 def _try_json(body: bytes) -> Any:
