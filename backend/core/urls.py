@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import path
 
 from backend.monitoring.dashboard import views as dashboard
-from backend.monitoring.views import health_live, health_ready, metrics
+from backend.monitoring.views import health_data, health_live, health_ready, metrics
 
 urlpatterns = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -13,5 +13,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("health/live", health_live, name="health-live"),
     path("health/ready", health_ready, name="health-ready"),
+    path("health/data", health_data, name="health-data"),
     path("metrics", metrics, name="metrics"),
 ]

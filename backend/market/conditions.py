@@ -123,12 +123,21 @@ def measure_staleness(as_of: datetime | None, clock: MarketClock, target_seconds
     if as_of is None:
         return Staleness(True, None, target_seconds, "no quote yet")
     age = max(0.0, (clock.at - as_of).total_seconds())
-    if clock.in_session or clock.last_close is None:
+    target = effective_target(clock, target_seconds)
+    if target == target_seconds:
         return Staleness(age > target_seconds, age, target_seconds)
-    # Outside the session the price cannot move: a quote priced at (or just before) the last
-    # close is as fresh as it can be, however old.
-    target = (clock.at - clock.last_close).total_seconds() + target_seconds
     return Staleness(age > target, age, target, f"{clock.phase.value}: last close counts as fresh")
+
+
+def effective_target(clock: MarketClock, target_seconds: float) -> float:
+    """The age a quote may reach at ``clock.at``: the target in session, more outside it.
+
+    Outside the session the price cannot move: a quote priced at (or just before) the last close is
+    as fresh as it can be, however old, so the target grows by the time since that close.
+    """
+    if clock.in_session or clock.last_close is None:
+        return target_seconds
+    return (clock.at - clock.last_close).total_seconds() + target_seconds
 
 
 def clock_for(asset_class: str, exchange: str, at: datetime) -> MarketClock:
@@ -216,6 +225,7 @@ __all__ = [
     "Thresholds",
     "Volatility",
     "clock_for",
+    "effective_target",
     "load_conditions",
     "measure_staleness",
     "measure_volatility",

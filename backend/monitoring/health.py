@@ -13,6 +13,8 @@ from kombu.exceptions import OperationalError as BrokerError
 from backend.core.celery import app
 from backend.tasks.runs import Heartbeat
 
+from .freshness import current_freshness
+
 # Beat's heartbeat runs every minute; three missed beats mean beat (or every worker) is gone.
 BEAT_MAX_AGE_SECONDS = 180
 
@@ -70,16 +72,18 @@ def check_beat(now: datetime, max_age: float = BEAT_MAX_AGE_SECONDS) -> Check:
     return Check("beat", age <= max_age, {"age_seconds": round(age, 1)})
 
 
-def check_freshness() -> Check:
-    """The freshness per asset class that the last heartbeat measured."""
-    beat = Heartbeat.objects.filter(component="beat").first()
-    report = beat.detail if beat else {}
-    stale = sorted(code for code, row in report.items() if not row.get("fresh"))
-    return Check("freshness", bool(report) and not stale, {"stale": stale, "classes": report})
+def check_freshness(now: datetime | None = None) -> Check:
+    """Every active asset meets its freshness target; the detail names the stale ones per class."""
+    report = current_freshness(now)
+    return Check("freshness", report.stale == 0, report.as_dict())
 
 
 def readiness() -> tuple[bool, list[Check]]:
-    """Run every check; ready only when all pass."""
+    """Platform liveness only (database, broker, a worker per queue, beat): what a load balancer needs.
+
+    Data freshness is not part of it: a provider outage makes data stale, not the web process
+    unable to serve; that is /health/data's answer.
+    """
     now = timezone.now()
-    checks = [check_database(), check_broker(), check_workers(), check_beat(now), check_freshness()]
+    checks = [check_database(), check_broker(), check_workers(), check_beat(now)]
     return all(c.ok for c in checks), checks

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Max
+from django.db.models import Count
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 from kombu.exceptions import OperationalError as BrokerError
@@ -20,11 +20,14 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from backend.core.celery import app
-from backend.market.models import Asset, Quote
+from backend.market.freshness import STALEST_LIMIT, FreshnessReport
+from backend.market.models import Asset
 from backend.providers.breaker import CLOSED, HALF_OPEN, OPEN
 from backend.tasks import deadletters
 from backend.tasks.models import DeadLetter
 from backend.tasks.runs import DispatchRun, Heartbeat
+
+from .freshness import current_freshness
 
 # Task results counted over this window (older rows are pruned by cleanup anyway).
 TASK_WINDOW = timedelta(hours=24)
@@ -84,16 +87,7 @@ class PlatformCollector(Collector):
             depth.add_metric([queue], count)
         yield depth
 
-        age = GaugeMetricFamily(
-            "financehub_data_age_seconds", "Age of the newest quote per asset class", labels=["asset_class"]
-        )
-        for code, newest in (
-            Quote.objects.filter(asset__is_active=True)
-            .values_list("asset__asset_type__code")
-            .annotate(newest=Max("fetched_at"))
-        ):
-            age.add_metric([code], (now - newest).total_seconds())
-        yield age
+        yield from freshness_metrics(current_freshness(now))
 
         yield GaugeMetricFamily(
             "financehub_quarantined_assets",
@@ -139,6 +133,55 @@ class PlatformCollector(Collector):
         yield runs
 
         yield from _breaker_states()
+
+
+def freshness_metrics(report: FreshnessReport) -> Iterator[Metric]:
+    """Per class: assets, stale assets, fresh share, assets never quoted, target and age quantiles; the stalest."""
+    families = {
+        "assets": GaugeMetricFamily(
+            "financehub_assets", "Active, unquarantined assets per class (the ones kept fresh)", labels=["asset_class"]
+        ),
+        "stale": GaugeMetricFamily(
+            "financehub_stale_assets",
+            "Assets whose quote (provider as-of time) is older than their calendar-aware target, or missing",
+            labels=["asset_class"],
+        ),
+        "share": GaugeMetricFamily(
+            "financehub_fresh_share", "Share of a class's assets within their target (0-1)", labels=["asset_class"]
+        ),
+        "missing": GaugeMetricFamily(
+            "financehub_assets_without_quote", "Assets with no quote at all yet", labels=["asset_class"]
+        ),
+        "target": GaugeMetricFamily(
+            "financehub_freshness_target_seconds",
+            "Age a class's quotes may reach while its market is in session",
+            labels=["asset_class"],
+        ),
+    }
+    ages = GaugeMetricFamily(
+        "financehub_asset_age_seconds",
+        "Quantiles of quote age (provider as-of time) across a class's assets; quantile 1 is the oldest",
+        labels=["asset_class", "quantile"],
+    )
+    for row in report.classes:
+        label = [row.asset_class]
+        families["assets"].add_metric(label, row.assets)
+        families["stale"].add_metric(label, row.stale)
+        families["share"].add_metric(label, row.fresh_share)
+        families["missing"].add_metric(label, row.without_quote)
+        families["target"].add_metric(label, row.target_seconds)
+        for quantile, seconds in row.age_quantiles.items():
+            ages.add_metric([row.asset_class, quantile], seconds)
+    stalest = GaugeMetricFamily(
+        "financehub_stalest_asset_age_seconds",
+        f"Quote age of the {STALEST_LIMIT} stalest assets past their target (-1: never quoted)",
+        labels=["asset_class", "symbol"],
+    )
+    for asset in report.stalest:
+        stalest.add_metric([asset.asset_class, asset.symbol], -1 if asset.age_seconds is None else asset.age_seconds)
+    yield from families.values()
+    yield ages
+    yield stalest
 
 
 def _breaker_states() -> Iterator[Metric]:

@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from .health import readiness
+from .health import check_freshness, readiness
 from .metrics import PlatformCollector
 
 
@@ -16,10 +16,18 @@ def health_live(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 def health_ready(request: HttpRequest) -> JsonResponse:
-    """200 when database, broker, workers per queue, beat and data freshness are all fine, else 503."""
+    """200 when database, broker, a worker per queue and beat are fine, else 503 (data freshness: /health/data)."""
     ready, checks = readiness()
     body = {"status": "ready" if ready else "not ready", "checks": [c.as_dict() for c in checks]}
     return JsonResponse(body, status=200 if ready else 503)
+
+
+@never_cache
+def health_data(request: HttpRequest) -> JsonResponse:
+    """200 when every active asset meets its freshness target, else 503; names the stalest assets either way."""
+    check = check_freshness()
+    body = {"status": "fresh" if check.ok else "stale", **check.detail}
+    return JsonResponse(body, status=200 if check.ok else 503)
 
 
 @never_cache

@@ -7,13 +7,12 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Max
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
-from backend.market.conditions import clock_for, measure_staleness
-from backend.market.models import Asset, PriceBar, Quote
+from backend.market.freshness import FreshnessReport, measure_freshness
+from backend.market.models import PriceBar
 from backend.tasks.runs import DispatchRun, Heartbeat
 
 from .accounting import close_overdue_runs
@@ -22,7 +21,7 @@ from .models import DeadLetter
 
 logger = logging.getLogger(__name__)
 
-# A class is stale when its newest quote is older than this many of its schedule's intervals.
+# An asset is stale when its quote (provider as-of time) is older than this many of its schedule's intervals.
 STALE_AFTER_INTERVALS = 2
 # Target for a class with no interval quote schedule (paused, crontab, or none yet).
 DEFAULT_FRESHNESS_SECONDS = 3600
@@ -65,38 +64,9 @@ def _cleanup_dead_letters(cutoff: datetime) -> dict[str, int]:
     return {"dead_letters": closed.delete()[1].get(DeadLetter._meta.label, 0)}
 
 
-def freshness(now: datetime | None = None) -> dict[str, dict[str, object]]:
-    """Age of the newest quote per asset class (provider's as-of time) and whether it meets its target.
-
-    Targets follow the market calendar: outside its session a stock class whose quotes carry the
-    last close is fresh. A class listed on several exchanges is fresh only when each of them is.
-    """
-    now = now or timezone.now()
-    newest: dict[tuple[str, str], datetime | None] = {
-        (code, exchange): stamp
-        for code, exchange, stamp in Quote.objects.filter(asset__is_active=True)
-        .values("asset__asset_type__code", "asset__exchange")
-        .annotate(newest=Max("as_of"))
-        .values_list("asset__asset_type__code", "asset__exchange", "newest")
-    }
-    targets = freshness_targets()
-    report: dict[str, dict[str, object]] = {}
-    pairs = Asset.objects.active().values_list("asset_type__code", "exchange").distinct()
-    for code, exchange in sorted(pairs):
-        target = targets.get(code, DEFAULT_FRESHNESS_SECONDS)
-        measured = measure_staleness(newest.get((code, exchange)), clock_for(code, exchange, now), target)
-        row = report.get(code)
-        # The class reports its worst exchange: a stale one first, else the oldest quote.
-        worse = row is None or (
-            row["fresh"] and (measured.stale or (measured.age_seconds or 0) > (row["age_seconds"] or 0))
-        )
-        if worse:
-            report[code] = {
-                "age_seconds": measured.age_seconds,
-                "target_seconds": measured.target_seconds,
-                "fresh": not measured.stale,
-            }
-    return report
+def freshness(now: datetime | None = None) -> FreshnessReport:
+    """Per-asset freshness (provider's as-of time against each asset's calendar-aware target), per class."""
+    return measure_freshness(now or timezone.now(), freshness_targets(), DEFAULT_FRESHNESS_SECONDS)
 
 
 def heartbeat(component: str = "beat", now: datetime | None = None) -> dict[str, object]:
@@ -107,13 +77,15 @@ def heartbeat(component: str = "beat", now: datetime | None = None) -> dict[str,
     if flushed.flushed:
         logger.info("moved %d parked dead letters into the table", flushed.flushed)
     report = freshness(now)
-    Heartbeat.objects.update_or_create(component=component, defaults={"last_seen": now, "detail": report})
-    stale = sorted(code for code, row in report.items() if not row["fresh"])
-    if stale:
-        logger.warning("data is stale for asset classes %s", stale)
+    detail = report.as_dict()
+    Heartbeat.objects.update_or_create(component=component, defaults={"last_seen": now, "detail": detail})
+    if report.stale:
+        logger.warning(
+            "%d assets are stale, the stalest: %s", report.stale, ", ".join(s.symbol for s in report.stalest[:5])
+        )
     return {
         "component": component,
-        "freshness": report,
+        "freshness": detail,
         "dead_letters_flushed": flushed.flushed,
         "runs_closed_incomplete": closed,
     }

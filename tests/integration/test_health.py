@@ -1,4 +1,4 @@
-"""/health/ready reports the real database, broker, worker, beat heartbeat and freshness."""
+"""/health/ready reports platform liveness (database, broker, workers, beat); /health/data the data's freshness."""
 
 from __future__ import annotations
 
@@ -40,3 +40,21 @@ def test_not_ready_when_beat_has_gone_quiet(live_worker, client) -> None:
 
 def test_liveness_needs_nothing_but_the_web_process(client) -> None:
     assert client.get("/health/live").json() == {"status": "ok"}
+
+
+def test_stale_data_is_reported_by_health_data_not_by_readiness(live_worker, make_asset, client) -> None:
+    make_asset("AAPL")
+    make_asset("NEVER", "crypto")  # no quote ever: stale, as when every provider is down for it
+    dispatch_quotes.delay("stock").get(timeout=60)
+    heartbeat.delay().get(timeout=60)
+
+    ready = client.get("/health/ready")
+    data = client.get("/health/data")
+
+    assert ready.status_code == 200, ready.json()
+    assert "freshness" not in checks(ready)
+    assert data.status_code == 503
+    body = data.json()
+    assert body["status"] == "stale" and body["stale"] == 1
+    assert [s["symbol"] for s in body["stalest"]] == ["NEVER"]
+    assert body["classes"]["stock"]["fresh"] is True

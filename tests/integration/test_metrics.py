@@ -34,7 +34,11 @@ def test_metrics_report_tasks_dead_letters_freshness_queues_and_breakers(live_wo
     assert metrics["financehub_task_results"][(("state", "SUCCESS"), ("task", "quotes.dispatch"))] >= 1
     assert metrics["financehub_dead_letters"][(("state", "open"),)] == 1
     assert metrics["financehub_dead_letters"][(("state", "resolved"),)] == 0
-    assert 0 <= metrics["financehub_data_age_seconds"][(("asset_class", "stock"),)] < 120
+    assert metrics["financehub_assets"][(("asset_class", "stock"),)] == 1
+    assert metrics["financehub_stale_assets"][(("asset_class", "stock"),)] == 0
+    assert metrics["financehub_fresh_share"][(("asset_class", "stock"),)] == 1.0
+    # Outside the session the fake server prices at the last close: old, yet fresh by the calendar.
+    assert metrics["financehub_asset_age_seconds"][(("asset_class", "stock"), ("quantile", "1"))] >= 0
     assert 0 <= metrics["financehub_beat_heartbeat_age_seconds"][()] < 120
     assert set(metrics["financehub_queue_depth"]) == {(("queue", q),) for q in ("high", "medium", "low")}
     assert metrics["financehub_provider_breaker_state"][(("provider", "yahoo"),)] == 0

@@ -1,9 +1,9 @@
 """The operator dashboard at ``/``: one page that says whether the platform does its job.
 
-* ``freshness`` — per-asset quote age against its target, summed per asset class, stalest first;
 * ``series``    — task results, dead letters and dispatch runs counted per time bucket (one query each);
 * ``charts``    — those series drawn as SVG on the server (no JavaScript, no CDN);
-* ``panels``    — queues, providers, liveness, open dead letters and recent runs, read for one page;
+* ``panels``    — freshness per class (``backend.monitoring.freshness``), queues, providers, liveness,
+  open dead letters and recent runs, read for one page;
 * ``views``     — the page, and the Replay/Discard buttons (the dead-letter operations admin uses).
 
 Monitoring reads; the only writes are the dead-letter operations, which keep their own history.

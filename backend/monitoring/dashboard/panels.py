@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from backend.monitoring.freshness import ClassFreshness, StaleAsset, current_freshness
 from backend.monitoring.health import Check, check_beat, check_workers
 from backend.monitoring.metrics import queue_depths
 from backend.tasks import deadletters
@@ -18,6 +19,19 @@ from backend.tasks.runs import DispatchRun
 
 # The dashboard waits this long for workers to answer the liveness broadcast.
 WORKER_REPLY_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class FreshnessRow:
+    """One asset class as the dashboard shows it: counts, ages, and its stalest assets by name."""
+
+    summary: ClassFreshness
+    stalest: tuple[StaleAsset, ...]
+    unnamed: int  # stale assets of the class beyond those named
+
+    @property
+    def fresh_percent(self) -> float:
+        return round(100 * self.summary.fresh_share, 1)
 
 
 @dataclass(frozen=True)
@@ -52,6 +66,16 @@ class LetterRow:
     can_replay: bool
     can_discard: bool
     why_not: str
+
+
+def freshness(now: datetime, *, per_class: int = 5) -> list[FreshnessRow]:
+    """Each asset class's freshness with up to ``per_class`` of its stalest assets named."""
+    report = current_freshness(now)
+    rows = []
+    for summary in report.classes:
+        named = tuple(s for s in report.stalest if s.asset_class == summary.asset_class)[:per_class]
+        rows.append(FreshnessRow(summary, named, max(0, summary.stale - len(named))))
+    return rows
 
 
 def liveness() -> tuple[Check, Check]:

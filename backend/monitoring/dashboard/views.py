@@ -22,7 +22,7 @@ from kombu.exceptions import KombuError
 from backend.tasks import deadletters
 from backend.tasks.models import DeadLetter
 
-from . import charts, freshness, panels, series
+from . import charts, panels, series
 
 
 def _actor(request: HttpRequest) -> str:
@@ -59,7 +59,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "now": now,
         "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS,
-        "freshness": freshness.class_freshness(now),
+        "freshness": panels.freshness(now),
         "beat": beat,
         "workers": workers,
         "queues": panels.queues(workers),

@@ -22,3 +22,9 @@ def duration(seconds: float | None) -> str:
 def age(moment: datetime | None) -> str:
     """How long ago ``moment`` was, e.g. ``3h02m``; ``never`` for nothing."""
     return age_text(moment, timezone.now())
+
+
+@register.filter
+def get(mapping: dict | None, key: str) -> object:
+    """``mapping[key]``, or None when it is missing (template lookups cannot use dotted keys)."""
+    return (mapping or {}).get(key)

@@ -1,4 +1,4 @@
-"""What the dashboard reads: per-bucket counts from the database, and freshness per asset."""
+"""What the dashboard's charts read: counts per time bucket, one grouped query each."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pytest
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from backend.market.models import Quote
-from backend.monitoring.dashboard import freshness, series
+from backend.monitoring.dashboard import series
 from backend.tasks.models import DeadLetter
 from backend.tasks.runs import DispatchRun
 
@@ -78,33 +77,6 @@ def test_dispatch_outcomes_sum_done_failed_and_missing_and_tick_wait_is_measured
     wait = values(series.tick_wait(NOW, window=timedelta(hours=1), bucket=BUCKET))
     assert wait["average"][-1] == pytest.approx(1.5, abs=0.01)
     assert wait["worst"][-1] == pytest.approx(2.5, abs=0.01)
-
-
-def test_one_failing_symbol_shows_up_even_when_its_class_is_mostly_fresh(make_asset) -> None:
-    for symbol in ("BTC", "ETH", "SOL"):
-        quote_as_of = NOW - timedelta(seconds=30)
-        Quote.objects.create(asset=make_asset(symbol, "crypto"), price=1, as_of=quote_as_of, source="t", fetched_at=NOW)
-    make_asset("DOGE", "crypto")  # never fetched
-    stuck = make_asset("ADA", "crypto")
-    Quote.objects.create(asset=stuck, price=1, as_of=NOW - timedelta(hours=3), source="t", fetched_at=NOW)
-    make_asset("XRP", "crypto", quarantined_at=NOW)  # set aside: not fetched, not counted
-
-    (crypto,) = freshness.class_freshness(NOW, stalest=3)
-
-    assert (crypto.asset_class, crypto.assets, crypto.stale) == ("crypto", 5, 2)
-    assert crypto.fresh_percent == 60.0
-    assert [a.symbol for a in crypto.stalest] == ["DOGE", "ADA", "BTC"]
-    assert crypto.stalest[0].age_seconds is None and crypto.stalest[1].age_seconds == 3 * 3600
-
-
-def test_a_stock_priced_at_the_last_close_is_fresh_over_the_weekend(make_asset) -> None:
-    saturday = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
-    friday_close = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
-    aapl = make_asset("AAPL", exchange="XNYS")
-    Quote.objects.create(asset=aapl, price=1, as_of=friday_close, source="t", fetched_at=saturday)
-
-    (stock,) = freshness.class_freshness(saturday)
-    assert stock.stale == 0 and "last close counts as fresh" in stock.stalest[0].note
 
 
 def test_an_empty_window_has_zero_buckets_not_missing_ones() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -11,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backend.core.celery import app
+from backend.market.models import Quote
 from backend.tasks.models import DeadLetter, DeadLetterAction
 
 pytestmark = pytest.mark.django_db
@@ -63,6 +65,20 @@ def test_staff_see_every_panel(client: Client) -> None:
         assert f'id="{panel}"' in page
     assert page.count("<svg") == 4 and "Open dead letters (1)" in page
     assert 'name="replay"' not in page and "you may not replay" in page  # staff without the permission
+
+
+def test_one_stale_symbol_of_a_mostly_fresh_class_is_named(client: Client, make_asset) -> None:
+    now = timezone.now()
+    for symbol in ("BTC", "ETH"):
+        Quote.objects.create(asset=make_asset(symbol, "crypto"), price=1, as_of=now, source="t", fetched_at=now)
+    stuck = make_asset("ADA", "crypto")
+    Quote.objects.create(asset=stuck, price=1, as_of=now - timedelta(days=2), source="t", fetched_at=now)
+    client.force_login(staff())
+    page = client.get("/").content.decode()
+    row = page[page.index('data-class="crypto"') :].split("</tr>")[0]
+    assert '<td class="num bad">1</td>' in row and "66.7%" in row
+    assert '<span class="bad stalest"' in row and "ADA 2d00h / 1h00m" in row
+    assert "BTC" not in row
 
 
 def test_replay_needs_the_admin_permission_and_lands_in_the_history(client: Client, sends) -> None:

@@ -332,3 +332,10 @@ def test_only_characters_a_database_refuses_are_escaped() -> None:
     assert not changed and clean.kwargs == {"note": "tab\\there"}
     dirty, changed = rows.storable(make_record("bad", kwargs={"sym\x00": "lone \ud800 surrogate"}))
     assert changed and dirty.kwargs == {"sym\\x00": "lone \\ud800 surrogate"}
+
+
+def test_the_command_shows_control_characters_escaped(db) -> None:
+    row = make_dead_letter("ctl", exception_message="bad\r\nFORGED LINE \x1b[31m")
+    out = run("show", str(row.pk))
+    assert "exception_message: bad\\r\\nFORGED LINE \\x1b[31m" in out
+    assert "\x1b" not in out and "\r" not in out

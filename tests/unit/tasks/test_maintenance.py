@@ -72,10 +72,11 @@ def test_heartbeat_records_liveness_and_flags_a_stale_class(make_asset) -> None:
 
     report = heartbeat(now=now)
 
-    assert report["freshness"]["crypto"]["fresh"] is True
-    assert report["freshness"]["stock"]["fresh"] is False
+    assert report["freshness"]["classes"]["crypto"]["fresh"] is True
+    assert report["freshness"]["classes"]["stock"]["fresh"] is False
+    assert [s["symbol"] for s in report["freshness"]["stalest"]] == ["AAPL"]
     row = Heartbeat.objects.get(component="beat")
-    assert row.last_seen == now and row.detail["stock"]["fresh"] is False
+    assert row.last_seen == now and row.detail["classes"]["stock"]["fresh"] is False
 
 
 def test_freshness_follows_the_schedule_interval_an_operator_set(make_asset) -> None:
@@ -87,10 +88,11 @@ def test_freshness_follows_the_schedule_interval_an_operator_set(make_asset) -> 
     now = timezone.now()
     btc = make_asset("BTC", "crypto")
     Quote.objects.create(asset=btc, price=1, as_of=now - timedelta(seconds=300), source="t", fetched_at=now)
-    assert heartbeat(now=now)["freshness"]["crypto"] == {"age_seconds": 300.0, "target_seconds": 240.0, "fresh": False}
+    crypto = heartbeat(now=now)["freshness"]["classes"]["crypto"]
+    assert (crypto["stale"], crypto["target_seconds"], crypto["age_quantiles"]["1"]) == (1, 240.0, 300.0)
     every_ten, _ = IntervalSchedule.objects.get_or_create(every=600, period=IntervalSchedule.SECONDS)
     PeriodicTask.objects.filter(name="quotes: crypto").update(interval=every_ten)
-    assert heartbeat(now=now)["freshness"]["crypto"]["fresh"] is True
+    assert heartbeat(now=now)["freshness"]["classes"]["crypto"]["fresh"] is True
 
 
 def test_a_stock_class_priced_at_the_last_close_is_fresh_outside_the_session(make_asset) -> None:
@@ -99,6 +101,6 @@ def test_a_stock_class_priced_at_the_last_close_is_fresh_outside_the_session(mak
     aapl = make_asset("AAPL", exchange="XNYS")
     Quote.objects.create(asset=aapl, price=1, as_of=friday_close, source="t", fetched_at=friday_close)
 
-    assert heartbeat(now=saturday)["freshness"]["stock"]["fresh"] is True
+    assert heartbeat(now=saturday)["freshness"]["classes"]["stock"]["fresh"] is True
     Quote.objects.filter(asset=aapl).update(as_of=friday_close - timedelta(hours=5))
-    assert heartbeat(now=saturday)["freshness"]["stock"]["fresh"] is False
+    assert heartbeat(now=saturday)["freshness"]["classes"]["stock"]["fresh"] is False
