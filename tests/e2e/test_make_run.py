@@ -52,6 +52,24 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
+def dashboard_with_live_data(web_port: int, var_dir: Path, started: float, timeout: float = 120) -> float | None:
+    """Log in as the admin ``make run`` printed and poll ``/`` until the task chart has bars and both
+    asset classes have a freshness row; the seconds since ``started``, or None if it never did."""
+    user, password = (var_dir / "admin_credentials").read_text().strip().split(":", 1)
+    with httpx.Client(base_url=f"http://127.0.0.1:{web_port}", timeout=5, follow_redirects=True) as client:
+        login = client.get("/")  # sent to the admin login page, and back to / after it
+        assert login.url.path == "/admin/login/", login.url
+        form = {"username": user, "password": password, "csrfmiddlewaretoken": client.cookies["csrftoken"]}
+        page = client.post("/admin/login/?next=/", data={**form, "next": "/"}, headers={"Referer": str(login.url)})
+        while time.monotonic() < started + timeout:
+            tasks_chart = page.text.partition('id="chart-tasks"')[2].partition("</section>")[0]
+            if 'class="bar"' in tasks_chart and all(f'data-class="{c}"' in page.text for c in ("crypto", "stock")):
+                return time.monotonic() - started
+            time.sleep(2)
+            page = client.get("/")
+    return None
+
+
 def test_make_run_serves_admin_flower_and_fresh_quotes_then_stops_cleanly(tmp_path: Path) -> None:
     var_dir = tmp_path / "var"
     web_port, flower_port = free_port(), free_port()
@@ -103,6 +121,11 @@ def test_make_run_serves_admin_flower_and_fresh_quotes_then_stops_cleanly(tmp_pa
             time.sleep(1)
         assert snapshots_after is not None, log_path.read_text(errors="replace")[-3000:]
         report(f"make run (embedded defaults): every active asset has indicators {snapshots_after:.1f} s after start")
+
+        # The operator dashboard shows that live data, for the admin the run printed.
+        dashboard_after = dashboard_with_live_data(web_port, var_dir, started)
+        assert dashboard_after is not None and dashboard_after < 60, output[-3000:]
+        report(f"make run (embedded defaults): dashboard shows charts with data {dashboard_after:.1f} s after start")
 
         # gunicorn + WhiteNoise serve the admin's own CSS (collected by `make prepare`).
         css = httpx.get(f"http://127.0.0.1:{web_port}/static/admin/css/base.css", timeout=5)

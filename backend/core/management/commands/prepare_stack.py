@@ -42,9 +42,10 @@ class Command(BaseCommand):
         broker_at = f"{broker.scheme}://{broker.hostname or ''}" + (f":{broker.port}" if broker.port else "")
         self.stdout.write(
             "\nFinanceHub task platform\n"
-            f"  admin   http://127.0.0.1:{settings.WEB_PORT}/admin/   user admin  / {admin_password}\n"
-            f"  flower  http://127.0.0.1:{settings.FLOWER_PORT}/      user flower / {flower_password}\n"
-            f"  broker  {broker_at}\n"
-            f"  db      {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} "
+            f"  dashboard http://127.0.0.1:{settings.WEB_PORT}/         log in as admin\n"
+            f"  admin     http://127.0.0.1:{settings.WEB_PORT}/admin/   user admin  / {admin_password}\n"
+            f"  flower    http://127.0.0.1:{settings.FLOWER_PORT}/      user flower / {flower_password}\n"
+            f"  broker    {broker_at}\n"
+            f"  db        {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} "
             f"{settings.DATABASES['default']['NAME']}\n"
         )
