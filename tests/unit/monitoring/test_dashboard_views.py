@@ -44,7 +44,7 @@ def no_worker_broadcast(monkeypatch) -> None:
     from backend.monitoring.dashboard import panels
     from backend.monitoring.health import Check
 
-    monkeypatch.setattr(panels, "check_workers", lambda timeout: Check("workers", False, "not asked"))
+    monkeypatch.setattr(panels, "check_workers", lambda: Check("workers", False, "not asked"))
 
 
 def test_anonymous_and_non_staff_users_get_the_admin_login_page(client: Client) -> None:

@@ -1,0 +1,96 @@
+"""The dashboard's state panels read the shared state every worker writes: breaker, pauses, beat."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+
+from backend.monitoring.dashboard import panels
+from backend.monitoring.health import Check
+from backend.providers.errors import TransientProviderError
+from backend.tasks.runs import DispatchRun, Heartbeat
+from backend.tasks.sources import circuit_breaker, reset_sources
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fresh_provider_state(settings) -> Iterator[None]:
+    """Breaker and pauses under a Redis prefix of their own (or process memory without Redis)."""
+    settings.PROVIDER_STATE_PREFIX = f"test-{uuid.uuid4().hex[:10]}"
+    settings.BREAKER_FAILURE_THRESHOLD = 2
+    settings.BREAKER_RESET_SECONDS = 300
+    reset_sources()
+    yield
+    reset_sources()
+
+
+@pytest.fixture
+def staff_client(client: Client, monkeypatch) -> Client:
+    monkeypatch.setattr(
+        panels, "check_workers", lambda: Check("workers", True, {"workers": 1, "queues_without_worker": []})
+    )
+    client.force_login(User.objects.create_user("ops", password="pw-for-tests-1", is_staff=True))
+    return client
+
+
+def fail(provider: str) -> None:
+    def timeout() -> None:
+        raise TransientProviderError(f"{provider}: timeout", provider=provider)
+
+    with pytest.raises(TransientProviderError):
+        circuit_breaker().call(provider, timeout)
+
+
+def provider_row(page: str, provider: str) -> str:
+    return page[page.index(f'data-provider="{provider}"') :].split("</tr>")[0]
+
+
+def test_an_open_circuit_and_a_pause_show_with_their_provider(staff_client: Client, fresh_provider_state) -> None:
+    fail("binance")
+    fail("binance")  # the threshold: the circuit opens for 300 s
+    fail("yahoo")  # one failure: still closed, counted
+    circuit_breaker().pauses.pause("coingecko", 600, reason="429 Retry-After")
+
+    rows = {row.provider: row for row in panels.providers()[0]}
+    assert rows["binance"].circuit == "open" and rows["binance"].failures == 2
+    assert 290 < rows["binance"].circuit_seconds_left <= 300
+    assert (rows["yahoo"].circuit, rows["yahoo"].failures) == ("closed", 1)
+    assert rows["coingecko"].paused_until is not None and not rows["coingecko"].healthy
+    assert rows["newsapi"].healthy
+
+    page = staff_client.get("/").content.decode()
+    assert '<td class="bad">open (4m' in provider_row(page, "binance")
+    assert 'class="warn"' in provider_row(page, "coingecko") and "UTC" in provider_row(page, "coingecko")
+    assert '<td class="ok">closed</td>' in provider_row(page, "alphavantage")
+
+
+def test_beat_shows_alive_or_silent_by_its_heartbeat(staff_client: Client) -> None:
+    assert "no heartbeat recorded yet" in staff_client.get("/").content.decode()
+    Heartbeat.objects.create(component="beat", last_seen=timezone.now() - timedelta(minutes=10))
+    page = staff_client.get("/").content.decode()
+    assert '<span class="bad">silent</span>' in page and "heartbeat 10m00s ago" in page
+    Heartbeat.objects.filter(component="beat").update(last_seen=timezone.now())
+    assert '<span class="ok">alive</span>' in staff_client.get("/").content.decode()
+
+
+def test_recent_runs_leave_skipped_ticks_out_and_show_completeness(staff_client: Client) -> None:
+    now = timezone.now()
+    DispatchRun.objects.create(schedule="quotes: crypto", slot=now, status="done", planned=4, done=3, failed=1)
+    DispatchRun.objects.create(schedule="quotes: crypto", slot=now, status="skipped", note="doubled tick")
+    runs = panels.recent_runs()
+    assert [r.status for r in runs] == ["done"]
+    page = staff_client.get("/").content.decode()
+    assert "75.0%" in page and "doubled tick" not in page
+
+
+def test_durations_read_short() -> None:
+    assert [panels.duration_text(s) for s in (None, 5, 310, 3 * 3600 + 125, 2 * 86400 + 7200)] == [
+        "-", "5s", "5m10s", "3h02m", "2d02h",
+    ]  # fmt: skip
