@@ -1,6 +1,7 @@
 """The operator dashboard at ``/``: one page that says whether the platform does its job.
 
 * ``series``    — task results, dead letters and dispatch runs counted per time bucket (one query each);
+* ``queue_wait`` — how long the oldest message of each queue has waited (Redis broker);
 * ``charts``    — those series drawn as SVG on the server (no JavaScript, no CDN);
 * ``panels``    — freshness per class (``backend.monitoring.freshness``), queues, providers, liveness,
   open dead letters and recent runs, read for one page;

@@ -17,6 +17,8 @@ from backend.tasks import deadletters
 from backend.tasks.models import DeadLetter
 from backend.tasks.runs import DispatchRun
 
+from .queue_wait import oldest_waits
+
 
 @dataclass(frozen=True)
 class FreshnessRow:
@@ -33,11 +35,12 @@ class FreshnessRow:
 
 @dataclass(frozen=True)
 class QueueRow:
-    """One broker queue: messages waiting, and whether some worker consumes it."""
+    """One broker queue: messages waiting, how long the oldest has waited, and whether a worker consumes it."""
 
     name: str
     waiting: int | None
     served: bool
+    oldest_wait: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,11 +84,12 @@ def liveness() -> tuple[Check, Check]:
 
 
 def queues(workers: Check) -> list[QueueRow]:
-    """Depth of each declared queue (None when the broker did not answer) and whether it is served."""
-    depths = queue_depths()
+    """Depth of each declared queue (None when the broker did not answer), its oldest message's wait,
+    and whether it is served."""
+    depths, waits = queue_depths(), oldest_waits()
     detail = workers.detail if isinstance(workers.detail, dict) else {}
     unserved = set(detail.get("queues_without_worker", settings.TASK_QUEUES))
-    return [QueueRow(name, depths.get(name), name not in unserved) for name in settings.TASK_QUEUES]
+    return [QueueRow(name, depths.get(name), name not in unserved, waits.get(name)) for name in settings.TASK_QUEUES]
 
 
 def known_providers() -> list[str]:
