@@ -25,6 +25,7 @@ from bench.harness import setup_django
 def populate(assets: int, results: int) -> None:
     """Quotes for every asset (2 % stale), six hours of task results, dead letters and runs."""
     from django.db import connection
+    from django.db.models import F
     from django.utils import timezone
     from django_celery_results.models import TaskResult
 
@@ -62,6 +63,9 @@ def populate(assets: int, results: int) -> None:
         )
         for _ in range(results)
     )
+    # date_done and started_at are set on save: spread them over the window afterwards, in SQL.
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {TaskResult._meta.db_table} SET date_done = now() - random() * interval '6 hours'")
     DeadLetter.objects.bulk_create(
         DeadLetter(
             task_id=str(uuid.uuid4()),
@@ -88,6 +92,7 @@ def populate(assets: int, results: int) -> None:
         for i in range(36)
         for cls in ("crypto", "stock")
     )
+    DispatchRun.objects.update(started_at=F("slot"))
 
 
 def main() -> None:
