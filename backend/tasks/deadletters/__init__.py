@@ -3,7 +3,7 @@
 One module per job:
 
 * ``secrets``    — redaction with this deployment's secret values (``backend.common.redaction``);
-* ``records``    — what one failure looks like, redacted and JSON-ready, and its merge into the table;
+* ``records``    — what one failure looks like, redacted and JSON-ready (providers, lineage, replay of);
 * ``storage``    — where state lives outside the database (Redis when it is the broker, else var/);
 * ``rows``       — a record merged into the table: made storable, linked to the dead letter it replayed;
 * ``fallback``   — records the database refused wait there until ``flush_fallback`` moves them in;

@@ -199,8 +199,8 @@ class BulkResult:
     @property
     def refused(self) -> dict[int, str]:
         """Rows not acted on, with the reason."""
-        return {pk: self.reasons.get(pk, outcome) for outcome, pks in self.outcomes.items() for pk in pks
-                if outcome not in (REPLAYED, DISCARDED)}  # fmt: skip
+        skipped = {outcome: pks for outcome, pks in self.outcomes.items() if outcome not in (REPLAYED, DISCARDED)}
+        return {pk: self.reasons.get(pk, outcome) for outcome, pks in skipped.items() for pk in pks}
 
     @property
     def total(self) -> int:

@@ -8,18 +8,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from backend.common.exchange_sessions import UnknownExchangeError
+from backend.common.logsafe import escape as safe
 from backend.market.models import Asset
 from backend.tasks.quote_plan import conditions_for
 from backend.tasks.routing import QuotePolicy, decide
-
-# Every C0/C1 control character (and DEL) is printed as an escape, so a stored name or a typed
-# argument cannot move the cursor, clear the screen or forge a line of this report.
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
-
-
-def safe(text: object) -> str:
-    """``text`` with control characters escaped, for echoing to a terminal."""
-    return str(text).translate(_CONTROL)
 
 
 class Command(BaseCommand):
