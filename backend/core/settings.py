@@ -441,7 +441,7 @@ LOGGING["handlers"]["console"]["filters"] = ["redact_secrets"]
 # --- Monitoring (docs/OPERATIONS.md, "Metrics", "Alerts", "Health endpoints") ---------------------------
 # prometheus-client multiprocess mode: every worker, beat and web process writes its metric files here;
 # /metrics merges them. Processes that should be scraped together must share this directory.
-PROMETHEUS_MULTIPROC_DIR = Path(env_str("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "prometheus")))
+PROMETHEUS_MULTIPROC_DIR = Path(env_str("FINANCEHUB_METRICS_DIR", str(VAR_DIR / "prometheus")))
 # Bearer token Prometheus sends to /metrics and to Flower's /metrics. Unset, one is generated once
 # into var/metrics_token (point Prometheus's credentials_file at it); processes that do not share
 # var/ (containers) must all be given the same METRICS_TOKEN.
