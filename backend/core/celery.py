@@ -20,6 +20,8 @@ app.conf.imports = (
 
 # Each worker publishes the queues it consumes, for /health/ready (backend/tasks/liveness.py).
 app.steps["consumer"].add("backend.tasks.liveness:LivenessStep")
+# ...and checks the alert conditions, one worker at a time (backend/monitoring/alerts/).
+app.steps["consumer"].add("backend.monitoring.alerts.watchdog:AlertWatchdog")
 
 
 @setup_logging.connect

@@ -46,7 +46,16 @@ def test_the_scrape_config_is_valid(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("alert", ["FinanceHubStaleAssets", "FinanceHubDeadLettersRising", "FinanceHubBreakerOpen",
-                                   "FinanceHubBeatSilent", "FinanceHubQueueWaitHigh", "FinanceHubNoWorkerForQueue"])  # fmt: skip
+ALERTS = (
+    "FinanceHubStaleAssets",
+    "FinanceHubDeadLettersRising",
+    "FinanceHubBreakerOpen",
+    "FinanceHubBeatSilent",
+    "FinanceHubQueueWaitHigh",
+    "FinanceHubNoWorkerForQueue",
+)
+
+
+@pytest.mark.parametrize("alert", ALERTS)
 def test_every_alert_is_documented(alert: str) -> None:
     assert alert in (REPO_DIR / "docs" / "OPERATIONS.md").read_text()
