@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -72,7 +73,13 @@ def check_and_notify(now: datetime | None = None) -> Outcome:
 
 
 def check_once_per_interval(now: datetime | None = None) -> Outcome | None:
-    """``check_and_notify`` unless another process checked within the interval (every worker calls this)."""
+    """``check_and_notify`` unless another process checked within the interval (every worker calls this).
+
+    A worker with no channel configured does not check at all: it could only mark alerts as sent
+    that a worker with a channel would then hold back.
+    """
+    if not channels():
+        return None
     if not cache.add(LOCK_KEY, socket.gethostname(), max(1, int(settings.ALERT_CHECK_SECONDS) - 1)):
         return None
     return check_and_notify(now)
@@ -86,17 +93,23 @@ def message(alerts: tuple[Alert, ...] | list[Alert], resolved: list[str]) -> str
     return redact_text("\n".join(lines), configured_secrets())
 
 
+def channels() -> list[Callable[[str], bool]]:
+    """The configured ways out: the webhook, e-mail to ADMINS."""
+    found: list[Callable[[str], bool]] = []
+    if settings.ALERT_WEBHOOK_URL:
+        found.append(_post_webhook)
+    if settings.ALERT_EMAIL and settings.ADMINS:
+        found.append(_mail)
+    return found
+
+
 def send(text: str) -> bool:
     """Deliver ``text`` to every configured channel; True when at least one took it (or none is configured)."""
-    channels = []
-    if settings.ALERT_WEBHOOK_URL:
-        channels.append(_post_webhook)
-    if settings.ALERT_EMAIL and settings.ADMINS:
-        channels.append(_mail)
-    if not channels:
+    ways = channels()
+    if not ways:
         logger.warning("alert not sent (no ALERT_WEBHOOK_URL, no ALERT_EMAIL): %s", text.splitlines()[0])
         return True
-    return any([channel(text) for channel in channels])
+    return any([way(text) for way in ways])
 
 
 def _post_webhook(text: str) -> bool:
