@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -135,3 +136,12 @@ def test_metrics_need_the_scrape_token(client) -> None:
 def test_workers_publish_the_queues_they_consume(live_worker) -> None:
     served = live_workers()
     assert all(live_worker.hostname in served[q] for q in settings.TASK_QUEUES), served
+
+
+def test_every_metric_is_documented(live_worker, client) -> None:
+    operations = (Path(__file__).resolve().parents[2] / "docs" / "OPERATIONS.md").read_text()
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {settings.METRICS_TOKEN}")
+    names = {family.name for family in text_string_to_metric_families(response.content.decode())}
+    names = {f"{n}_total" if f"`{n}_total`" in operations else n for n in names if n.startswith("financehub_")}
+    assert len(names) >= 20
+    assert sorted(n for n in names if f"`{n}`" not in operations) == []
