@@ -134,15 +134,26 @@ def market_clock(exchange: str | None, at: datetime) -> MarketClock:
     return MarketClock(code, at, phase, day, note, session_open, session_close, last_close, next_open)
 
 
-def session_close_on(exchange: str | None, day: date) -> datetime | None:
-    """The regular close (UTC) of ``day``'s session, or None when the exchange does not trade that day."""
+def session_bounds(exchange: str | None, day: date) -> tuple[datetime, datetime] | None:
+    """The regular open and close (UTC) of ``day``'s session, or None when the exchange does not trade that day."""
     code = normalise_exchange(exchange)
     if code == ALWAYS_OPEN:
         return None
     calendar = _calendar(code, day.year)
     if not calendar.is_session(day.isoformat()):
         return None
-    return _utc(calendar.session_close(day.isoformat()))
+    return _utc(calendar.session_open(day.isoformat())), _utc(calendar.session_close(day.isoformat()))
+
+
+def session_close_on(exchange: str | None, day: date) -> datetime | None:
+    """The regular close (UTC) of ``day``'s session, or None when the exchange does not trade that day."""
+    bounds = session_bounds(exchange, day)
+    return bounds[1] if bounds else None
+
+
+def is_session_day(exchange: str | None, day: date) -> bool:
+    """Whether the exchange trades on ``day`` (always, for an always-open market)."""
+    return normalise_exchange(exchange) == ALWAYS_OPEN or session_bounds(exchange, day) is not None
 
 
 def latest_close(exchange: str | None, at: datetime) -> datetime | None:
@@ -157,7 +168,7 @@ def warm_up(exchanges: tuple[str, ...] = ("XNYS", "XNAS"), at: datetime | None =
         _calendar(normalise_exchange(code), year)
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=64)
 def _calendar(code: str, year: int) -> ExchangeCalendar:
     # A three-year window is ~0.1 s to build against seconds for the library's default twenty.
     import exchange_calendars

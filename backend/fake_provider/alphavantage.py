@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from datetime import time as dtime
 from typing import TYPE_CHECKING
 
-from backend.fake_provider.market import NEW_YORK, latest_session_day, num_text, ny_ts, profile, unit_hash
+from backend.fake_provider.market import (
+    NEW_YORK,
+    is_trading_day,
+    latest_session_day,
+    num_text,
+    profile,
+    session_close_ts,
+    session_open_ts,
+    unit_hash,
+)
 from backend.fake_provider.wire import ApiRequest, Reply, comma_list, json_reply, text_reply
 
 if TYPE_CHECKING:
@@ -93,8 +101,9 @@ class AlphaVantageApi:
         day = latest_session_day(self.server.now())
         series: dict[str, dict[str, str]] = {}
         while len(series) < count:
-            if day.weekday() < 5:
-                o, h, lo, c, v = p.bar(ny_ts(day, dtime(9, 30)), 23400)
+            if is_trading_day(day):
+                opens, closes = session_open_ts(day), session_close_ts(day)
+                o, h, lo, c, v = p.bar(opens, int(closes - opens))
                 series[day.isoformat()] = {
                     "1. open": num_text(o, req.nan, 4),
                     "2. high": num_text(h, req.nan, 4),
@@ -127,7 +136,7 @@ class AlphaVantageApi:
         if not symbols or len(symbols) > 100:
             return self._av_invalid_call("REALTIME_BULK_QUOTES")
         now = self.server.now()
-        stamp = datetime.fromtimestamp(min(now, ny_ts(latest_session_day(now), dtime(16, 0))), NEW_YORK)
+        stamp = datetime.fromtimestamp(min(now, session_close_ts(latest_session_day(now))), NEW_YORK)
         rows = []
         for symbol in symbols:
             if not self._av_known(symbol):

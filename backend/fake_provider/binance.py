@@ -67,6 +67,7 @@ class WeightMeter:
 
 
 def binance_weight(sub: str, params: dict[str, list[str]]) -> int:
+    """The request weight Binance charges for this endpoint and parameters."""
     if sub == "/api/v3/ticker/24hr":
         if query_param(params, "symbol"):
             return 2

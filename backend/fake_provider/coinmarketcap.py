@@ -36,6 +36,7 @@ _CMC_MESSAGES = {
 
 
 def cmc_status(code: int, now: float, message: str | None = None) -> dict[str, Any]:
+    """CoinMarketCap's ``status`` block with an error code and its message."""
     return {
         "status": {
             "timestamp": iso_ms(now),

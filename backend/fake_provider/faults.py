@@ -67,6 +67,7 @@ _FAULT_VARIANTS = {"alphavantage": ("information", "note"), "coinmarketcap": ("1
 
 
 def validate_fault(fault: Fault) -> None:
+    """Raise ValueError naming what is wrong with a fault spec."""
     if fault.provider not in PROVIDERS:
         raise ValueError(f"unknown provider {fault.provider!r}; expected one of {', '.join(PROVIDERS)}")
     if fault.kind not in FAULT_KINDS:
@@ -137,6 +138,7 @@ _REASONS = {
 
 
 def bad_key_reply(provider: str, *, missing: bool, now: float) -> Reply:
+    """The provider's own reply to a missing or wrong API key."""
     if provider == "yahoo":
         return yahoo_finance_error(401, "Unauthorized", YAHOO_UNAUTHORIZED)
     if provider == "binance":
@@ -223,6 +225,7 @@ def _server_error_reply(provider: str, status: int, now: float) -> Reply:
 
 
 def fault_reply(provider: str, sub: str, fault: Fault, now: float) -> Reply:
+    """The reply that replaces a normal one for faults that are not body faults."""
     kind = fault.kind
     if kind in ("status_429", "status_429_no_retry_after"):
         reply = _rate_limited_reply(provider, sub, now)
@@ -295,6 +298,7 @@ class FaultRate:
     retry_after: int = 1
 
     def check(self) -> None:
+        """Raise ValueError when the rate, kinds or providers are out of range."""
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
         if not self.kinds or any(kind not in FAULT_KINDS or kind == "hang" for kind in self.kinds):
@@ -328,6 +332,7 @@ class FaultBook:
                 self._armed.pop(provider, None)
 
     def armed(self) -> list[dict[str, Any]]:
+        """The armed faults, as dicts (for the control endpoint and tests)."""
         with self._lock:
             return [f.to_dict() for f in self._armed.values()]
 
@@ -340,6 +345,7 @@ class FaultBook:
         return rate
 
     def rate(self) -> FaultRate:
+        """The current random fault rate."""
         with self._lock:
             return self._rate
 

@@ -13,7 +13,17 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from backend.common.exchange_sessions import (
+    POST_MARKET_LENGTH,
+    Phase,
+    is_session_day,
+    market_clock,
+    session_bounds,
+)
+
 NEW_YORK = ZoneInfo("America/New_York")
+# US equities follow this exchange's calendar (holidays, early closes) like the real providers do.
+CALENDAR = "XNYS"
 
 
 LONDON = ZoneInfo("Europe/London")
@@ -137,6 +147,7 @@ NAMES = {
 
 
 def hash64(text: str) -> int:
+    """A stable 64-bit hash of ``text`` (the seed of every generated number)."""
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 
@@ -203,6 +214,7 @@ class Profile:
 
 @lru_cache(maxsize=65536)
 def profile(asset: str) -> Profile:
+    """The generated price profile of an asset (anchored for well-known ones, hashed otherwise)."""
     seed = hash64(asset)
     u = [unit_hash(seed, i) for i in range(8)]
     stable = asset in _STABLE
@@ -226,6 +238,7 @@ def profile(asset: str) -> Profile:
 
 
 def usd_value(asset: str) -> float:
+    """The USD level of an asset, or of a fiat currency."""
     return FIAT_USD[asset] if asset in FIAT_USD else profile(asset).price
 
 
@@ -246,26 +259,32 @@ def fx_profile(base: str, quote: str) -> Profile:
 
 
 def iso_ms(ts: float) -> str:
+    """Epoch seconds as ISO-8601 UTC with milliseconds and a Z."""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def iso_s(ts: float) -> str:
+    """Epoch seconds as ISO-8601 UTC with whole seconds and a Z."""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def num_value(x: float, nan: bool, digits: int = 2) -> float:
+    """A rounded price as a JSON number, or NaN when the nan fault is on."""
     return math.nan if nan else round(x, digits)
 
 
 def num_text(x: float, nan: bool, digits: int = 8) -> str:
+    """A price as a fixed-point string (string-priced APIs), or "NaN" when the nan fault is on."""
     return "NaN" if nan else f"{x:.{digits}f}"
 
 
 def price_digits(price: float) -> int:
+    """How many decimals a price of this size is quoted with."""
     return 2 if price >= 1 else 6
 
 
 def add_months(moment: datetime, months: int) -> datetime:
+    """The first day of the month ``months`` calendar months after ``moment`` (same time of day)."""
     index = moment.year * 12 + moment.month - 1 + months
     year, month = divmod(index, 12)
     return moment.replace(year=year, month=month + 1, day=1)
@@ -299,15 +318,48 @@ def aligned_times(step: int, start: float, end: float, *, offset: int = 0, limit
 
 
 def latest_session_day(now: float) -> date:
-    """The New York trading day whose session is open now or closed most recently (no holidays)."""
-    local = datetime.fromtimestamp(now, NEW_YORK)
-    day = local.date()
-    if local.time() < dtime(9, 30):
-        day -= timedelta(days=1)
-    while day.weekday() >= 5:
+    """The New York trading day whose session is open now or closed most recently (real calendar)."""
+    clock = market_clock(CALENDAR, datetime.fromtimestamp(now, UTC))
+    if clock.phase is Phase.OPEN or clock.last_close is None:
+        return clock.day
+    return clock.last_close.astimezone(NEW_YORK).date()
+
+
+def session_open_ts(day: date) -> float:
+    """Unix time of ``day``'s regular open; ``day`` must be a trading day."""
+    return _bounds(day)[0].timestamp()
+
+
+def session_close_ts(day: date) -> float:
+    """Unix time of ``day``'s regular close (13:00 on early-close days); ``day`` must be a trading day."""
+    return _bounds(day)[1].timestamp()
+
+
+def post_market_end_ts(day: date) -> float:
+    """Unix time extended trading ends after ``day``'s close."""
+    return session_close_ts(day) + POST_MARKET_LENGTH.total_seconds()
+
+
+def is_trading_day(day: date) -> bool:
+    """Whether New York trades on ``day`` (weekends and exchange holidays do not)."""
+    return is_session_day(CALENDAR, day)
+
+
+def previous_trading_day(day: date) -> date:
+    """The trading day before ``day``."""
+    day -= timedelta(days=1)
+    while not is_trading_day(day):
         day -= timedelta(days=1)
     return day
 
 
+def _bounds(day: date) -> tuple[datetime, datetime]:
+    bounds = session_bounds(CALENDAR, day)
+    if bounds is None:
+        raise ValueError(f"{day} is not a trading day")
+    return bounds
+
+
 def ny_ts(day: date, at: dtime) -> float:
+    """Epoch seconds of a New York wall-clock time on ``day``."""
     return datetime.combine(day, at, NEW_YORK).timestamp()

@@ -27,6 +27,7 @@ _NEWS_MESSAGES = {
 
 
 def news_error(status: int, code: str, message: str | None = None) -> Reply:
+    """NewsAPI's error shape: status, code and its message."""
     return json_reply(status, {"status": "error", "code": code, "message": message or _NEWS_MESSAGES[code]})
 
 

@@ -30,6 +30,7 @@ class BadParam(ValueError):
 
 
 def int_param(params: dict[str, list[str]], name: str, default: int | None = None) -> int | None:
+    """An integer query parameter, ``default`` when absent; ``BadParam`` when it is not a number."""
     raw = query_param(params, name)
     if raw is None or raw == "":
         return default
@@ -40,22 +41,27 @@ def int_param(params: dict[str, list[str]], name: str, default: int | None = Non
 
 
 def query_param(params: dict[str, list[str]], name: str) -> str | None:
+    """The first value of a query parameter, or None."""
     values = params.get(name)
     return values[0] if values else None
 
 
 def comma_list(raw: str | None) -> list[str]:
+    """A comma-separated parameter as a list of unique, stripped, non-empty items (order kept)."""
     if not raw:
         return []
     return list(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
 
 
 def truthy(raw: str | None) -> bool:
+    """Whether a flag parameter says "true" (any case)."""
     return (raw or "").lower() == "true"
 
 
 @dataclass(slots=True)
 class Reply:
+    """One HTTP answer the server will write: status, body, content type and extra headers."""
+
     status: int
     body: bytes
     content_type: str = "application/json"
@@ -63,10 +69,12 @@ class Reply:
 
 
 def json_reply(status: int, obj: Any, headers: Sequence[tuple[str, str]] = ()) -> Reply:
+    """A compact JSON reply."""
     return Reply(status, json.dumps(obj, separators=(",", ":")).encode(), "application/json", list(headers))
 
 
 def text_reply(status: int, text: str, content_type: str = "text/plain; charset=utf-8") -> Reply:
+    """A plain-text (or HTML) reply."""
     return Reply(status, text.encode(), content_type)
 
 
@@ -83,6 +91,7 @@ def mask_query(query: str) -> str:
 
 
 def cookies(headers: Message) -> dict[str, str]:
+    """The cookies a request sent, name -> value."""
     jar: dict[str, str] = {}
     for header in headers.get_all("Cookie") or ():
         for item in header.split(";"):
@@ -109,6 +118,7 @@ def key_location(provider: str, params: dict[str, list[str]], headers: Message) 
 
 
 def sent_key(provider: str, params: dict[str, list[str]], headers: Message, *, allow_query: bool) -> str | None:
+    """The API key a request carried where the provider accepts it (header first), or None."""
     header_names, query_names = _KEY_LOCATIONS[provider]
     for name in header_names:
         value = headers.get(name)
@@ -133,6 +143,8 @@ _KEY_LOCATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 
 @dataclass(slots=True)
 class ApiRequest:
+    """One provider request as the fake APIs see it: provider-relative path, params, headers."""
+
     provider: str
     path: str  # provider-relative, e.g. /api/v3/klines
     params: dict[str, list[str]]
@@ -140,4 +152,5 @@ class ApiRequest:
     nan: bool = False
 
     def get(self, name: str) -> str | None:
+        """The first value of query parameter ``name``, or None."""
         return query_param(self.params, name)

@@ -9,10 +9,10 @@ import re
 import secrets
 import threading
 from datetime import UTC, datetime, timedelta
-from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from backend.common.exchange_sessions import PRE_MARKET_OPENS
 from backend.fake_provider.market import (
     COINS,
     DAY,
@@ -21,12 +21,17 @@ from backend.fake_provider.market import (
     NAMES,
     NEW_YORK,
     aligned_times,
+    is_trading_day,
     latest_session_day,
     month_starts,
     months_back,
     num_value,
     ny_ts,
+    post_market_end_ts,
+    previous_trading_day,
     price_digits,
+    session_close_ts,
+    session_open_ts,
 )
 from backend.fake_provider.wire import (
     ApiRequest,
@@ -48,6 +53,7 @@ YAHOO_UNAUTHORIZED = "Invalid Crumb. For Developers - https://bit.ly/yahoo-finan
 
 
 def yahoo_finance_error(status: int, code: str, description: str) -> Reply:
+    """Yahoo's ``finance.error`` shape."""
     return json_reply(status, {"finance": {"result": None, "error": {"code": code, "description": description}}})
 
 
@@ -165,9 +171,9 @@ class YahooApi:
             market_time, state = int(now), "REGULAR"
         else:
             day = latest_session_day(now)
-            close = ny_ts(day, dtime(16, 0))
+            close = session_close_ts(day)
             market_time = int(min(now, close))
-            state = "REGULAR" if now < close else "POST" if now < ny_ts(day, dtime(20, 0)) else "CLOSED"
+            state = "REGULAR" if now < close else "POST" if now < post_market_end_ts(day) else "CLOSED"
         tick = p.price * 0.0001
         return {
             "language": "en-US",
@@ -286,7 +292,7 @@ class YahooApi:
             "firstTradeDate": first_trade,
             "regularMarketTime": int(now)
             if ex["continuous"]
-            else int(min(now, ny_ts(latest_session_day(now), dtime(16, 0)))),
+            else int(min(now, session_close_ts(latest_session_day(now)))),
             "hasPrePostMarketData": not ex["continuous"],
             "gmtoffset": ex["gmtoffset"],
             "timezone": ex["tz_short"],
@@ -314,10 +320,8 @@ class YahooApi:
                 return now - days * DAY
             day = latest_session_day(now)
             for _ in range(days - 1):
-                day -= timedelta(days=1)
-                while day.weekday() >= 5:
-                    day -= timedelta(days=1)
-            return ny_ts(day, dtime(4, 0) if prepost else dtime(9, 30))
+                day = previous_trading_day(day)
+            return ny_ts(day, PRE_MARKET_OPENS) if prepost else session_open_ts(day)
         if range_ == "ytd":
             return datetime(datetime.fromtimestamp(now, UTC).year, 1, 1, tzinfo=UTC).timestamp()
         if range_ == "max":
@@ -337,12 +341,11 @@ class YahooApi:
         out: list[tuple[int, int]] = []
         day = datetime.fromtimestamp(start, NEW_YORK).date()
         last = datetime.fromtimestamp(end, NEW_YORK).date()
-        session_open, session_close = (dtime(4, 0), dtime(20, 0)) if prepost else (dtime(9, 30), dtime(16, 0))
         trading_days = 0
         while day <= last and len(out) < MAX_BARS:
-            if day.weekday() < 5:
-                opens = ny_ts(day, session_open)
-                closes = ny_ts(day, session_close)
+            if is_trading_day(day):
+                opens = ny_ts(day, PRE_MARKET_OPENS) if prepost else session_open_ts(day)
+                closes = post_market_end_ts(day) if prepost else session_close_ts(day)
                 if step < DAY:
                     t = opens
                     while t < closes:
@@ -350,14 +353,14 @@ class YahooApi:
                             out.append((int(t), step))
                         t += step
                 else:
-                    stamp = ny_ts(day, dtime(9, 30))
+                    stamp = session_open_ts(day)
                     wanted = (
                         step == DAY
                         or (step == 5 * DAY and trading_days % 5 == 0)
                         or (step == 7 * DAY and day.weekday() == 0)
                     )
                     if wanted and start <= stamp < end:
-                        out.append((int(stamp), 23400 if step == DAY else step))
+                        out.append((int(stamp), int(session_close_ts(day) - stamp) if step == DAY else step))
                     trading_days += 1
             day += timedelta(days=1)
         return out

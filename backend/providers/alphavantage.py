@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from backend.common.exchange_sessions import latest_close, session_close_on
 from backend.providers.base import ProviderClient
 from backend.providers.errors import (
     InvalidKeyError,
@@ -49,8 +49,8 @@ logger = logging.getLogger(__name__)
 SUPPORTED_INTERVALS = ("1d",)
 COMPACT_POINTS = 100
 MAX_BARS = 5000
-_EASTERN = ZoneInfo("America/New_York")
-_SESSION_CLOSE = time(16, 0)
+# GLOBAL_QUOTE serves US listings; their trading day ends at this exchange's regular close.
+_CALENDAR = "XNYS"
 # "Note" is the per-minute limit: a minute is enough. "Information" is the daily quota (until UTC
 # midnight) unless it says the endpoint or parameter is premium-only.
 _NOTE_RETRY_AFTER = 60.0
@@ -150,7 +150,7 @@ def _classify(raw: Any, *, data_key: str, symbol: str, now: datetime | None = No
 
 
 def _to_quote(raw: dict[str, Any], *, symbol: str, now: datetime | None = None) -> Quote:
-    """Map a ``Global Quote`` object; the trading day becomes its 16:00 New York close, capped at now."""
+    """Map a ``Global Quote`` object; the trading day becomes its regular close (calendar), capped at now."""
     returned = raw.get("01. symbol")
     if returned is not None and returned != symbol:
         raise InvalidRecordError(f"reply is for {strip_control(returned, 20)!r}, not {symbol}")
@@ -169,9 +169,13 @@ def _to_quote(raw: dict[str, Any], *, symbol: str, now: datetime | None = None) 
 
 
 def _trading_day_close(value: Any, *, now: datetime | None) -> datetime:
-    """``2026-11-27`` -> that day's 16:00 America/New_York in UTC; during the session, now instead."""
+    """``2026-11-27`` -> that day's regular close in UTC (13:00 New York: an early close); during the session, now."""
     day = _parse_date(value)
-    close = datetime.combine(day, _SESSION_CLOSE, tzinfo=_EASTERN).astimezone(UTC)
+    close = session_close_on(_CALENDAR, day)
+    if close is None:  # not a session day by the calendar: the last close at or before that day's end
+        close = latest_close(_CALENDAR, datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC))
+    if close is None:
+        raise InvalidRecordError(f"trading day {day.isoformat()} has no session close")
     reference = now if now is not None else utc_now()
     return to_utc(min(close, reference), now=reference)
 

@@ -258,6 +258,13 @@ def _raise_for_status(
     status = response.status_code
     if 200 <= status < 300:
         return
+    if status < 500 and status not in _TRANSIENT_STATUSES and body.lstrip()[:1] in (b"{", b"["):
+        # An error body cut off mid-document hides the vendor's code (Binance's 400 -1121 for an unknown
+        # pair): the cut is a transport fault, transient, never a permanent verdict about the symbols.
+        try:
+            parse_json_body(body, provider=provider, url=safe_url)
+        except MalformedReplyError:
+            pass  # complete, just not JSON: the status decides below
     parsed = _try_json(body)
     if error_hook is not None:
         refined = error_hook(status, parsed, safe_url)

@@ -45,17 +45,15 @@ from typing import Any, Protocol, TypeVar
 
 from backend.providers.breaker import CircuitBreaker
 from backend.providers.errors import (
-    AllProvidersFailedError,
-    PermanentProviderError,
     ProviderError,
-    ProviderFailure,
     ProviderThrottledError,
     TransientProviderError,
     UnknownSymbolError,
 )
-from backend.providers.http import scrub_text, strip_control
-from backend.providers.models import Article, Bar, Failed, Quote, QuoteBatch, Rejected
+from backend.providers.http import strip_control
+from backend.providers.models import Article, Bar, Quote, QuoteBatch
 from backend.providers.pauses import PauseBoard
+from backend.providers.verdicts import CallFailures, SymbolOutcome, describe, failed_of, no_id_reason, rejected_of
 
 logger = logging.getLogger(__name__)
 
@@ -98,70 +96,6 @@ class NewsClient(Protocol):
     name: str
 
     def fetch_articles(self, query: str, *, since: datetime | None = None, max_pages: int = 3) -> list[Article]: ...
-
-
-@dataclass
-class _Failures:
-    """What went wrong during one chain call, for the final verdict."""
-
-    transient: list[TransientProviderError] = field(default_factory=list)
-    permanent: list[ProviderError] = field(default_factory=list)
-    records: list[ProviderFailure] = field(default_factory=list)
-
-    def add(self, exc: ProviderError, provider: str = "") -> None:
-        if isinstance(exc, TransientProviderError):
-            self.transient.append(exc)
-        else:
-            self.permanent.append(exc)
-        self.records.append(failure_of(exc, provider))
-
-    def add_partial(self, provider: str, failed: Sequence[Failed]) -> None:
-        """A provider answered but could not serve some symbols because of transient faults."""
-        self.records.append(
-            ProviderFailure(provider, "Failed", strip_control(f"{len(failed)} symbols failed: {failed[0].reason}", 200))
-        )
-
-    def __bool__(self) -> bool:
-        return bool(self.records)
-
-    def raise_for(self, what: str, *, retry_after: float | None = None) -> None:
-        """Raise the verdict for a call that served nothing (only called when something failed)."""
-        summary = "; ".join(f"{f.provider}: {f.error}: {f.message}" for f in self.records)
-        failures = tuple(self.records)
-        if self.transient or retry_after is not None or any(f.error == "Failed" for f in failures):
-            waits = [e.retry_after for e in self.transient if e.retry_after is not None]
-            if retry_after is not None:
-                waits.append(retry_after)
-            raise AllProvidersFailedError(
-                f"every provider failed for {what}: {summary}",
-                retry_after=min(waits) if waits else None,
-                failures=failures,
-            )
-        if len(self.permanent) == 1:
-            self.permanent[0].failures = failures
-            raise self.permanent[0]
-        raise PermanentProviderError(f"every provider refused {what}: {summary}", failures=failures)
-
-
-@dataclass
-class _Outcome:
-    """What the providers asked so far said about one of our symbols."""
-
-    reasons: list[str] = field(default_factory=list)
-    asked: int = 0
-    unknown: int = 0
-    transient: bool = False
-    waits: list[float] = field(default_factory=list)
-
-    def refused(self, reason: str, *, unknown: bool) -> None:
-        self.reasons.append(reason)
-        self.unknown += unknown
-
-    def failed(self, reason: str, retry_after: float | None) -> None:
-        self.reasons.append(reason)
-        self.transient = True
-        if retry_after is not None:
-            self.waits.append(retry_after)
 
 
 class ProviderChain:
@@ -216,8 +150,8 @@ class ProviderChain:
         pending = list({i.symbol: i for i in instruments}.values())
         quotes: list[Quote] = []
         bars: list[Bar] = []
-        outcomes: dict[str, _Outcome] = {i.symbol: _Outcome() for i in pending}
-        failures = _Failures()
+        outcomes: dict[str, SymbolOutcome] = {i.symbol: SymbolOutcome() for i in pending}
+        failures = CallFailures()
         for client in self._clients:
             if not pending:
                 break
@@ -238,9 +172,9 @@ class ProviderChain:
                 for symbols in by_id.values():
                     for symbol in symbols:
                         if isinstance(exc, TransientProviderError):
-                            outcomes[symbol].failed(_describe(exc), retry_after)
+                            outcomes[symbol].failed(describe(exc), retry_after)
                         else:
-                            outcomes[symbol].refused(_describe(exc), unknown=False)
+                            outcomes[symbol].refused(describe(exc), unknown=False)
                 continue
             if batch.failed:
                 failures.add_partial(client.name, batch.failed)
@@ -254,12 +188,14 @@ class ProviderChain:
                     len(by_id),
                     len(pending),
                 )
-        failed = [_failed(i.symbol, outcomes[i.symbol]) for i in pending if outcomes[i.symbol].transient]
+        failed = [failed_of(i.symbol, outcomes[i.symbol]) for i in pending if outcomes[i.symbol].transient]
         if pending and not quotes and failures:
             waits = [f.retry_after for f in failed if f.retry_after is not None]
             failures.raise_for(f"{len(pending)} quotes", retry_after=min(waits) if waits else None)
         rejected = [
-            _rejected(i.symbol, outcomes[i.symbol], self.providers) for i in pending if not outcomes[i.symbol].transient
+            rejected_of(i.symbol, outcomes[i.symbol], self.providers)
+            for i in pending
+            if not outcomes[i.symbol].transient
         ]
         return QuoteBatch(quotes=tuple(quotes), rejected=tuple(rejected), bars=tuple(bars), failed=tuple(failed))
 
@@ -270,7 +206,7 @@ class ProviderChain:
         by_id: Mapping[str, list[str]],
         quotes: list[Quote],
         bars: list[Bar],
-        outcomes: dict[str, _Outcome],
+        outcomes: dict[str, SymbolOutcome],
     ) -> set[str]:
         """Move one provider's answer onto our symbols; returns the symbols it served."""
         served: set[str] = set()
@@ -312,7 +248,7 @@ class ProviderChain:
 
     def fetch_bars(self, instrument: Instrument, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
         """Bars for one instrument from the first provider that has them, under our symbol."""
-        failures = _Failures()
+        failures = CallFailures()
         empty_from: str | None = None
         for client in self._clients:
             provider_id = instrument.id_for(client.name)
@@ -340,14 +276,14 @@ class ProviderChain:
             )
             return []
         if empty_from is None:
-            raise UnknownSymbolError(f"{instrument.symbol}: {_no_id_reason(self.providers)}")
+            raise UnknownSymbolError(f"{instrument.symbol}: {no_id_reason(self.providers)}")
         return []
 
     # --- news ------------------------------------------------------------------------------------
 
     def fetch_articles(self, query: str, *, since: datetime | None = None, max_pages: int = 3) -> list[Article]:
         """Articles for ``query`` from the first provider that answers; no provider configured -> []."""
-        failures = _Failures()
+        failures = CallFailures()
         for client in self._clients:
             try:
                 self._check_pause(client.name)
@@ -412,34 +348,3 @@ def _ids_for(provider: str, instruments: Sequence[Instrument]) -> dict[str, list
         if provider_id is not None:
             by_id.setdefault(provider_id, []).append(instrument.symbol)
     return by_id
-
-
-def failure_of(exc: ProviderError, provider: str = "") -> ProviderFailure:
-    """The safe record of one provider's failure: class name and a redacted single-line message."""
-    return ProviderFailure(
-        provider=getattr(exc, "provider", "") or provider,
-        error=type(exc).__name__,
-        message=strip_control(scrub_text(str(exc)), 200),
-    )
-
-
-def _failed(symbol: str, outcome: _Outcome) -> Failed:
-    return Failed(symbol, "; ".join(outcome.reasons), min(outcome.waits) if outcome.waits else None)
-
-
-def _rejected(symbol: str, outcome: _Outcome, providers: Sequence[str]) -> Rejected:
-    if not outcome.asked:
-        return Rejected(symbol, _no_id_reason(providers))
-    # Quarantine feeds on this: only when EVERY provider that was asked said "unknown".
-    return Rejected(symbol, "; ".join(outcome.reasons), unknown=outcome.unknown == outcome.asked)
-
-
-def _describe(exc: ProviderError) -> str:
-    text = strip_control(exc, 160)
-    provider = getattr(exc, "provider", "")
-    prefix = "" if not provider or text.startswith(provider) else f"{provider}: "
-    return f"{prefix}{type(exc).__name__}: {text}"
-
-
-def _no_id_reason(providers: Sequence[str]) -> str:
-    return f"no identifier for any provider of the chain ({', '.join(providers) or 'none configured'})"

@@ -120,6 +120,12 @@ class Decision:
         """Whether the batch is fetched at all."""
         return self.route is not None
 
+    def options(self) -> dict[str, object]:
+        """Options for ``apply_async``; only for a decision that sends."""
+        if self.route is None:
+            raise ValueError(f"nothing to send: {self.reason}")
+        return self.route.as_options()
+
 
 @dataclass(frozen=True)
 class RoutedBatch:

@@ -2,7 +2,8 @@
 
 Each task is a few lines that call plain functions elsewhere. Tasks take symbols, ids and plain
 JSON, never model instances or keys; the retry policy lives in the decorator. Dispatchers pick each
-batch's queue and priority through ``routing.route_for``; no task hard-codes a queue.
+batch's queue and priority through ``routing`` (``decide`` for quotes, from the market's state;
+``route_for`` for the rest); no task hard-codes a queue.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.conf import settings
 from backend.core.celery import app
 from backend.providers.errors import TransientProviderError
 
-from . import backfill, indicator_refresh, maintenance, news, quotes
+from . import backfill, indicator_refresh, maintenance, news, quote_plan, quotes
 from .dispatching import dispatch_batches, record_outcome, run_once_per_tick
 from .policy import ReliableTask
 from .routing import WorkKind, route_for
@@ -42,36 +43,44 @@ def backoff(task: ReliableTask) -> float:
 # --- quotes -----------------------------------------------------------------------------------------
 @app.task(base=ReliableTask, bind=True, name="quotes.dispatch")
 def dispatch_quotes(self: ReliableTask, asset_class: str) -> dict[str, object]:
-    """Send one fetch per provider-sized batch of the active assets of ``asset_class``."""
-    route = route_for(WorkKind.QUOTES, asset_class)
+    """Send one fetch per batch of assets sharing a routing decision (session, volatility, staleness)."""
     origin = origin_of(self.request)
-    return dispatch_batches(
-        origin.schedule or f"quotes.dispatch:{asset_class}",
+    return quote_plan.dispatch_routed_quotes(
+        asset_class,
+        schedule=origin.schedule or f"quotes.dispatch:{asset_class}",
         tick=origin.tick,
         task_id=self.request.id or "",
-        plan=lambda: quotes.plan_quote_batches(asset_class, settings.QUOTE_BATCH_SIZE),
-        send=lambda symbols, run_id, batch: fetch_quotes.apply_async(
-            args=(asset_class, symbols), kwargs={"run_id": run_id, "batch": batch}, **route.as_options()
+        run_now=not origin.from_beat,
+        send=lambda symbols, run_id, batch, decision: fetch_quotes.apply_async(
+            args=(asset_class, symbols),
+            kwargs={"run_id": run_id, "batch": batch, "reason": decision.reason},
+            **decision.options(),
         ),
     )
 
 
 @app.task(base=ReliableTask, bind=True, name="quotes.fetch", **RETRY_POLICY)
 def fetch_quotes(
-    self: ReliableTask, asset_class: str, symbols: list[str], run_id: int | None = None, batch: int | None = None
+    self: ReliableTask,
+    asset_class: str,
+    symbols: list[str],
+    run_id: int | None = None,
+    batch: int | None = None,
+    reason: str = "",
 ) -> dict[str, object]:
     """Fetch and upsert quotes (and the running daily bar) for one batch; retry only what failed transiently.
 
     Stored symbols count as done, rejected and skipped ones as failed; symbols that failed transiently
     are retried by this same task (same id, run and batch) with backoff and the provider's Retry-After.
     When the retries run out, ``on_failure`` counts that subset as failed and its dead letter names it.
+    ``reason`` is the routing decision that sent the batch, kept through retries so Flower shows it.
     """
     summary = quotes.refresh_quotes(asset_class, symbols)
     record_outcome(run_id, batch, done=summary.stored, failed=[*summary.rejected, *summary.skipped])
     if summary.failed:
         raise self.retry(
             args=(asset_class, list(summary.failed)),
-            kwargs={"run_id": run_id, "batch": batch},
+            kwargs={"run_id": run_id, "batch": batch, "reason": reason},
             exc=quotes.transient_fault(summary),
             countdown=backoff(self),
         )

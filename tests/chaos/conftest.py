@@ -75,8 +75,7 @@ def stack(migrated: PrivateServices, chaos_fake: FakeProviderServer, django_db_b
     shutil.rmtree(services.root / "var", ignore_errors=True)
     chaos_fake.clear_faults()
     chaos_fake.clear_requests()
-    app = harness_app(services.redis.url)
-    stack = Stack(services, chaos_fake, app)
+    stack = Stack(services, chaos_fake, harness_app(services.redis.url))
     with django_db_blocker.unblock(), database_alias(services.postgres.url):
         reset_database()
         try:
@@ -85,4 +84,4 @@ def stack(migrated: PrivateServices, chaos_fake: FakeProviderServer, django_db_b
             stack.stop_all()
             if stack.fake is not chaos_fake:
                 stack.fake.stop()
-            app.close()
+            stack.app.close()

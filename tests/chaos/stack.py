@@ -144,8 +144,9 @@ class Stack:
                 if self.app.control.ping(destination=[name], timeout=1.0):
                     return worker
             except (OSError, redis.RedisError, kombu.exceptions.OperationalError):
-                # A connection pooled before a Redis restart: drop it and ask again.
-                self.app.pool.force_close_all()
+                # A connection pooled before a Redis restart: start over with fresh connections.
+                self.app.close()
+                self.app = harness_app(self.services.redis.url)
                 time.sleep(0.5)
         raise RuntimeError(f"worker did not answer ping within 90 s:\n{worker.log()[-3000:]}")
 
@@ -211,7 +212,9 @@ def harness_app(broker_url: str) -> Celery:
         accept_content=["json"],
         task_queues=settings.CELERY_TASK_QUEUES,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"queue_order_strategy": "priority"},
+        # kombu keeps one connection pool per distinct connection, process-wide: a key of its own
+        # keeps this app's pool (and its closing) away from every other app on the same URL.
+        broker_transport_options={"queue_order_strategy": "priority", "harness": uuid.uuid4().hex},
     )
     return app
 

@@ -60,6 +60,21 @@ def test_sigkill_of_the_worker_main_process_with_1200_assets_in_flight(stack) ->
     assert verdict.ok, explain(verdict, stack)
 
 
+def test_with_an_hour_long_visibility_timeout_the_recovery_checker_goes_red(stack) -> None:
+    """The protection off (the old 3600 s visibility timeout): a killed worker's batches stay held past the bound."""
+    bound = 45
+    run = start_quote_run(stack, assets=120, batch_size=20, hang=1.0, worker_env={"CELERY_VISIBILITY_TIMEOUT": "3600"})
+    run.wait_in_flight()
+    os.kill(run.worker.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    stack.start_worker({"CELERY_VISIBILITY_TIMEOUT": "3600"})
+    verdict = finish(run, "SIGKILL main process, visibility timeout 3600 s", fault_over=killed_at, bound=bound,
+                     patience=bound + 15)  # fmt: skip
+    assert not verdict.ok
+    assert any("never recovered" in f or "recovery took" in f for f in verdict.failures), verdict.failures
+    assert verdict.lost, "the held batches should be missing when the checker gives up"
+
+
 def warm_shutdown(stack, *, assets: int, batch_size: int, bound: float) -> None:
     run = start_quote_run(stack, assets=assets, batch_size=batch_size, hang=1.0)
     run.wait_in_flight()

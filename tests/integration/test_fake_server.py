@@ -17,7 +17,7 @@ import pytest
 
 from backend.fake_provider import FAULT_KINDS, PROVIDERS, FakeProviderServer
 
-# Friday 2026-11-27 18:00 UTC: the NYSE is open (13:00 ET is the early close, but the fake has no holidays).
+# Friday 2026-11-27 18:00 UTC: 13:00 ET, the minute the NYSE closes early (the fake follows the real calendar).
 FROZEN_NOW = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"}
 KEYS = {"coingecko": "cg-key", "alphavantage": "av-key", "coinmarketcap": "cmc-key", "newsapi": "news-key"}

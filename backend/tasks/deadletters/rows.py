@@ -26,27 +26,29 @@ class UnstorableRecord(Exception):
     """The database refused the record for what it contains, not because it is away."""
 
 
-def _escape(text: str) -> str:
-    return _UNSTORABLE.sub(
-        lambda m: f"\\x{ord(m.group()):02x}" if m.group() == "\x00" else f"\\u{ord(m.group()):04x}", text
-    )
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    return "\\x00" if char == "\x00" else f"\\u{ord(char):04x}"
 
 
-def _clean(value: Any) -> Any:
+def _clean(value: Any, changed: list[bool]) -> Any:
     if isinstance(value, str):
-        return _escape(value)
+        cleaned = _UNSTORABLE.sub(_escaped, value)
+        if cleaned != value:
+            changed.append(True)
+        return cleaned
     if isinstance(value, dict):
-        return {_escape(str(k)): _clean(v) for k, v in value.items()}
+        return {_clean(str(k), changed): _clean(v, changed) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [_clean(v, changed) for v in value]
     return value
 
 
 def storable(record: FailureRecord) -> tuple[FailureRecord, bool]:
-    """``record`` with NUL bytes and unpaired surrogates escaped (``\\x00``), and whether it changed."""
-    changes = {f.name: _clean(getattr(record, f.name)) for f in fields(record)}
-    cleaned = replace(record, **changes)
-    return cleaned, cleaned != record
+    """``record`` with NUL bytes and unpaired surrogates escaped (``\\x00``), and whether any was."""
+    changed: list[bool] = []
+    cleaned = replace(record, **{f.name: _clean(getattr(record, f.name), changed) for f in fields(record)})
+    return cleaned, bool(changed)
 
 
 def apply_record(record: FailureRecord) -> bool:

@@ -52,8 +52,8 @@ def test_it_parses_a_global_quote(av: AlphaVantageClient, fake: FakeApi) -> None
     assert ibm.price == Decimal("229.4100")
     assert ibm.change_24h_pct == Decimal("1.0394")
     assert ibm.volume_24h == Decimal("2851432")
-    # 2026-11-27 16:00 New York (EST) is 21:00 UTC
-    assert ibm.timestamp == datetime(2026, 11, 27, 21, 0, tzinfo=UTC)
+    # 2026-11-27, the day after Thanksgiving, closes early: 13:00 New York (EST) is 18:00 UTC
+    assert ibm.timestamp == datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
     assert fake.requests[0].url.params["function"] == "GLOBAL_QUOTE"
 
 

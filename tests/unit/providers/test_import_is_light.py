@@ -24,6 +24,9 @@ MODULES = [
     "backend.providers.ratelimit",
     "backend.providers.breaker",
     "backend.providers.orchestrator",
+    "backend.providers.verdicts",
+    "backend.providers.pauses",
+    "backend.providers.jsonreply",
     "backend.fake_provider",
 ]
 

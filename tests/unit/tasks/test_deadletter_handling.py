@@ -325,3 +325,17 @@ def test_cleanup_deletes_a_closed_dead_letter_with_its_history_and_counts_the_le
     assert cleanup()["dead_letters"] == 1
     assert not DeadLetter.objects.filter(pk=row.pk).exists()
     assert not DeadLetterAction.objects.filter(dead_letter_id=row.pk).exists()
+
+
+def test_only_characters_a_database_refuses_are_escaped() -> None:
+    clean, changed = rows.storable(make_record("ok", args=["stock", ("AAPL",)], kwargs={"note": "tab\\there"}))
+    assert not changed and clean.kwargs == {"note": "tab\\there"}
+    dirty, changed = rows.storable(make_record("bad", kwargs={"sym\x00": "lone \ud800 surrogate"}))
+    assert changed and dirty.kwargs == {"sym\\x00": "lone \\ud800 surrogate"}
+
+
+def test_the_command_shows_control_characters_escaped(db) -> None:
+    row = make_dead_letter("ctl", exception_message="bad\r\nFORGED LINE \x1b[31m")
+    out = run("show", str(row.pk))
+    assert "exception_message: bad\\r\\nFORGED LINE \\x1b[31m" in out
+    assert "\x1b" not in out and "\r" not in out

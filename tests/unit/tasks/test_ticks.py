@@ -12,6 +12,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from backend.tasks import tasks
 from backend.tasks.dispatching import record_outcome, run_once_per_tick
+from backend.tasks.routing import Decision, Route, RoutedBatch
 from backend.tasks.runs import DispatchRun
 from backend.tasks.ticks import BEAT_SENT_HEADER, origin_of, stamp_beat_ticks
 
@@ -70,7 +71,8 @@ def test_a_tick_delayed_in_the_queue_keeps_its_own_slot_and_the_next_tick_still_
         record_outcome(kwargs["run_id"], kwargs["batch"], done=args[1])
 
     monkeypatch.setattr(tasks.fetch_quotes, "apply_async", fetch_at_once)
-    monkeypatch.setattr(tasks.quotes, "plan_quote_batches", lambda asset_class, size: [["BTC"]])
+    one_batch = [RoutedBatch(Decision(Route("high", 2), "crypto always open, 1 calm -> high/2"), ("BTC",))]
+    monkeypatch.setattr(tasks.quote_plan, "plan_quote_routes", lambda asset_class, size, **_: one_batch)
 
     def run(task_id: str, tick: datetime) -> dict:
         request = beat_request(task_id, crypto_schedule, tick)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import re
 from datetime import UTC, datetime, time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -21,11 +20,11 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from tqdm import tqdm
 
+from backend.common.logsafe import escape, escape_lines
 from backend.tasks import deadletters
 from backend.tasks.models import DeadLetter
 
 FILTERS = ("task", "exception", "provider", "symbol", "state", "since", "until")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _moment(value: str) -> datetime:
@@ -37,11 +36,6 @@ def _moment(value: str) -> datetime:
             raise ValueError(f"not a date or date-time: {value!r}")
         parsed = datetime.combine(day, time.min)
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
-
-
-def printable(text: object) -> str:
-    """``text`` safe for a terminal: control characters (CR, ESC, NUL...) shown escaped, newlines kept."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
 
 
 def summary_table(result: deadletters.BulkResult, *, ids_shown: int = 10) -> list[str]:
@@ -93,11 +87,12 @@ class Command(BaseCommand):
     def do_list(self, options: dict) -> None:
         rows = self._filtered(options)[: options["limit"]]
         for row in rows:
-            self.stdout.write(
+            line = (
                 f"{row.pk:>6}  {row.state:<12}  {row.last_failure_at:%Y-%m-%d %H:%M:%S}  {row.task_name}  "
                 f"{row.exception_name}  providers={','.join(row.provider_list) or '-'}  retries={row.retries}  "
                 f"{','.join(row.symbol_list[:5])}"
             )
+            self.stdout.write(escape(line))
         self.stdout.write(f"{len(rows)} dead letters")
 
     def do_show(self, options: dict) -> None:
@@ -109,16 +104,14 @@ class Command(BaseCommand):
             "task_name", "task_id", "state", "queue", "worker", "exception_class", "exception_message",
             "retries", "deliveries", "first_failure_at", "last_failure_at", "replay_task_id", "sanitised",
         ):  # fmt: skip
-            self.stdout.write(printable(f"{name}: {getattr(row, name)}"))
+            self.stdout.write(escape(f"{name}: {getattr(row, name)}"))
         self.stdout.write(f"exception lineage: {' < '.join(row.lineage_names)}")
         self.stdout.write(f"args: {json.dumps(row.args)}")
         self.stdout.write(f"kwargs: {json.dumps(row.kwargs)}")
-        self.stdout.write(printable(f"symbols: {', '.join(row.symbol_list)}"))
+        self.stdout.write(escape(f"symbols: {', '.join(row.symbol_list)}"))
         self.stdout.write("providers that failed:" + ("" if row.provider_failures else " -"))
         for failure in row.provider_failures:
-            self.stdout.write(
-                printable(f"  {failure.get('provider')}: {failure.get('error')}: {failure.get('message')}")
-            )
+            self.stdout.write(escape(f"  {failure.get('provider')}: {failure.get('error')}: {failure.get('message')}"))
         chain = row.replay_chain()
         if len(chain) > 1:
             self.stdout.write("replay chain (original first):")
@@ -131,9 +124,9 @@ class Command(BaseCommand):
             bulk = f"  (bulk {action.bulk})" if action.bulk else ""
             when = f"{action.at:%Y-%m-%d %H:%M:%S}"
             line = f"  {when}  {action.actor}  {action.kind}  {action.get_result_display()}{detail}{bulk}"
-            self.stdout.write(printable(line))
+            self.stdout.write(escape(line))
         self.stdout.write("traceback:")
-        self.stdout.write(printable(row.traceback))
+        self.stdout.write(escape_lines(row.traceback))
 
     def do_replay(self, options: dict) -> None:
         self._bulk(options, "replay", deadletters.preview_replay, deadletters.replay_many, "nothing sent")
@@ -162,8 +155,8 @@ class Command(BaseCommand):
     def do_parked(self, options: dict) -> None:
         entries = deadletters.parked_records(limit=1000)
         for entry in entries:
-            self.stdout.write(printable(f"{entry.get('parked_at', '')}  {entry.get('reason', '')}"))
-            self.stdout.write(printable(f"  {entry.get('record', '')}"))
+            self.stdout.write(escape(f"{entry.get('parked_at', '')}  {entry.get('reason', '')}"))
+            self.stdout.write(escape(f"  {entry.get('record', '')}"))
         total = deadletters.parked_count()
         self.stdout.write(f"{total} parked records")
         if options["clear"]:
@@ -175,7 +168,7 @@ class Command(BaseCommand):
         for line in summary_table(result):
             self.stdout.write(line)
         for pk, reason in result.reasons.items():
-            self.stderr.write(printable(f"{pk}: {reason}"))
+            self.stderr.write(escape(f"{pk}: {reason}"))
 
     def _progress(self, rows: list, verb: str):
         # tqdm needs the raw stream: Django's OutputWrapper would end every redraw with a newline.

@@ -1,0 +1,124 @@
+"""A chain call's verdict: what each provider said about each symbol, and what to raise when nothing was served.
+
+Kept apart from the chain's failover loop (``orchestrator``) so the rules of the contract read in one
+place: ``failed`` when any provider failed TRANSIENTLY for a symbol nobody served, ``rejected`` with
+``unknown=True`` only when every provider asked said "unknown", and the verdict exceptions carry one
+``ProviderFailure`` per provider that failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from backend.providers.errors import (
+    AllProvidersFailedError,
+    PermanentProviderError,
+    ProviderError,
+    ProviderFailure,
+    TransientProviderError,
+)
+from backend.providers.http import scrub_text, strip_control
+from backend.providers.models import Failed, Rejected
+
+
+@dataclass
+class CallFailures:
+    """What went wrong during one chain call, for the final verdict."""
+
+    transient: list[TransientProviderError] = field(default_factory=list)
+    permanent: list[ProviderError] = field(default_factory=list)
+    records: list[ProviderFailure] = field(default_factory=list)
+
+    def add(self, exc: ProviderError, provider: str = "") -> None:
+        """A provider failed the whole call."""
+        if isinstance(exc, TransientProviderError):
+            self.transient.append(exc)
+        else:
+            self.permanent.append(exc)
+        self.records.append(failure_of(exc, provider))
+
+    def add_partial(self, provider: str, failed: Sequence[Failed]) -> None:
+        """A provider answered but could not serve some symbols because of transient faults."""
+        self.records.append(
+            ProviderFailure(provider, "Failed", strip_control(f"{len(failed)} symbols failed: {failed[0].reason}", 200))
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.records)
+
+    def raise_for(self, what: str, *, retry_after: float | None = None) -> None:
+        """Raise the verdict for a call that served nothing (only called when something failed)."""
+        summary = "; ".join(f"{f.provider}: {f.error}: {f.message}" for f in self.records)
+        failures = tuple(self.records)
+        if self.transient or retry_after is not None or any(f.error == "Failed" for f in failures):
+            waits = [e.retry_after for e in self.transient if e.retry_after is not None]
+            if retry_after is not None:
+                waits.append(retry_after)
+            raise AllProvidersFailedError(
+                f"every provider failed for {what}: {summary}",
+                retry_after=min(waits) if waits else None,
+                failures=failures,
+            )
+        if len(self.permanent) == 1:
+            self.permanent[0].failures = failures
+            raise self.permanent[0]
+        raise PermanentProviderError(f"every provider refused {what}: {summary}", failures=failures)
+
+
+@dataclass
+class SymbolOutcome:
+    """What the providers asked so far said about one of our symbols."""
+
+    reasons: list[str] = field(default_factory=list)
+    asked: int = 0
+    unknown: int = 0
+    transient: bool = False
+    waits: list[float] = field(default_factory=list)
+
+    def refused(self, reason: str, *, unknown: bool) -> None:
+        """A provider refused the symbol permanently (``unknown``: it said it does not know it)."""
+        self.reasons.append(reason)
+        self.unknown += unknown
+
+    def failed(self, reason: str, retry_after: float | None) -> None:
+        """A provider failed the symbol transiently."""
+        self.reasons.append(reason)
+        self.transient = True
+        if retry_after is not None:
+            self.waits.append(retry_after)
+
+
+def failure_of(exc: ProviderError, provider: str = "") -> ProviderFailure:
+    """The safe record of one provider's failure: class name and a redacted single-line message."""
+    return ProviderFailure(
+        provider=getattr(exc, "provider", "") or provider,
+        error=type(exc).__name__,
+        message=strip_control(scrub_text(str(exc)), 200),
+    )
+
+
+def failed_of(symbol: str, outcome: SymbolOutcome) -> Failed:
+    """The ``Failed`` record of a symbol nobody served after a transient fault."""
+    return Failed(symbol, "; ".join(outcome.reasons), min(outcome.waits) if outcome.waits else None)
+
+
+def rejected_of(symbol: str, outcome: SymbolOutcome, providers: Sequence[str]) -> Rejected:
+    """The ``Rejected`` record of a symbol every provider asked refused permanently."""
+    if not outcome.asked:
+        return Rejected(symbol, no_id_reason(providers))
+    # Quarantine feeds on this: only when EVERY provider that was asked said "unknown".
+    return Rejected(symbol, "; ".join(outcome.reasons), unknown=outcome.unknown == outcome.asked)
+
+
+def describe(exc: ProviderError) -> str:
+    """One safe line naming the provider and the error, for reasons and logs."""
+    text = strip_control(exc, 160)
+    provider = getattr(exc, "provider", "")
+    prefix = "" if not provider or text.startswith(provider) else f"{provider}: "
+    return f"{prefix}{type(exc).__name__}: {text}"
+
+
+def no_id_reason(providers: Sequence[str]) -> str:
+    """The reason for a symbol no provider of the chain has an identifier for."""
+    return f"no identifier for any provider of the chain ({', '.join(providers) or 'none configured'})"

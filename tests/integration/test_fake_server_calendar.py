@@ -1,0 +1,25 @@
+"""The fake provider server follows the real exchange calendar: holidays have no bars, early closes end early."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+
+from backend.fake_provider import FakeProviderServer
+
+THANKSGIVING = "2026-11-26"
+
+
+def test_holidays_have_no_bars_and_the_early_close_ends_the_session() -> None:
+    after_the_early_close = datetime(2026, 11, 27, 19, 0, tzinfo=UTC)  # 14:00 New York
+    with FakeProviderServer(now=after_the_early_close) as fake, httpx.Client(base_url=fake.url, timeout=5.0) as http:
+        params = {"function": "TIME_SERIES_DAILY", "symbol": "IBM", "apikey": "k"}
+        series = http.get("/alphavantage/query", params=params).json()["Time Series (Daily)"]
+        chart = http.get("/yahoo/v8/finance/chart/AAPL", params={"range": "1mo", "interval": "1d"}).json()
+
+    assert THANKSGIVING not in series and "2026-11-25" in series and "2026-11-27" in series
+    result = chart["chart"]["result"][0]
+    assert result["meta"]["regularMarketTime"] == int(datetime(2026, 11, 27, 18, 0, tzinfo=UTC).timestamp())
+    days = {datetime.fromtimestamp(t, UTC).date().isoformat() for t in result["timestamp"]}
+    assert THANKSGIVING not in days and "2026-11-27" in days

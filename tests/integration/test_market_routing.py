@@ -1,0 +1,110 @@
+"""Market-aware quote routing on a real worker: closed days send no stock fetch; volatile assets go urgent."""
+
+from __future__ import annotations
+
+import ast
+import json
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+import time_machine
+from django.utils import timezone
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from django_celery_results.models import TaskResult
+
+from backend.market.models import Asset, Quote
+from backend.tasks import tasks
+from backend.tasks.runs import DispatchRun
+from backend.tasks.ticks import BEAT_SENT_HEADER
+
+pytestmark = pytest.mark.integration
+
+THANKSGIVING_NOON_NY = datetime(2026, 11, 26, 17, 0, tzinfo=UTC)
+
+
+def wait_for(condition, timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def beat_tick(asset_class: str, at: datetime) -> dict:
+    """Run the dispatcher here as beat's tick at ``at`` would run it; its batches go to the real worker."""
+    every, _ = IntervalSchedule.objects.get_or_create(every=120, period=IntervalSchedule.SECONDS)
+    name = f"quotes: {asset_class} (routing test)"
+    PeriodicTask.objects.get_or_create(name=name, defaults={"task": "quotes.dispatch", "interval": every})
+    headers = {"periodic_task_name": name, "celery_beat_task": True, BEAT_SENT_HEADER: at.timestamp()}
+    tasks.dispatch_quotes.push_request(id=f"routing-test-{asset_class}", headers=headers, **headers)
+    try:
+        with time_machine.travel(at, tick=False):
+            return tasks.dispatch_quotes.run(asset_class)
+    finally:
+        tasks.dispatch_quotes.pop_request()
+
+
+def _stored(raw: str):
+    # The result backend stores the repr of the arguments, JSON-quoted.
+    value = json.loads(raw)
+    return ast.literal_eval(value) if isinstance(value, str) else value
+
+
+def fetches() -> list[tuple[list, dict]]:
+    """(args, kwargs) of every quotes.fetch the worker finished."""
+    rows = TaskResult.objects.filter(task_name="quotes.fetch", status="SUCCESS")
+    return [(list(_stored(r.task_args)), _stored(r.task_kwargs)) for r in rows]
+
+
+def bulk_assets(asset_types, *specs: tuple[str, str, str]) -> list[Asset]:
+    """Assets created without signals: no creation backfill, so no bars (volatility stays unknown)."""
+    return Asset.objects.bulk_create(
+        Asset(
+            symbol=symbol,
+            name=symbol,
+            asset_type=asset_types[asset_class],
+            exchange=exchange,
+            binance_symbol=f"{symbol}USDT" if asset_class == "crypto" else "",
+            coingecko_id=symbol.lower() if asset_class == "crypto" else "",
+        )
+        for symbol, asset_class, exchange in specs
+    )
+
+
+def test_a_dispatch_on_a_closed_day_sends_no_stock_fetch_and_says_why(live_worker, asset_types) -> None:
+    bulk_assets(asset_types, ("AAPL", "stock", "XNYS"), ("MSFT", "stock", "XNAS"), ("BTC", "crypto", "CRYPTO"))
+
+    stocks = beat_tick("stock", THANKSGIVING_NOON_NY)
+    crypto = beat_tick("crypto", THANKSGIVING_NOON_NY)
+
+    # Crypto trades on Thanksgiving: its batch reaches the worker and is stored ...
+    assert wait_for(lambda: Quote.objects.filter(asset__symbol="BTC").exists()), live_worker.log()[-3000:]
+    assert wait_for(lambda: len(fetches()) == 1)
+    # ... while no stock fetch was ever sent, and the run says why.
+    assert [args for args, _ in fetches()] == [["crypto", ["BTC"]]]
+    assert not Quote.objects.filter(asset__asset_type__code="stock").exists()
+    run = DispatchRun.objects.get(pk=stocks["run"])
+    assert (run.status, run.planned, run.batches) == ("done", 0, 0)
+    assert run.note == "stock closed day (holiday: Thanksgiving), 2 closed day -> none"
+    assert DispatchRun.objects.get(pk=crypto["run"]).note == "crypto always open, 1 stale -> high/0"
+
+
+def test_a_volatile_asset_lands_in_the_urgent_batch(live_worker, asset_types) -> None:
+    assets = bulk_assets(asset_types, *((s, "crypto", "") for s in ("BTC", "ETH", "SOL")))
+    now = timezone.now()
+    for asset in assets:
+        change = Decimal("-15") if asset.symbol == "SOL" else Decimal("0.2")
+        Quote.objects.create(asset=asset, price=1, change_24h_pct=change, as_of=now, source="t", fetched_at=now)
+
+    result = tasks.dispatch_quotes.delay("crypto").get(timeout=60)
+
+    assert wait_for(lambda: DispatchRun.objects.get(pk=result["run"]).status == "done"), live_worker.log()[-3000:]
+    batches = {tuple(args[1]): kwargs["reason"] for args, kwargs in fetches()}
+    assert batches == {
+        ("SOL",): "crypto always open, 1 volatile -> high/0",
+        ("BTC", "ETH"): "crypto always open, 2 volatility unknown -> high/2",
+    }
+    assert DispatchRun.objects.get(pk=result["run"]).done == 3
