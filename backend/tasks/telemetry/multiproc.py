@@ -1,7 +1,8 @@
 """prometheus-client's multiprocess mode for prefork workers, beat and gunicorn.
 
 Each process writes its metric values to memory-mapped files named after it in one directory
-(``PROMETHEUS_MULTIPROC_DIR``, ``var/prometheus`` by default); /metrics merges them. Files are named
+(setting ``PROMETHEUS_MULTIPROC_DIR``, from ``FINANCEHUB_METRICS_DIR``, ``var/prometheus`` by default;
+``enable`` exports it as prometheus-client's environment variable); /metrics merges them. Files are named
 ``<kind>_<host>-<pid>.db`` rather than by pid alone, so containers sharing the directory never
 collide. A worker's main process removes, at start and on every liveness tick, the files of
 processes of its host that no longer run: counters of a dead process are dropped (Prometheus reads
