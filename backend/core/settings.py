@@ -438,6 +438,36 @@ LOGGING["filters"] = {
 LOGGING["handlers"]["console"]["filters"] = ["redact_secrets"]
 
 
+# --- Monitoring (docs/OPERATIONS.md, "Metrics", "Alerts", "Health endpoints") ---------------------------
+# prometheus-client multiprocess mode: every worker, beat and web process writes its metric files here;
+# /metrics merges them. Processes that should be scraped together must share this directory.
+PROMETHEUS_MULTIPROC_DIR = Path(env_str("FINANCEHUB_METRICS_DIR", str(VAR_DIR / "prometheus")))
+# Bearer token Prometheus sends to /metrics and to Flower's /metrics. Unset, one is generated once
+# into var/metrics_token (point Prometheus's credentials_file at it); processes that do not share
+# var/ (containers) must all be given the same METRICS_TOKEN.
+METRICS_TOKEN = env_str("METRICS_TOKEN") or _persistent_secret("metrics_token")
+# Each worker writes "I consume queue Q" every this many seconds; /health/ready counts a worker whose
+# entry is older than three intervals as gone.
+WORKER_LIVENESS_SECONDS = env_float("WORKER_LIVENESS_SECONDS", 10.0)
+# Built-in notifier: where alerts go (a Slack-compatible incoming webhook; ADMINS by e-mail when
+# ALERT_EMAIL is on), how often the conditions are checked and how often one firing alert repeats.
+ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")
+ALERT_EMAIL = env_bool("ALERT_EMAIL", False)
+ADMINS = [tuple(item.split(":", 1)) for item in env_list("DJANGO_ADMINS") if ":" in item]
+ALERT_CHECK_SECONDS = env_float("ALERT_CHECK_SECONDS", 60.0)
+ALERT_REPEAT_SECONDS = env_float("ALERT_REPEAT_SECONDS", 3600.0)
+# Conditions: stale assets for this long, queue wait p95 over this budget (seconds) per queue.
+ALERT_STALE_ASSETS_MIN = env_int("ALERT_STALE_ASSETS_MIN", 1)
+QUEUE_WAIT_BUDGET_SECONDS = {
+    "high": env_float("QUEUE_WAIT_BUDGET_HIGH_SECONDS", 30.0),
+    "medium": env_float("QUEUE_WAIT_BUDGET_MEDIUM_SECONDS", 120.0),
+    "low": env_float("QUEUE_WAIT_BUDGET_LOW_SECONDS", 600.0),
+}
+SERVER_EMAIL = env_str("SERVER_EMAIL", "financehub@localhost")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+
+
 def _check_limits() -> None:
     """Refuse to start when the time limits and the visibility timeout contradict each other."""
     if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
