@@ -28,12 +28,13 @@ RUN pip install -r requirements/base.txt
 # Only the code, never the whole checkout: .env, var/ (local secrets and databases) and
 # .venv must not end up in an image layer. The code stays root-owned, read-only to `app`.
 COPY backend/ backend/
-RUN mkdir -p /app/var && chown app:app /app/var
+# var/prometheus is where web, worker and beat share their metric files (a named volume in compose).
+RUN mkdir -p /app/var/prometheus && chown -R app:app /app/var
 
 # The admin's static files, collected (and gzipped) into the image for WhiteNoise to serve.
 # Throwaway secret and broker URL: settings must load, and neither a generated secret nor the
 # filesystem broker's folders may end up in a layer. Nothing connects to anything here.
-RUN DJANGO_SECRET_KEY=collectstatic-only REDIS_URL=redis://collectstatic-only:6379/0 \
+RUN DJANGO_SECRET_KEY=collectstatic-only METRICS_TOKEN=collectstatic-only REDIS_URL=redis://collectstatic-only:6379/0 \
     python backend/manage.py collectstatic --noinput --verbosity 0
 
 USER app

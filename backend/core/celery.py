@@ -4,7 +4,7 @@ import logging.config
 import os
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import beat_init, setup_logging, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.core.settings")
 
@@ -18,6 +18,11 @@ app.conf.imports = (
     *filter(None, os.environ.get("FINANCEHUB_EXTRA_TASK_MODULES", "").split(",")),
 )
 
+# Each worker publishes the queues it consumes, for /health/ready (backend/tasks/liveness.py).
+app.steps["consumer"].add("backend.tasks.liveness:LivenessStep")
+# ...and checks the alert conditions, one worker at a time (backend/monitoring/alerts/).
+app.steps["consumer"].add("backend.monitoring.alerts.watchdog:AlertWatchdog")
+
 
 @setup_logging.connect
 def configure_logging(**_: object) -> None:
@@ -25,3 +30,20 @@ def configure_logging(**_: object) -> None:
     from django.conf import settings
 
     logging.config.dictConfig(settings.LOGGING)
+
+
+@worker_init.connect
+def enable_worker_metrics(**_: object) -> None:
+    """Worker main process, before the pool forks: metric files in the shared directory, dead ones removed."""
+    from backend.tasks.telemetry import multiproc
+
+    multiproc.enable()
+    multiproc.remove_dead_files()
+
+
+@beat_init.connect
+def enable_beat_metrics(**_: object) -> None:
+    """Beat counts the ticks it sends into the shared metric files too."""
+    from backend.tasks.telemetry import multiproc
+
+    multiproc.enable()

@@ -13,11 +13,13 @@ from backend.common.redaction import secret_values, url_password
 
 PROVIDER_KEY_SETTINGS = ("ALPHA_VANTAGE_API_KEY", "COINGECKO_API_KEY", "COINMARKETCAP_API_KEY", "NEWSAPI_API_KEY")
 SERVICE_URL_SETTINGS = ("REDIS_URL", "CELERY_BROKER_URL")
+# A Slack webhook URL is itself the credential (the secret is its path).
+OTHER_SECRET_SETTINGS = ("METRICS_TOKEN", "ALERT_WEBHOOK_URL")
 
 
 def configured_secrets() -> list[str]:
     """Values that must never be shown: provider keys and the passwords of the service URLs."""
-    values = [str(getattr(settings, name, "") or "") for name in PROVIDER_KEY_SETTINGS]
+    values = [str(getattr(settings, name, "") or "") for name in (*PROVIDER_KEY_SETTINGS, *OTHER_SECRET_SETTINGS)]
     values.append(str(settings.DATABASES.get("default", {}).get("PASSWORD") or ""))
     values.extend(url_password(str(getattr(settings, name, "") or "")) or "" for name in SERVICE_URL_SETTINGS)
     return secret_values(values)

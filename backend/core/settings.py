@@ -1,7 +1,7 @@
 """FinanceHub task platform settings.
 
-Every value comes from the environment once, through the small typed helpers
-below, with a default that runs a fresh checkout with no server installed:
+Every value comes from the environment once, through the typed readers
+in ``environment.py``, with a default that runs a fresh checkout with no server installed:
 SQLite and kombu's filesystem transport under ``var/``. Setting ``DATABASE_URL``
 and ``REDIS_URL`` switches the same code to PostgreSQL and Redis.
 """
@@ -10,101 +10,31 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Exchange, Queue
+
+from .environment import (
+    check_broker_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    parse_database_url,
+    persistent_secret,
+)
+from .setting_checks import check_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = BASE_DIR.parent
 VAR_DIR = Path(os.environ.get("FINANCEHUB_VAR_DIR", REPO_DIR / "var"))
 
 
-def env_str(name: str, default: str = "") -> str:
-    """Return the variable's value, or the default when unset or empty."""
-    return os.environ.get(name, "").strip() or default
-
-
-def env_int(name: str, default: int) -> int:
-    """Return the variable as an int, refusing junk with the setting's name."""
-    raw = env_str(name)
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}: expected an integer, got {raw!r}") from None
-
-
-def env_float(name: str, default: float) -> float:
-    """Return the variable as a float, refusing junk with the setting's name."""
-    raw = env_str(name)
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}: expected a number, got {raw!r}") from None
-
-
-def env_bool(name: str, default: bool) -> bool:
-    """Return the variable as a bool (1/0, true/false, yes/no, on/off)."""
-    raw = env_str(name).lower()
-    if not raw:
-        return default
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name}: expected a boolean, got {raw!r}")
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    """Return a comma-separated variable as a list of non-empty items."""
-    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
-
-
-def _persistent_secret(filename: str) -> str:
-    """Return a random secret kept under var/, creating it on first use."""
-    path = VAR_DIR / filename
-    if path.exists():
-        return path.read_text().strip()
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
-    path.write_text(value)
-    path.chmod(0o600)
-    return value
-
-
-def _parse_database_url(url: str) -> dict:
-    """Parse DATABASE_URL into Django's form, naming the setting when it cannot."""
-    try:
-        config = dj_database_url.parse(url, conn_max_age=60)
-    except (ValueError, KeyError) as exc:
-        raise ImproperlyConfigured(f"DATABASE_URL: cannot parse the URL ({type(exc).__name__})") from None
-    if not config.get("NAME"):
-        raise ImproperlyConfigured("DATABASE_URL: the URL names no database")
-    return config
-
-
-def _check_broker_url(name: str, url: str) -> str:
-    """Refuse a broker URL that does not parse, naming the setting (never echoing a password)."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a junk port
-    except ValueError:
-        raise ImproperlyConfigured(f"{name}: cannot parse the URL") from None
-    if parts.scheme not in {"redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "memory"}:
-        raise ImproperlyConfigured(f"{name}: unsupported scheme {parts.scheme!r}")
-    return url
-
-
 # --- Django ---------------------------------------------------------------------------------------
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY") or _persistent_secret("django_secret_key")
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or persistent_secret(VAR_DIR, "django_secret_key")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
@@ -154,7 +84,7 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'financehub.sqlite3'}")
-DATABASES = {"default": _parse_database_url(DATABASE_URL)}
+DATABASES = {"default": parse_database_url(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Worker, beat and web share one file: wait for the writer instead of failing at once,
     # and give tests a file (not :memory:) so a worker subprocess can see their rows.
@@ -186,9 +116,7 @@ STORAGES = {
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 # plain: one readable line per record; json: one JSON object per line with the task's fields
 # (task_id, task_name, queue, symbols, provider) for log pipelines (backend/common/jsonlog.py).
-LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()
-if LOG_FORMAT not in {"plain", "json"}:
-    raise ImproperlyConfigured(f"LOG_FORMAT: expected plain or json, got {LOG_FORMAT!r}")
+LOG_FORMAT = env_str("LOG_FORMAT", "plain").lower()  # checked in setting_checks
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -224,7 +152,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "financehub_cache"}}
 
 BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = _check_broker_url(
+CELERY_BROKER_URL = check_broker_url(
     "CELERY_BROKER_URL" if env_str("CELERY_BROKER_URL") else "REDIS_URL",
     env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://localhost/",
 )
@@ -456,41 +384,34 @@ LOGGING["handlers"]["console"]["filters"] = ["log_context", "redact_secrets"]
 logging.captureWarnings(LOG_FORMAT == "json")
 
 
-def _check_limits() -> None:
-    """Refuse to start when the time limits and the visibility timeout contradict each other."""
-    if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
-        raise ImproperlyConfigured(
-            f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT}) must be below "
-            f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
-        )
-    # A retry waits its countdown in the worker, unacknowledged, then runs up to the hard limit.
-    longest_hold = CELERY_TASK_TIME_LIMIT + TASK_RETRY_BACKOFF_MAX + VISIBILITY_MARGIN_SECONDS
-    if longest_hold >= CELERY_VISIBILITY_TIMEOUT:
-        raise ImproperlyConfigured(
-            f"CELERY_VISIBILITY_TIMEOUT ({CELERY_VISIBILITY_TIMEOUT}) must exceed CELERY_TASK_TIME_LIMIT "
-            f"+ TASK_RETRY_BACKOFF_MAX + {VISIBILITY_MARGIN_SECONDS} s ({CELERY_TASK_TIME_LIMIT} + "
-            f"{TASK_RETRY_BACKOFF_MAX} + {VISIBILITY_MARGIN_SECONDS}): a held retry would be delivered twice"
-        )
-    if not 0 < TASK_RETRY_DELAY_FLOOR <= TASK_RETRY_BACKOFF_MAX:
-        raise ImproperlyConfigured("TASK_RETRY_DELAY_FLOOR must be positive and at most TASK_RETRY_BACKOFF_MAX")
-    if PROVIDER_HTTP_TIMEOUT + PROVIDER_RATE_LIMIT_MAX_WAIT >= CELERY_TASK_SOFT_TIME_LIMIT:
-        raise ImproperlyConfigured(
-            f"PROVIDER_HTTP_TIMEOUT + PROVIDER_RATE_LIMIT_MAX_WAIT ({PROVIDER_HTTP_TIMEOUT} + "
-            f"{PROVIDER_RATE_LIMIT_MAX_WAIT}) must stay below "
-            f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT})"
-        )
-    if DISPATCH_LOCK_TTL < CELERY_TASK_TIME_LIMIT:
-        raise ImproperlyConfigured(
-            f"DISPATCH_LOCK_TTL ({DISPATCH_LOCK_TTL}) must be at least "
-            f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
-        )
-    if "CELERY_RESULT_EXPIRES" in os.environ:
-        raise ImproperlyConfigured(
-            "CELERY_RESULT_EXPIRES is no longer read: maintenance.cleanup deletes task results after "
-            "RETENTION_TASK_RESULTS_DAYS days; set that instead and remove CELERY_RESULT_EXPIRES"
-        )
-    if MARKET_DATA_MODE not in {"simulated", "fake", "live"}:
-        raise ImproperlyConfigured(f"MARKET_DATA_MODE: expected simulated, fake or live, got {MARKET_DATA_MODE!r}")
+# --- Monitoring (docs/OPERATIONS.md, "Metrics", "Alerts", "Health endpoints") ---------------------------
+# prometheus-client multiprocess mode: every worker, beat and web process writes its metric files here;
+# /metrics merges them. Processes that should be scraped together must share this directory.
+PROMETHEUS_MULTIPROC_DIR = Path(env_str("FINANCEHUB_METRICS_DIR", str(VAR_DIR / "prometheus")))
+# Bearer token Prometheus sends to /metrics and to Flower's /metrics. Unset, one is generated once
+# into var/metrics_token (point Prometheus's credentials_file at it); processes that do not share
+# var/ (containers) must all be given the same METRICS_TOKEN.
+METRICS_TOKEN = env_str("METRICS_TOKEN") or persistent_secret(VAR_DIR, "metrics_token")
+# Each worker writes "I consume queue Q" every this many seconds; /health/ready counts a worker whose
+# entry is older than three intervals as gone.
+WORKER_LIVENESS_SECONDS = env_float("WORKER_LIVENESS_SECONDS", 10.0)
+# Built-in notifier: where alerts go (a Slack-compatible incoming webhook; ADMINS by e-mail when
+# ALERT_EMAIL is on), how often the conditions are checked and how often one firing alert repeats.
+ALERT_WEBHOOK_URL = env_str("ALERT_WEBHOOK_URL")
+ALERT_EMAIL = env_bool("ALERT_EMAIL", False)
+ADMINS = [tuple(item.split(":", 1)) for item in env_list("DJANGO_ADMINS") if ":" in item]
+ALERT_CHECK_SECONDS = env_float("ALERT_CHECK_SECONDS", 60.0)
+ALERT_REPEAT_SECONDS = env_float("ALERT_REPEAT_SECONDS", 3600.0)
+# Conditions: stale assets for this long, queue wait p95 over this budget (seconds) per queue.
+ALERT_STALE_ASSETS_MIN = env_int("ALERT_STALE_ASSETS_MIN", 1)
+QUEUE_WAIT_BUDGET_SECONDS = {
+    "high": env_float("QUEUE_WAIT_BUDGET_HIGH_SECONDS", 30.0),
+    "medium": env_float("QUEUE_WAIT_BUDGET_MEDIUM_SECONDS", 120.0),
+    "low": env_float("QUEUE_WAIT_BUDGET_LOW_SECONDS", 600.0),
+}
+SERVER_EMAIL = env_str("SERVER_EMAIL", "financehub@localhost")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
 
 
-_check_limits()
+check_settings(globals())

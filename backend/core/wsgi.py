@@ -6,3 +6,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.core.settings")
 application = get_wsgi_application()
+
+# Tasks the web sends (admin replays, "run now") are counted in the shared metric files.
+from backend.tasks.telemetry import multiproc  # noqa: E402 - needs the configured settings above
+
+multiproc.enable()

@@ -11,6 +11,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from backend.core.celery import app
+from backend.tasks.liveness import CACHE_ERRORS, live_workers
 from backend.tasks.runs import Heartbeat
 
 from .freshness import current_freshness
@@ -52,15 +53,15 @@ def check_broker() -> Check:
         return Check("broker", False, type(exc).__name__)
 
 
-def check_workers(timeout: float = 1.0) -> Check:
-    """At least one live worker consumes each declared queue."""
+def check_workers() -> Check:
+    """At least one live worker consumes each declared queue, by the entries the workers publish."""
     try:
-        replies = app.control.inspect(timeout=timeout).active_queues() or {}
-    except (BrokerError, OSError) as exc:
+        served = live_workers(settings.TASK_QUEUES)
+    except CACHE_ERRORS as exc:
         return Check("workers", False, type(exc).__name__)
-    served = {queue["name"] for queues in replies.values() for queue in queues}
-    missing = [name for name in settings.TASK_QUEUES if name not in served]
-    return Check("workers", not missing, {"workers": len(replies), "queues_without_worker": missing})
+    missing = [name for name, hosts in served.items() if not hosts]
+    workers = {host for hosts in served.values() for host in hosts}
+    return Check("workers", not missing, {"workers": len(workers), "queues_without_worker": missing})
 
 
 def check_beat(now: datetime, max_age: float = BEAT_MAX_AGE_SECONDS) -> Check:

@@ -1,9 +1,12 @@
-"""Prometheus metrics computed from shared state at scrape time.
+"""The /metrics registry: platform gauges read at scrape time, plus the workers' own counters.
 
-Every number comes from a store all processes share (the database, the broker, the breaker's Redis
-hash), so one scrape of any web process sees the whole platform and no multi-process registry is
-needed. Per-task runtime histograms and per-request provider latency would need in-process
-instrumentation in the workers; they are not here yet.
+Two sources, one exposition (``build_registry``):
+
+* ``PlatformCollector``: gauges computed from stores every process shares (database, broker, the
+  breaker's and pauses' Redis keys, the workers' liveness entries), so any web process sees the
+  whole platform;
+* prometheus-client's ``MultiProcessCollector`` over ``PROMETHEUS_MULTIPROC_DIR``: the task and
+  provider counters and histograms that workers, beat and web write (``backend.tasks.telemetry``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from django.db.models import Count
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 from kombu.exceptions import OperationalError as BrokerError
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from backend.core.celery import app
@@ -24,6 +29,7 @@ from backend.market.freshness import STALEST_LIMIT, FreshnessReport
 from backend.market.models import Asset
 from backend.providers.breaker import CLOSED, HALF_OPEN, OPEN
 from backend.tasks import deadletters
+from backend.tasks.liveness import live_workers
 from backend.tasks.models import DeadLetter
 from backend.tasks.runs import DispatchRun, Heartbeat
 
@@ -89,11 +95,39 @@ class PlatformCollector(Collector):
 
         yield from freshness_metrics(current_freshness(now))
 
-        yield GaugeMetricFamily(
+        quarantined = GaugeMetricFamily(
             "financehub_quarantined_assets",
-            "Assets skipped by quote fetches because every provider kept reporting them unknown",
-            value=Asset.objects.quarantined().count(),
+            "Active assets skipped by quote fetches because every provider kept reporting them unknown",
+            labels=["asset_class"],
         )
+        for code, n in (
+            Asset.objects.active().quarantined().values_list("asset_type__code").annotate(n=Count("id")).order_by()
+        ):
+            quarantined.add_metric([code], n)
+        yield quarantined
+
+        open_letters = GaugeMetricFamily(
+            "financehub_dead_letters_open",
+            "Open dead letters (not replayed, resolved or discarded) by task and exception class",
+            labels=["task", "exception"],
+        )
+        for task, exception, n in (
+            DeadLetter.objects.filter(state=DeadLetter.State.OPEN)
+            .values_list("task_name", "exception_class")
+            .annotate(n=Count("id"))
+            .order_by()
+        ):
+            open_letters.add_metric([task, exception.rsplit(".", 1)[-1] or "unknown"], n)
+        yield open_letters
+
+        workers = GaugeMetricFamily(
+            "financehub_celery_workers",
+            "Workers that published within the last three liveness intervals, per queue they consume",
+            labels=["queue"],
+        )
+        for queue, hosts in live_workers().items():
+            workers.add_metric([queue], len(hosts))
+        yield workers
 
         beat = Heartbeat.objects.filter(component="beat").first()
         yield GaugeMetricFamily(
@@ -194,3 +228,22 @@ def _breaker_states() -> Iterator[Metric]:
     for provider in providers:
         breaker.add_metric([provider], BREAKER_VALUES[circuit_breaker().state(provider).state])
     yield breaker
+    paused = GaugeMetricFamily(
+        "financehub_provider_pause_remaining_seconds",
+        "Seconds until a provider that asked us to wait (Retry-After, quota notes) is used again; 0: not paused",
+        labels=["provider"],
+    )
+    board = circuit_breaker().pauses
+    for provider in providers:
+        paused.add_metric([provider], board.remaining(provider))
+    yield paused
+
+
+def build_registry() -> CollectorRegistry:
+    """A fresh registry for one scrape: the platform gauges and the merged per-process metric files."""
+    registry = CollectorRegistry()
+    registry.register(PlatformCollector())
+    path = settings.PROMETHEUS_MULTIPROC_DIR
+    if path.is_dir():
+        MultiProcessCollector(registry, path=str(path))
+    return registry

@@ -1,11 +1,13 @@
-"""Health endpoints for load balancers and orchestrators (JSON, no authentication, no secrets)."""
+"""Health endpoints (JSON, no authentication, no secrets) and the token-protected /metrics."""
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .health import check_freshness, readiness
-from .metrics import PlatformCollector
+from .metrics import build_registry
+from .token import bearer_token_ok
 
 
 @never_cache
@@ -32,7 +34,9 @@ def health_data(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text exposition of the platform's gauges (no secrets, no per-user data)."""
-    registry = CollectorRegistry()
-    registry.register(PlatformCollector())
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    """Prometheus text exposition of the platform (no secrets, no per-user data), for the scrape token only."""
+    if not bearer_token_ok(request.headers.get("Authorization", ""), settings.METRICS_TOKEN):
+        response = HttpResponse("metrics need the scrape token (Authorization: Bearer ...)\n", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(generate_latest(build_registry()), content_type=CONTENT_TYPE_LATEST)

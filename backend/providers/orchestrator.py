@@ -37,6 +37,7 @@ provider call can be several requests; a refusal surfaces here as a transient er
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -58,6 +59,10 @@ from backend.providers.verdicts import CallFailures, SymbolOutcome, describe, fa
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Called after every provider call: (provider, operation, outcome, seconds). Outcome is ``ok``,
+# ``partial`` (a quote batch with transiently failed symbols) or the ProviderError class name.
+# The task layer passes one that writes metrics; providers themselves know no metrics library.
+CallObserver = Callable[[str, str, str, float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,12 +116,14 @@ class ProviderChain:
         breaker: CircuitBreaker | None = None,
         pauses: PauseBoard | None = None,
         name: str = "",
+        observer: CallObserver | None = None,
     ) -> None:
         names = [c.name for c in clients]
         if len(set(names)) != len(names):
             raise ValueError(f"a provider appears twice in the chain: {names}")
         self._clients = tuple(clients)
         self._breaker = breaker
+        self._observer = observer
         self._pauses = pauses if pauses is not None else (breaker.pauses if breaker is not None else None)
         if self._pauses is not None:
             for client in self._clients:
@@ -293,6 +300,20 @@ class ProviderChain:
     # --- plumbing --------------------------------------------------------------------------------
 
     def _call(self, provider: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        if self._observer is None:
+            return self._guarded(provider, fn, *args, **kwargs)
+        operation = getattr(fn, "__name__", "call")
+        began = time.monotonic()
+        try:
+            result = self._guarded(provider, fn, *args, **kwargs)
+        except ProviderError as exc:
+            self._observer(provider, operation, type(exc).__name__, time.monotonic() - began)
+            raise
+        outcome = "partial" if isinstance(result, QuoteBatch) and result.failed else "ok"
+        self._observer(provider, operation, outcome, time.monotonic() - began)
+        return result
+
+    def _guarded(self, provider: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with log_fields(provider=provider):  # every line logged during the call names the provider
             if self._breaker is None:
                 return fn(*args, **kwargs)

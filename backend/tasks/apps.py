@@ -13,3 +13,4 @@ class TasksConfig(AppConfig):
         # The web process never runs a task, but admin's "Task (registered)" list and anything
         # that sends by name read the app's registry: fill it here, not only in the worker.
         from . import deadletters, log_fields, priority, signals, tasks, ticks  # noqa: F401 - connects receivers, registers tasks
+        from .telemetry import celery_signals  # noqa: F401 - task metrics' receivers

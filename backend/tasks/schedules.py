@@ -72,7 +72,7 @@ SCHEDULES: tuple[ScheduleEntry, ...] = (
     ScheduleEntry(
         "maintenance: heartbeat", "maintenance.heartbeat", WorkKind.HEARTBEAT, every_seconds=60,
         description="Proves beat and a worker are alive (/health/ready, beat's healthcheck) and "
-        "measures how fresh each asset class's quotes are.",
+        "measures every active asset's freshness (by the provider's as-of time), naming the stalest.",
     ),
 )  # fmt: skip
 

@@ -51,6 +51,8 @@ from backend.providers.ratelimit import RateLimiter, guard_client
 from backend.providers.simulated import SimulatedClient
 from backend.providers.yahoo import YahooClient
 
+from .telemetry import provider_observer
+
 logger = logging.getLogger(__name__)
 
 QUOTE_CHAINS = {"crypto": ("binance", "coingecko", "coinmarketcap"), "stock": ("yahoo", "alphavantage")}
@@ -216,7 +218,7 @@ def _build_source(mode: str, asset_class: str) -> AssetSource:
 
 def _chain(mode: str, providers: Sequence[str], purpose: str) -> ProviderChain:
     clients = [client for p in providers if (client := _client(mode, p, purpose)) is not None]
-    return ProviderChain(clients, breaker=_shared_state()[1])
+    return ProviderChain(clients, breaker=_shared_state()[1], observer=provider_observer)
 
 
 def _client(mode: str, provider: str, purpose: str) -> Any | None:

@@ -145,6 +145,16 @@ def test_make_run_serves_admin_flower_and_fresh_quotes_then_stops_cleanly(tmp_pa
         assert httpx.get(flower, timeout=5).status_code == 401
         assert httpx.get(flower, auth=(user, password), timeout=5).status_code == 200
         assert password in output  # the credentials are printed for the operator
+
+        # Both /metrics demand the scrape token (generated into var/ by the first process to need it).
+        token = (var_dir / "metrics_token").read_text().strip()
+        bearer = {"Authorization": f"Bearer {token}"}
+        for url in (f"http://127.0.0.1:{web_port}/metrics", f"http://127.0.0.1:{flower_port}/metrics"):
+            assert httpx.get(url, timeout=10).status_code == 401, url
+            assert httpx.get(url, headers=bearer, timeout=10).status_code == 200, url
+        scrape = httpx.get(f"http://127.0.0.1:{web_port}/metrics", headers=bearer, timeout=10).text
+        assert "financehub_celery_tasks_succeeded_total" in scrape  # the workers' own counters
+        assert token not in output  # printed: where the token is, never the token
     finally:
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGINT)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import time
 from collections.abc import Callable, Iterator
 from io import StringIO
 from pathlib import Path
@@ -28,6 +27,7 @@ from backend.tasks import deadletters, tasks
 from backend.tasks.deadletters import FALLBACK_REDIS_KEY, parking, storage
 from backend.tasks.models import DeadLetter
 from tests.fixtures.deadletters import swapped_worker
+from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -44,15 +44,6 @@ def runbook_commands() -> list[str]:
     section = text[text.index("## Dead letters") :]
     section = section[: section.index("\n## ", 1)]
     return [m.group(1).strip() for m in re.finditer(r"^\s+(backend/manage\.py deadletters .+)$", section, re.M)]
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.3)
-    return False
 
 
 def run(command: str, ids: dict[str, int]) -> str:

@@ -28,6 +28,7 @@ from backend.tasks.deadletters import storage
 from backend.tasks.models import DeadLetter
 from tests.fixtures import failing_tasks
 from tests.fixtures.deadletters import swapped_worker
+from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
@@ -40,16 +41,6 @@ WORKER_ENV = {
     "COINGECKO_API_KEY": PLANTED,
     "DEADLETTER_MAX_DELIVERIES": str(MAX_DELIVERIES),
 }
-
-
-def wait_for(condition, timeout: float = 45.0, interval: float = 0.2) -> bool:
-    """Poll ``condition`` until it is true or the timeout passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return False
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from backend.providers.errors import TransientProviderError
+from backend.tasks.liveness import publish
 from backend.tasks.runs import Heartbeat
 from backend.tasks.tasks import dispatch_quotes, heartbeat
 
@@ -58,3 +60,35 @@ def test_stale_data_is_reported_by_health_data_not_by_readiness(live_worker, mak
     assert body["status"] == "stale" and body["stale"] == 1
     assert [s["symbol"] for s in body["stalest"]] == ["NEVER"]
     assert body["classes"]["stock"]["fresh"] is True
+
+
+def test_a_queue_without_a_live_worker_is_not_ready_and_no_broadcast_is_sent(live_worker, client) -> None:
+    heartbeat.delay().get(timeout=60)
+    assert client.get("/health/ready").status_code == 200
+    # As if the worker had been killed: its entries are gone (a warm shutdown withdraws them too).
+    publish(live_worker.hostname, ["low"], present=False)
+    try:
+        response = client.get("/health/ready")
+    finally:
+        publish(live_worker.hostname, ["low"])  # the worker's next tick would; the next test must not wait
+    assert response.status_code == 503
+    assert checks(response)["workers"]["detail"]["queues_without_worker"] == ["low"]
+
+
+def test_an_open_breaker_leaves_the_platform_ready(live_worker, make_asset, client, settings) -> None:
+    from backend.tasks.sources import circuit_breaker
+
+    heartbeat.delay().get(timeout=60)
+    breaker = circuit_breaker()
+
+    def provider_down() -> None:
+        raise TransientProviderError("yahoo: HTTP 503", provider="yahoo")
+
+    for _ in range(settings.BREAKER_FAILURE_THRESHOLD):
+        with pytest.raises(TransientProviderError):
+            breaker.call("yahoo", provider_down)
+    try:
+        assert breaker.state("yahoo").state == "open"
+        assert client.get("/health/ready").status_code == 200
+    finally:
+        breaker._store.record_success("yahoo")  # close it again for the tests that follow

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import json
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -18,19 +17,11 @@ from backend.market.models import Asset, Quote
 from backend.tasks import tasks
 from backend.tasks.runs import DispatchRun
 from backend.tasks.ticks import BEAT_SENT_HEADER
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 THANKSGIVING_NOON_NY = datetime(2026, 11, 26, 17, 0, tzinfo=UTC)
-
-
-def wait_for(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.3)
-    return False
 
 
 def beat_tick(asset_class: str, at: datetime) -> dict:

@@ -21,6 +21,7 @@ from backend.tasks.models import DeadLetter
 from backend.tasks.runs import DispatchRun, Heartbeat
 from backend.tasks.tasks import dispatch_quotes, fetch_news, heartbeat
 from tests.fixtures.outage_proxy import OutageProxy
+from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess, _test_database_url, report, start_worker, stop_worker
 
 pytestmark = [
@@ -33,15 +34,6 @@ pytestmark = [
 
 OUTAGE_SECONDS = 10
 ASSETS = 20
-
-
-def wait_for(condition, timeout: float = 90.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.3)
-    return False
 
 
 def _swap(target: WorkerProcess, replacement: WorkerProcess) -> None:

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from backend.market.models import Quote
 from backend.tasks.tasks import dispatch_quotes, fetch_quotes
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(condition, timeout: float = 30.0, interval: float = 0.2) -> bool:
-    """Poll ``condition`` until it is true or the timeout passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def test_dispatching_each_class_stores_quotes_only_for_that_class(live_worker, make_asset) -> None:

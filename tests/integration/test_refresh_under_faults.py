@@ -9,7 +9,6 @@ done + failed adds up to its plan.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -26,6 +25,7 @@ from backend.providers.breaker import build_breaker
 from backend.tasks.models import DeadLetter
 from backend.tasks.runs import DispatchRun
 from backend.tasks.tasks import dispatch_quotes
+from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess, start_worker, stop_worker
 
 pytestmark = pytest.mark.integration
@@ -75,15 +75,6 @@ def worker(quick_worker: WorkerProcess, transactional_db, providers) -> Iterator
     pauses = build_breaker(settings.REDIS_URL or None, prefix=STATE_PREFIX).pauses
     for provider in PROVIDERS:
         pauses.clear(provider)
-
-
-def wait_for(condition, timeout: float, interval: float = 0.25) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return False
 
 
 def _dispatch_and_wait(worker: WorkerProcess, asset_class: str) -> DispatchRun:

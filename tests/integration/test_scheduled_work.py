@@ -15,18 +15,10 @@ from backend.market.models import Asset, IndicatorSnapshot, PriceBar
 from backend.tasks.dispatching import slot_start
 from backend.tasks.runs import DispatchRun, Heartbeat
 from backend.tasks.tasks import cleanup, dispatch_indicators, heartbeat
+from tests.fixtures.waiting import wait_until
 from tests.fixtures.worker import start_beat, stop_worker
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    raise AssertionError("condition not met in time")
 
 
 def test_the_fan_out_computes_indicators_for_every_active_asset_and_drops_a_deactivated_one(
@@ -34,25 +26,25 @@ def test_the_fan_out_computes_indicators_for_every_active_asset_and_drops_a_deac
 ) -> None:
     assets = [make_asset(f"T{i:02d}", "crypto" if i % 2 else "stock") for i in range(50)]
     # Creating an asset queues its backfill; wait until every asset has enough history.
-    wait_for(
+    wait_until(
         lambda: PriceBar.objects.values("asset").annotate(n=Count("id")).filter(n__gte=34).count() == 50, timeout=120
     )
 
     first = dispatch_indicators.delay().get(timeout=60)
-    wait_for(lambda: IndicatorSnapshot.objects.values("asset").distinct().count() == 50)
+    wait_until(lambda: IndicatorSnapshot.objects.values("asset").distinct().count() == 50)
     assert first["assets"] == 50
     run = DispatchRun.objects.get(pk=first["run"])
-    wait_for(lambda: DispatchRun.objects.get(pk=run.pk).status == "done")
+    wait_until(lambda: DispatchRun.objects.get(pk=run.pk).status == "done")
 
     Asset.objects.filter(pk=assets[7].pk).update(is_active=False)
     since = timezone.now()
     second = dispatch_indicators.delay().get(timeout=60)
-    wait_for(lambda: IndicatorSnapshot.objects.filter(computed_at__gte=since).count() == 49)
+    wait_until(lambda: IndicatorSnapshot.objects.filter(computed_at__gte=since).count() == 49)
     assert second["assets"] == 49
     assert not IndicatorSnapshot.objects.filter(computed_at__gte=since, asset=assets[7]).exists()
     assert IndicatorSnapshot.objects.count() == 50  # upserts: the rerun added no rows
     done = DispatchRun.objects.get(pk=second["run"])
-    wait_for(lambda: DispatchRun.objects.get(pk=done.pk).completeness == 100.0)
+    wait_until(lambda: DispatchRun.objects.get(pk=done.pk).completeness == 100.0)
 
 
 def test_cleanup_and_heartbeat_run_on_the_worker(live_worker, make_asset) -> None:
@@ -75,7 +67,7 @@ def test_beat_follows_a_schedule_edit_without_a_restart(live_worker) -> None:
         assert "Sending due task heartbeat (test)" not in beat.log()
         row.enabled = True  # what saving the row in admin does: PeriodicTasks.changed is bumped
         row.save()
-        wait_for(lambda: "Sending due task heartbeat (test)" in beat.log(), timeout=30)
+        wait_until(lambda: "Sending due task heartbeat (test)" in beat.log(), timeout=30)
     finally:
         stop_worker(beat)
     assert beat.process.returncode is not None
@@ -103,9 +95,9 @@ def test_run_selected_tasks_in_admin_runs_a_dispatcher_in_its_own_slot(live_work
         follow=True,
     )
     assert "successfully run" in response.content.decode()
-    wait_for(lambda: DispatchRun.objects.filter(schedule=row.name, tick_at__isnull=True).exists(), timeout=30)
+    wait_until(lambda: DispatchRun.objects.filter(schedule=row.name, tick_at__isnull=True).exists(), timeout=30)
     run = DispatchRun.objects.get(schedule=row.name, tick_at__isnull=True)
     assert run.status != DispatchRun.Status.SKIPPED, run.note
-    wait_for(lambda: DispatchRun.objects.get(pk=run.pk).status == DispatchRun.Status.DONE)
+    wait_until(lambda: DispatchRun.objects.get(pk=run.pk).status == DispatchRun.Status.DONE)
     run.refresh_from_db()
     assert (run.planned, run.done) == (2, 2)

@@ -22,6 +22,7 @@ from backend.market.models import NewsArticle, PriceBar, Quote
 from backend.providers.errors import PermanentProviderError
 from backend.providers.simulated import floor_time
 from backend.tasks.tasks import backfill_history, fetch_news, fetch_quotes
+from tests.fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -47,19 +48,10 @@ def universe(live_worker, make_asset, providers):
     """Two stocks whose creation-time backfills have finished, and a clean request log."""
     for symbol in ("AAPL", "MSFT"):
         make_asset(symbol, "stock")
-    wait_for(lambda: PriceBar.objects.values("asset").distinct().count() == 2, timeout=60)
+    wait_until(lambda: PriceBar.objects.values("asset").distinct().count() == 2, timeout=60)
     time.sleep(0.5)
     providers.clear_requests()
     return providers
-
-
-def wait_for(condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def attempts(providers, path_prefix: str) -> list[datetime]:
@@ -149,7 +141,7 @@ def test_a_worker_process_killed_mid_task_is_redelivered_and_writes_once(univers
         pid = active_worker_pid(result.id)
         return pid is not None
 
-    wait_for(running)
+    wait_until(running)
     time.sleep(0.5)  # inside the hanging provider request now
     # Only the busy process: an idle prefork child may hold the pool's shared queue lock, and
     # billiard's non-async pool (the filesystem broker's) cannot recover a lock whose holder died.

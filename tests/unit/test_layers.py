@@ -2,8 +2,9 @@
 
 ``backend/providers``, ``backend/common`` and ``backend/fake_provider`` are plain Python (no Django,
 no Celery, no other part of the project but ``backend.common``); market never imports tasks or
-monitoring; tasks never import monitoring; core imports none of them. ``backend/core/urls.py`` is the one composition root that
-may wire every part into the web process.
+monitoring; tasks never import monitoring; core imports none of them. The process entry points in
+core (``urls.py``, ``wsgi.py`` and the Celery app's worker hooks in ``celery.py``) are the composition
+roots that wire every part into a process.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "market": ("backend.tasks", "backend.monitoring"),
     "tasks": ("backend.monitoring",),
 }
-COMPOSITION_ROOTS = {BACKEND / "core" / "urls.py"}
+COMPOSITION_ROOTS = {BACKEND / "core" / name for name in ("urls.py", "wsgi.py", "celery.py")}
 
 
 def imported_modules(path: Path) -> list[str]:

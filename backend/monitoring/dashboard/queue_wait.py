@@ -2,9 +2,10 @@
 
 Queue depth says how much is waiting; this says for how long: the figure that rises first when
 workers fall behind. Each waiting message carries the time it was published in a header (every
-message: ``financehub_sent_at``; beat's ticks also ``financehub_beat_sent_at``). On Redis each
-queue is one list per priority step, newest pushed on the left, so the oldest message of each list
-is its last element: one ``LINDEX -1`` per list, all in one pipeline. Other brokers: not measured.
+message: ``financehub_sent_at``, stamped by ``backend.tasks.telemetry``; beat's ticks also
+``financehub_beat_sent_at``). On Redis each queue is one list per priority step, newest pushed on
+the left, so the oldest message of each list is its last element: one ``LINDEX -1`` per list, all
+in one pipeline. Other brokers: not measured.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from kombu.transport.redis import Channel as RedisChannel
 from redis.exceptions import RedisError
 
 from backend.core.celery import app
+from backend.tasks.telemetry.celery_signals import SENT_AT_HEADER
 from backend.tasks.ticks import BEAT_SENT_HEADER
 
 # Publish-time stamps, most general first.
-SENT_HEADERS = ("financehub_sent_at", BEAT_SENT_HEADER)
+SENT_HEADERS = (SENT_AT_HEADER, BEAT_SENT_HEADER)
 
 
 def sent_at(raw: bytes | str) -> float | None:

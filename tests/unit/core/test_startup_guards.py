@@ -33,6 +33,7 @@ def start(argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
         ({"TASK_RETRY_BACKOFF_MAX": "600"}, "CELERY_VISIBILITY_TIMEOUT"),
         ({"CELERY_TASK_TIME_LIMIT": "ten"}, "CELERY_TASK_TIME_LIMIT"),
         ({"MARKET_DATA_MODE": "magic"}, "MARKET_DATA_MODE"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
         ({"CELERY_RESULT_EXPIRES": "604800"}, "RETENTION_TASK_RESULTS_DAYS"),
     ],
 )

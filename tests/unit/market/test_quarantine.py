@@ -124,5 +124,8 @@ def test_metrics_count_quarantined_assets(client, make_asset, settings) -> None:
     make_asset("AAPL")
     _quarantine(make_asset("NOPE"))
     _quarantine(make_asset("GONE"))
-    families = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").content.decode())}
-    assert families["financehub_quarantined_assets"].samples[0].value == 2
+    scrape = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {settings.METRICS_TOKEN}").content.decode()
+    families = {f.name: f for f in text_string_to_metric_families(scrape)}
+    assert [(s.labels, s.value) for s in families["financehub_quarantined_assets"].samples] == [
+        ({"asset_class": "stock"}, 2)
+    ]

@@ -301,11 +301,11 @@ def test_the_list_filters_by_provider_and_exception_with_subclasses(admin_client
     assert "delete_selected" not in filters
 
 
-def test_the_list_and_metrics_count_parked_records(admin_client, db, client) -> None:
+def test_the_list_and_metrics_count_parked_records(admin_client, db, client, settings) -> None:
     parking.park('{"torn": ', "unreadable: test")
     listing = admin_client.get(reverse("admin:tasks_deadletter_changelist")).content.decode()
     assert "1 fallback records are parked" in listing
-    metrics = client.get("/metrics").content.decode()
+    metrics = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {settings.METRICS_TOKEN}").content.decode()
     assert 'financehub_dead_letter_fallback_records{state="parked"} 1.0' in metrics
 
 

@@ -21,6 +21,13 @@ def _credential(path: Path, user: str) -> str:
     return password
 
 
+def _token_source() -> str:
+    """Where the scrape token lives (never the token itself: this output lands in logs)."""
+    path = settings.VAR_DIR / "metrics_token"
+    generated = path.read_text().strip() if path.exists() else ""
+    return str(path) if settings.METRICS_TOKEN == generated else "METRICS_TOKEN"
+
+
 class Command(BaseCommand):
     help = "Migrate, collect static files, load the demo universe, sync schedules and create local credentials."
 
@@ -45,6 +52,8 @@ class Command(BaseCommand):
             f"  dashboard http://127.0.0.1:{settings.WEB_PORT}/         log in as admin\n"
             f"  admin     http://127.0.0.1:{settings.WEB_PORT}/admin/   user admin  / {admin_password}\n"
             f"  flower    http://127.0.0.1:{settings.FLOWER_PORT}/      user flower / {flower_password}\n"
+            f"  metrics   http://127.0.0.1:{settings.WEB_PORT}/metrics and flower's /metrics: "
+            f"Authorization: Bearer <{_token_source()}>\n"
             f"  broker    {broker_at}\n"
             f"  db        {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} "
             f"{settings.DATABASES['default']['NAME']}\n"

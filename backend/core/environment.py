@@ -1,0 +1,93 @@
+"""Reading settings from the environment: typed readers that name the variable when its value is junk.
+
+Plain functions used by ``backend/core/settings.py``; nothing here reads a variable at import.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+
+def env_str(name: str, default: str = "") -> str:
+    """Return the variable's value, or the default when unset or empty."""
+    return os.environ.get(name, "").strip() or default
+
+
+def env_int(name: str, default: int) -> int:
+    """Return the variable as an int, refusing junk with the setting's name."""
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected an integer, got {raw!r}") from None
+
+
+def env_float(name: str, default: float) -> float:
+    """Return the variable as a float, refusing junk with the setting's name."""
+    raw = env_str(name)
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: expected a number, got {raw!r}") from None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Return the variable as a bool (1/0, true/false, yes/no, on/off)."""
+    raw = env_str(name).lower()
+    if not raw:
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}: expected a boolean, got {raw!r}")
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    """Return a comma-separated variable as a list of non-empty items."""
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def persistent_secret(var_dir: Path, filename: str) -> str:
+    """Return a random secret kept under ``var_dir``, creating it on first use."""
+    path = var_dir / filename
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value)
+    path.chmod(0o600)
+    return value
+
+
+def parse_database_url(url: str) -> dict:
+    """Parse DATABASE_URL into Django's form, naming the setting when it cannot."""
+    try:
+        config = dj_database_url.parse(url, conn_max_age=60)
+    except (ValueError, KeyError) as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL: cannot parse the URL ({type(exc).__name__})") from None
+    if not config.get("NAME"):
+        raise ImproperlyConfigured("DATABASE_URL: the URL names no database")
+    return config
+
+
+def check_broker_url(name: str, url: str) -> str:
+    """Refuse a broker URL that does not parse, naming the setting (never echoing a password)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a junk port
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}: cannot parse the URL") from None
+    if parts.scheme not in {"redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem", "memory"}:
+        raise ImproperlyConfigured(f"{name}: unsupported scheme {parts.scheme!r}")
+    return url

@@ -1,0 +1,58 @@
+"""Start-up checks across settings: values that are each valid but contradict one another."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def check_settings(values: Mapping[str, Any]) -> None:
+    """Refuse to start, naming the setting, when values contradict each other (limits, timeouts, modes)."""
+    CELERY_TASK_SOFT_TIME_LIMIT = values["CELERY_TASK_SOFT_TIME_LIMIT"]
+    CELERY_TASK_TIME_LIMIT = values["CELERY_TASK_TIME_LIMIT"]
+    CELERY_VISIBILITY_TIMEOUT = values["CELERY_VISIBILITY_TIMEOUT"]
+    DISPATCH_LOCK_TTL = values["DISPATCH_LOCK_TTL"]
+    MARKET_DATA_MODE = values["MARKET_DATA_MODE"]
+    PROVIDER_HTTP_TIMEOUT = values["PROVIDER_HTTP_TIMEOUT"]
+    PROVIDER_RATE_LIMIT_MAX_WAIT = values["PROVIDER_RATE_LIMIT_MAX_WAIT"]
+    TASK_RETRY_BACKOFF_MAX = values["TASK_RETRY_BACKOFF_MAX"]
+    TASK_RETRY_DELAY_FLOOR = values["TASK_RETRY_DELAY_FLOOR"]
+    VISIBILITY_MARGIN_SECONDS = values["VISIBILITY_MARGIN_SECONDS"]
+    if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
+        raise ImproperlyConfigured(
+            f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT}) must be below "
+            f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
+        )
+    # A retry waits its countdown in the worker, unacknowledged, then runs up to the hard limit.
+    longest_hold = CELERY_TASK_TIME_LIMIT + TASK_RETRY_BACKOFF_MAX + VISIBILITY_MARGIN_SECONDS
+    if longest_hold >= CELERY_VISIBILITY_TIMEOUT:
+        raise ImproperlyConfigured(
+            f"CELERY_VISIBILITY_TIMEOUT ({CELERY_VISIBILITY_TIMEOUT}) must exceed CELERY_TASK_TIME_LIMIT "
+            f"+ TASK_RETRY_BACKOFF_MAX + {VISIBILITY_MARGIN_SECONDS} s ({CELERY_TASK_TIME_LIMIT} + "
+            f"{TASK_RETRY_BACKOFF_MAX} + {VISIBILITY_MARGIN_SECONDS}): a held retry would be delivered twice"
+        )
+    if not 0 < TASK_RETRY_DELAY_FLOOR <= TASK_RETRY_BACKOFF_MAX:
+        raise ImproperlyConfigured("TASK_RETRY_DELAY_FLOOR must be positive and at most TASK_RETRY_BACKOFF_MAX")
+    if PROVIDER_HTTP_TIMEOUT + PROVIDER_RATE_LIMIT_MAX_WAIT >= CELERY_TASK_SOFT_TIME_LIMIT:
+        raise ImproperlyConfigured(
+            f"PROVIDER_HTTP_TIMEOUT + PROVIDER_RATE_LIMIT_MAX_WAIT ({PROVIDER_HTTP_TIMEOUT} + "
+            f"{PROVIDER_RATE_LIMIT_MAX_WAIT}) must stay below "
+            f"CELERY_TASK_SOFT_TIME_LIMIT ({CELERY_TASK_SOFT_TIME_LIMIT})"
+        )
+    if DISPATCH_LOCK_TTL < CELERY_TASK_TIME_LIMIT:
+        raise ImproperlyConfigured(
+            f"DISPATCH_LOCK_TTL ({DISPATCH_LOCK_TTL}) must be at least "
+            f"CELERY_TASK_TIME_LIMIT ({CELERY_TASK_TIME_LIMIT})"
+        )
+    if "CELERY_RESULT_EXPIRES" in os.environ:
+        raise ImproperlyConfigured(
+            "CELERY_RESULT_EXPIRES is no longer read: maintenance.cleanup deletes task results after "
+            "RETENTION_TASK_RESULTS_DAYS days; set that instead and remove CELERY_RESULT_EXPIRES"
+        )
+    if MARKET_DATA_MODE not in {"simulated", "fake", "live"}:
+        raise ImproperlyConfigured(f"MARKET_DATA_MODE: expected simulated, fake or live, got {MARKET_DATA_MODE!r}")
+    if values["LOG_FORMAT"] not in values["LOGGING"]["formatters"]:
+        raise ImproperlyConfigured(f"LOG_FORMAT: expected plain or json, got {values['LOG_FORMAT']!r}")

@@ -1,0 +1,59 @@
+"""Flower's /metrics (open by Flower's design) demands the scrape token; the rest keeps basic auth."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from django.conf import settings
+
+from tests.fixtures.worker import subprocess_env
+
+pytestmark = pytest.mark.integration
+
+REPO_DIR = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_flower_metrics_need_the_token_and_its_ui_keeps_basic_auth(tmp_path) -> None:
+    port = free_port()
+    log = (tmp_path / "flower.log").open("wb")
+    command = [
+        sys.executable, "-m", "celery", "-A", "backend.core", "flower", "--address=127.0.0.1", f"--port={port}",
+        "--conf=backend/monitoring/flower_config.py",
+    ]  # fmt: skip
+    env = subprocess_env({"FLOWER_BASIC_AUTH": "ops:s3cret-pass"})
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # as in production: Flower keeps its metrics in its own process
+    flower = subprocess.Popen(command, cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/healthcheck", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "flower.log").read_text()
+            time.sleep(0.3)
+
+        assert httpx.get(f"{base}/metrics", timeout=5).status_code == 401
+        assert httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer nope"}, timeout=5).status_code == 401
+        ok = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {settings.METRICS_TOKEN}"}, timeout=5)
+        assert ok.status_code == 200 and "flower_" in ok.text
+        assert httpx.get(f"{base}/", timeout=5).status_code == 401
+        assert httpx.get(f"{base}/", auth=("ops", "s3cret-pass"), timeout=5).status_code == 200
+    finally:
+        flower.terminate()
+        flower.wait(10)
+        log.close()
