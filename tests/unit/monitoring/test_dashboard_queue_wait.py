@@ -26,25 +26,27 @@ def queue() -> Iterator[str]:
         conn.default_channel.queue_delete(name)
 
 
-def send(queue: str, *, age: float | None, priority: int = 9) -> None:
-    headers = {} if age is None else {"financehub_sent_at": time.time() - age}
-    app.send_task("tests.nothing", queue=queue, priority=priority, headers=headers)
+def send(queue: str, *, priority: int = 9) -> None:
+    """Publish a task message; the publisher stamps the time it was sent (backend.tasks.telemetry)."""
+    app.send_task("tests.nothing", queue=queue, priority=priority)
 
 
 @pytest.mark.skipif(not REDIS and os.environ.get("FINANCEHUB_REQUIRE_SERVICES") != "1", reason="needs Redis")
-def test_the_oldest_stamped_message_across_priorities_sets_the_wait(queue: str) -> None:
+def test_the_oldest_message_across_priorities_sets_the_wait(queue: str) -> None:
     assert oldest_waits([queue]) == {queue: None}  # nothing waiting
-    send(queue, age=40, priority=9)
-    send(queue, age=5, priority=9)
-    send(queue, age=90, priority=2)  # oldest, in another priority list
-    send(queue, age=None, priority=0)  # a message from a publisher that stamps nothing
-    wait = oldest_waits([queue])[queue]
-    assert wait is not None and 90 <= wait < 100
+    send(queue, priority=2)  # the oldest, alone in its priority list
+    time.sleep(0.5)
+    send(queue, priority=9)
+    send(queue, priority=9)
+    now = time.time()
+    wait = oldest_waits([queue], now=now)[queue]
+    assert wait is not None and 0.5 <= wait < 5
+    assert oldest_waits([queue], now=now + 60)[queue] == pytest.approx(wait + 60)
 
 
 @pytest.mark.skipif(REDIS, reason="the filesystem broker's case")
 def test_another_broker_is_not_measured(queue: str) -> None:
-    send(queue, age=40)
+    send(queue)
     assert oldest_waits([queue]) == {}
 
 
