@@ -55,3 +55,55 @@ def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 
             return time.monotonic()
         time.sleep(interval)
     raise TimeoutError(f"condition not met within {timeout} s")
+
+
+class PeakRss:
+    """Samples the resident set size of a process and its children in a thread; keeps each one's peak.
+
+    Pool processes are keyed by their role ("main" for the worker's own process, "child-N" in order of
+    first sight), so peaks of consecutive runs on one worker can be compared for growth.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        import threading
+
+        self.pid = pid
+        self.interval = interval
+        self.peaks: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self._stop.is_set():
+            try:
+                processes = [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            for process in processes:
+                try:
+                    rss = process.memory_info().rss
+                except psutil.NoSuchProcess:
+                    continue
+                self.peaks[process.pid] = max(rss, self.peaks.get(process.pid, 0))
+            self._stop.wait(self.interval)
+
+    def megabytes(self) -> dict[str, float]:
+        """Peak RSS in MiB per process: ``main`` first, then the pool processes by pid."""
+        out = {"main": self.peaks.get(self.pid, 0) / 2**20}
+        for pid in sorted(p for p in self.peaks if p != self.pid):
+            out[f"pid {pid}"] = self.peaks[pid] / 2**20
+        return out
