@@ -50,13 +50,17 @@ def pending(client, queue: str) -> int:
         return sum(pipe.execute())
 
 
-def fill(side: str, n: int) -> None:
+def fill(side: str, n: int, env: dict[str, str]) -> None:
     """Queue ``n`` no-op messages for ``side`` (no worker consumes them yet)."""
     if side == "platform":
-        from bench.overhead_tasks import noop
+        from django.test import override_settings
 
-        for _ in range(n):
-            noop.apply_async(queue="medium")
+        from bench.overhead_tasks import send
+
+        # The one setting read where batches are sent rather than in the worker.
+        with override_settings(BATCH_TASK_RESULTS=env.get("BATCH_TASK_RESULTS", "") in {"1", "true"}):
+            for _ in range(n):
+                send("medium")
     else:
         from bench.bare_app import noop
 
@@ -64,7 +68,7 @@ def fill(side: str, n: int) -> None:
             noop.apply_async()
 
 
-def start_worker(side: str, log_dir: Path, profile: Path | None = None) -> subprocess.Popen[bytes]:
+def start_worker(side: str, log_dir: Path, env: dict[str, str], profile: Path | None = None) -> subprocess.Popen[bytes]:
     """A worker for ``side``: the Procfile's flags, 2 prefork processes (under py-spy with ``profile``)."""
     spec = SIDES[side]
     hostname = f"bench-{side}-{uuid.uuid4().hex[:6]}@localhost"
@@ -75,8 +79,8 @@ def start_worker(side: str, log_dir: Path, profile: Path | None = None) -> subpr
     if profile is not None:
         spy = [str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses", "--format", "raw"]
         command = [*spy, "--rate", "200", "-o", str(profile / f"{side}.txt"), "--", *command]
-    env = {**os.environ, "FINANCEHUB_EXTRA_TASK_MODULES": "bench.overhead_tasks"}
     log = (log_dir / f"overhead-{side}.log").open("ab")
+    env = {**os.environ, "FINANCEHUB_EXTRA_TASK_MODULES": "bench.overhead_tasks", **env}
     return subprocess.Popen(command, cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -90,13 +94,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(5)
 
 
-def drain_rate(side: str, n: int, client, log_dir: Path, profile: Path | None = None) -> float:
-    """Tasks per second one fresh worker drains ``n`` queued no-ops at."""
+def drain_rate(side: str, n: int, client, log_dir: Path, env: dict[str, str], profile: Path | None = None) -> float:
+    """Tasks per second one fresh worker drains ``n`` queued no-ops at (``env`` added to the worker's)."""
     queue = SIDES[side]["queue"]
-    fill(side, n)
+    fill(side, n, env)
     if pending(client, queue) != n:
         raise SystemExit(f"{side}: expected {n} queued messages, found {pending(client, queue)}")
-    worker = start_worker(side, log_dir, profile)
+    worker = start_worker(side, log_dir, env, profile)
     try:
         deadline = time.monotonic() + 120
         while (left := pending(client, queue)) >= n:
@@ -118,6 +122,13 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=3000)
     parser.add_argument("--trials", type=int, default=3)
     parser.add_argument("--sides", default="platform,bare")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="an extra platform side NAME:KEY=VALUE,KEY=VALUE (environment of its worker), e.g. "
+        "'results stored:BATCH_TASK_RESULTS=1'",
+    )
     parser.add_argument("--profile", type=Path, help="folder for py-spy profiles (collapsed stacks), one per side")
     args = parser.parse_args()
     os.environ["BENCH_BROKER_URL"] = os.environ["REDIS_URL"]
@@ -133,11 +144,16 @@ def main() -> None:
     client = redis.Redis.from_url(os.environ["REDIS_URL"])
     purge_queues()
     client.delete("celery", "unacked", "unacked_index")
-    sides = args.sides.split(",")
+    variants: dict[str, tuple[str, dict[str, str]]] = {side: (side, {}) for side in args.sides.split(",")}
+    for spec in args.variant:
+        name, _, assignments = spec.partition(":")
+        variants[name] = ("platform", dict(item.split("=", 1) for item in assignments.split(",") if item))
+    sides = list(variants)
     rates: dict[str, list[float]] = {side: [] for side in sides}
     for trial in range(args.trials):
         for side in sides:
-            rate = drain_rate(side, args.tasks, client, log_dir, args.profile)
+            kind, env = variants[side]
+            rate = drain_rate(kind, args.tasks, client, log_dir, env, args.profile)
             rates[side].append(rate)
             print(f"trial {trial + 1} {side}: {rate:,.0f} tasks/s", flush=True)
     medians = {side: statistics.median(values) for side, values in rates.items()}

@@ -36,7 +36,7 @@ def reset_universe(n_assets: int, asset_class: str = "stock") -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE market_indicatorsnapshot, market_pricebar, market_quote, market_newsarticle_assets, "
-            "market_asset, monitoring_dispatchrun, django_celery_results_taskresult CASCADE"
+            "market_asset, tasks_dispatchrun, tasks_dispatchbatch, django_celery_results_taskresult CASCADE"
         )
     kind, _ = AssetType.objects.get_or_create(code=asset_class, defaults={"name": asset_class.title()})
     # Signals would queue a backfill per asset: bulk_create sends none, which is what a benchmark wants.

@@ -280,6 +280,9 @@ CELERY_RESULT_EXTENDED = True
 # retention setting. Any value here would make beat add Celery's own daily celery.backend_cleanup
 # row, a second cleanup of the same table on a second setting.
 CELERY_RESULT_EXPIRES = None
+# Batches a dispatcher sends (quotes.fetch, indicators.compute) store no SUCCESS row: the dispatch run
+# counts their items and failures become dead letters. True stores one per batch again (debugging).
+BATCH_TASK_RESULTS = env_bool("BATCH_TASK_RESULTS", False)
 
 # JSON only: pickle would let anyone who can write to the broker run code in a worker.
 CELERY_ACCEPT_CONTENT = ["json"]
