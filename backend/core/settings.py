@@ -160,6 +160,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_financehub.sqlite3")}
+else:
+    # Workers keep connections across tasks (CELERY_DB_REUSE_MAX): check a reused one before its first query.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -298,6 +301,9 @@ CELERY_TASK_SEND_SENT_EVENT = True
 # No STARTED row: it is written before the task body, and with the database down that write turned
 # every picked-up task into a failure without running it. Flower still shows started tasks (events).
 CELERY_TASK_TRACK_STARTED = False
+# Keep database connections across tasks: Celery's Django fixup otherwise closes them before and after
+# every task (a PostgreSQL connect per task). backend/tasks/connections.py closes broken or old ones.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True
