@@ -37,7 +37,13 @@ def plan_quote_routes(
     asset_class: str, batch_size: int, *, at: datetime | None = None, run_now: bool = False
 ) -> list[RoutedBatch]:
     """The refreshable assets of ``asset_class`` grouped into batches by routing decision, most urgent first."""
-    assets = Asset.objects.refreshable().of_class(asset_class).select_related("asset_type").order_by("symbol")
+    assets = (
+        Asset.objects.refreshable()
+        .of_class(asset_class)
+        .select_related("asset_type")
+        .only("pk", "symbol", "exchange", "asset_type__code")
+        .order_by("symbol")
+    )
     return plan_routed_batches(conditions_for(assets, at), QuotePolicy.from_settings(), batch_size, run_now=run_now)
 
 
