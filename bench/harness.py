@@ -70,6 +70,7 @@ class PeakRss:
         self.pid = pid
         self.interval = interval
         self.peaks: dict[int, int] = {}
+        self.cpu: dict[int, tuple[float, float]] = {}  # pid -> (CPU seconds at first sight, at last sight)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -80,6 +81,10 @@ class PeakRss:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the process and its children used while sampled."""
+        return sum(last - first for first, last in self.cpu.values())
 
     def _sample(self) -> None:
         import psutil
@@ -96,9 +101,14 @@ class PeakRss:
             for process in processes:
                 try:
                     rss = process.memory_info().rss
+                    times = process.cpu_times()
                 except psutil.NoSuchProcess:
                     continue
                 self.peaks[process.pid] = max(rss, self.peaks.get(process.pid, 0))
+                used = times.user + times.system
+                self.cpu[process.pid] = (self.cpu.get(process.pid, (used, used))[0], used)
+            if self._stop.is_set():
+                return
             self._stop.wait(self.interval)
 
     def megabytes(self) -> dict[str, float]:
