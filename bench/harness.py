@@ -64,7 +64,7 @@ class PeakRss:
     first sight), so peaks of consecutive runs on one worker can be compared for growth.
     """
 
-    def __init__(self, pid: int, interval: float = 0.1) -> None:
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
         import threading
 
         self.pid = pid
@@ -93,9 +93,12 @@ class PeakRss:
             root = psutil.Process(self.pid)
         except psutil.NoSuchProcess:
             return
-        while not self._stop.is_set():
+        known: dict[int, psutil.Process] = {}
+        while True:
+            stopping = self._stop.is_set()  # one last sample after the stop, so CPU time is complete
             try:
-                processes = [root, *root.children(recursive=True)]
+                # Process objects are kept: psutil reads less for a process it already knows.
+                processes = [root, *(known.setdefault(child.pid, child) for child in root.children())]
             except psutil.NoSuchProcess:
                 return
             for process in processes:
@@ -107,7 +110,7 @@ class PeakRss:
                 self.peaks[process.pid] = max(rss, self.peaks.get(process.pid, 0))
                 used = times.user + times.system
                 self.cpu[process.pid] = (self.cpu.get(process.pid, (used, used))[0], used)
-            if self._stop.is_set():
+            if stopping:
                 return
             self._stop.wait(self.interval)
 
