@@ -81,6 +81,9 @@ def start_worker(side: str, log_dir: Path, env: dict[str, str], profile: Path | 
         command = [*spy, "--rate", "200", "-o", str(profile / f"{side}.txt"), "--", *command]
     log = (log_dir / f"overhead-{side}.log").open("ab")
     env = {**os.environ, "FINANCEHUB_EXTRA_TASK_MODULES": "bench.overhead_tasks", **env}
+    if side == "bare":
+        # Celery's Django fixup would load Django (and this project's receivers and logging) into the bare app.
+        env.pop("DJANGO_SETTINGS_MODULE", None)
     return subprocess.Popen(command, cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 

@@ -298,6 +298,9 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
+# Task events leave a worker in batches, at most this many seconds late (backend/tasks/eventbatch.py).
+CELERY_WORKER_CONSUMER = "backend.tasks.eventbatch:EventBatchingConsumer"
+EVENT_FLUSH_INTERVAL = env_float("EVENT_FLUSH_INTERVAL", 0.05)
 # No STARTED row: it is written before the task body, and with the database down that write turned
 # every picked-up task into a failure without running it. Flower still shows started tasks (events).
 CELERY_TASK_TRACK_STARTED = False
