@@ -53,21 +53,30 @@ def _delivery_path(key: str) -> Path:
     return _delivery_dir() / hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+# KEYS[1] = this delivery's counter, KEYS[2..] = counters cleared since; ARGV[1] = expiry in seconds.
+# One command: atomic (a counter never lacks its expiry) and one round trip.
+_COUNT_SCRIPT = """
+for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
+local count = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return count
+"""
+_scripts: dict[int, Any] = {}
+
+
 def count_delivery(task_id: str, retries: int) -> int:
     """Count one more delivery of this message and return the total."""
     key = _delivery_key(task_id, retries)
     if storage.uses_redis():
         client = storage.redis_client()
-        redis_key = DELIVERY_REDIS_PREFIX + key
-        with client.pipeline() as pipe:
-            # Deleted first: a cleared count of this very message starts again from one, as before.
-            if _cleared:
-                pipe.delete(*_cleared)
-            pipe.incr(redis_key)
-            pipe.expire(redis_key, DELIVERY_COUNTER_TTL)
-            replies = pipe.execute()
+        script = _scripts.get(id(client))
+        if script is None:
+            _scripts.clear()
+            script = _scripts[id(client)] = client.register_script(_COUNT_SCRIPT)
+        # Deleted first: a cleared count of this very message starts again from one, as before.
+        count = script(keys=[DELIVERY_REDIS_PREFIX + key, *_cleared], args=[DELIVERY_COUNTER_TTL])
         _cleared.clear()
-        return int(replies[-2])
+        return int(count)
     path = _delivery_path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
     # One byte appended per delivery: O_APPEND writes are atomic, the size is the count.
