@@ -11,12 +11,17 @@ a chunk size of 1), and Celery's raw rate for no-op tasks on the same worker.
 from __future__ import annotations
 
 import argparse
+import signal
+import statistics
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
-from bench.harness import reset_universe, setup_django, wait_until
+from bench.harness import REPO_DIR, PeakRss, reset_universe, setup_django, wait_until
 
 
 def seed_bars(asset_ids: list[int], bars: int) -> None:
@@ -68,41 +73,96 @@ def noop_rate(n: int) -> float:
     return n / (time.monotonic() - started)
 
 
+def measure_chunked(tree: Path, expected: int, args: argparse.Namespace) -> tuple[list[float], list[dict]]:
+    """A worker on the code of ``tree``; ``--runs`` hourly fan-outs; (seconds, peak RSS + CPU) per run."""
+    import tests.fixtures.worker as workers
+
+    workers.REPO_DIR = tree  # the worker imports the code of the folder it starts in
+    worker = workers.start_worker({"INDICATOR_CHUNK_SIZE": "500"}, concurrency=2)
+    spy = profile_worker(worker.process.pid, args.profile) if args.profile else None
+    timings, peaks = [], []
+    try:
+        for _ in range(args.runs):
+            with PeakRss(worker.process.pid) as rss:
+                timings.append(run_fan_out(expected, 500))
+            peaks.append({**rss.megabytes(), "cpu": rss.cpu_seconds()})
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+        workers.stop_worker(worker)
+    return timings, peaks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--assets", type=int, default=5000)
     parser.add_argument("--bars", type=int, default=250)
     parser.add_argument("--noop", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=1, help="chunked fan-outs per worker start")
+    parser.add_argument("--trials", type=int, default=1, help="worker starts per code tree (alternating trees)")
+    parser.add_argument("--compare", type=Path, help="another checkout (e.g. the code before): alternate A/B with it")
+    parser.add_argument("--chunked-only", action="store_true", help="skip the naive and no-op measurements")
+    parser.add_argument("--reuse-bars", action="store_true", help="keep the bars of an earlier run of the same size")
+    parser.add_argument("--profile", help="write a py-spy profile (collapsed stacks) of the worker to this file")
     args = parser.parse_args()
     setup_django()
+    from backend.market.models import Asset, PriceBar
     from tests.fixtures.worker import purge_queues, start_worker, stop_worker
 
-    ids = reset_universe(args.assets)
     started = time.monotonic()
-    seed_bars(ids, args.bars)
+    ids = list(Asset.objects.order_by("pk").values_list("pk", flat=True))
+    if not (args.reuse_bars and len(ids) == args.assets and PriceBar.objects.count() == args.assets * args.bars):
+        ids = reset_universe(args.assets)
+        seed_bars(ids, args.bars)
     seeding = time.monotonic() - started
     purge_queues()
-    results = {}
-    for label, chunk in (("chunked (design)", 500), ("one task per asset (naive)", 1)):
-        worker = start_worker({"INDICATOR_CHUNK_SIZE": str(chunk)}, concurrency=2)
-        try:
-            results[label] = run_fan_out(len(ids), chunk)
-        finally:
-            stop_worker(worker)
+    trees = {"this tree": REPO_DIR, **({f"{args.compare}": args.compare.resolve()} if args.compare else {})}
+    timings: dict[str, list[float]] = {name: [] for name in trees}
+    peaks: dict[str, list[dict]] = {name: [] for name in trees}
+    for _ in range(args.trials):
+        for name, tree in reversed(trees.items()):
+            seconds, rss = measure_chunked(tree, len(ids), args)
+            timings[name] += seconds
+            peaks[name] += rss
+            print(f"{name}: {', '.join(f'{t:.2f}' for t in seconds)} s", flush=True)
+    print(f"bars ready ({len(ids)} assets x {args.bars}) in {seeding:.1f} s")
+    print("| code | assets | runs (s) | median (s) | assets/s | worker CPU s per run (median) |")
+    print("|---|---:|---|---:|---:|---:|")
+    for name, runs in timings.items():
+        median = statistics.median(runs)
+        cpu = statistics.median(peak.pop("cpu") for peak in peaks[name])
+        print(
+            f"| {name} | {len(ids)} | {', '.join(f'{t:.2f}' for t in runs)} | {median:.2f} "
+            f"| {len(ids) / median:,.0f} | {cpu:.2f} |"
+        )
+    print("peak RSS per worker process and run (MiB):")
+    for name, runs in peaks.items():
+        for number, peak in enumerate(runs, 1):
+            print(f"{name} run {number}: " + ", ".join(f"{label} {mib:.0f}" for label, mib in peak.items()))
+    if args.chunked_only:
+        return
+    worker = start_worker({"INDICATOR_CHUNK_SIZE": "1"}, concurrency=2)
+    try:
+        naive = run_fan_out(len(ids), 1)
+    finally:
+        stop_worker(worker)
     worker = start_worker(concurrency=2)
     try:
         rate = noop_rate(args.noop)
     finally:
         stop_worker(worker)
-    design, naive = results["chunked (design)"], results["one task per asset (naive)"]
-    print(f"seeded {len(ids)} assets x {args.bars} bars in {seeding:.1f} s")
-    print("| run | assets | seconds | assets/s |")
-    print("|---|---:|---:|---:|")
-    for label, seconds in results.items():
-        print(f"| {label} | {len(ids)} | {seconds:.2f} | {len(ids) / seconds:,.0f} |")
-    print(f"| celery no-op tasks (`celery.accumulate`) | {args.noop} tasks | | {rate:,.0f} tasks/s |")
+    design = statistics.median(timings["this tree"])
+    print(f"| one task per asset (naive) | {len(ids)} | {naive:.2f} | | {len(ids) / naive:,.0f} | |")
+    print(f"| celery no-op tasks (`celery.accumulate`) | {args.noop} tasks | | | {rate:,.0f} tasks/s | |")
     print(f"chunked vs one task per asset: {naive / design:.1f}x faster")
-    print(f"chunked vs no-op task ceiling for {len(ids)} tasks: {len(ids) / rate / design:.1f}x faster")
+
+
+def profile_worker(pid: int, path: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling the worker and its pool processes until sent SIGINT."""
+    spy = Path(sys.executable).with_name("py-spy")
+    command = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "200", "-o", path]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def reset_universe(n_assets: int, asset_class: str = "stock") -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE market_indicatorsnapshot, market_pricebar, market_quote, market_newsarticle_assets, "
-            "market_asset, monitoring_dispatchrun, django_celery_results_taskresult CASCADE"
+            "market_asset, tasks_dispatchrun, tasks_dispatchbatch, django_celery_results_taskresult CASCADE"
         )
     kind, _ = AssetType.objects.get_or_create(code=asset_class, defaults={"name": asset_class.title()})
     # Signals would queue a backfill per asset: bulk_create sends none, which is what a benchmark wants.
@@ -55,3 +55,68 @@ def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 
             return time.monotonic()
         time.sleep(interval)
     raise TimeoutError(f"condition not met within {timeout} s")
+
+
+class PeakRss:
+    """Samples the resident set size of a process and its children in a thread; keeps each one's peak.
+
+    Pool processes are keyed by their role ("main" for the worker's own process, "child-N" in order of
+    first sight), so peaks of consecutive runs on one worker can be compared for growth.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        import threading
+
+        self.pid = pid
+        self.interval = interval
+        self.peaks: dict[int, int] = {}
+        self.cpu: dict[int, tuple[float, float]] = {}  # pid -> (CPU seconds at first sight, at last sight)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the process and its children used while sampled."""
+        return sum(last - first for first, last in self.cpu.values())
+
+    def _sample(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.pid)
+        except psutil.NoSuchProcess:
+            return
+        known: dict[int, psutil.Process] = {}
+        while True:
+            stopping = self._stop.is_set()  # one last sample after the stop, so CPU time is complete
+            try:
+                # Process objects are kept: psutil reads less for a process it already knows.
+                processes = [root, *(known.setdefault(child.pid, child) for child in root.children())]
+            except psutil.NoSuchProcess:
+                return
+            for process in processes:
+                try:
+                    rss = process.memory_info().rss
+                    times = process.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                self.peaks[process.pid] = max(rss, self.peaks.get(process.pid, 0))
+                used = times.user + times.system
+                self.cpu[process.pid] = (self.cpu.get(process.pid, (used, used))[0], used)
+            if stopping:
+                return
+            self._stop.wait(self.interval)
+
+    def megabytes(self) -> dict[str, float]:
+        """Peak RSS in MiB per process: ``main`` first, then the pool processes by pid."""
+        out = {"main": self.peaks.get(self.pid, 0) / 2**20}
+        for pid in sorted(p for p in self.peaks if p != self.pid):
+            out[f"pid {pid}"] = self.peaks[pid] / 2**20
+        return out

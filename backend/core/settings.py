@@ -91,6 +91,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_financehub.sqlite3")}
+else:
+    # Workers keep connections across tasks (CELERY_DB_REUSE_MAX): check a reused one before its first query.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -218,6 +221,9 @@ CELERY_RESULT_EXTENDED = True
 # retention setting. Any value here would make beat add Celery's own daily celery.backend_cleanup
 # row, a second cleanup of the same table on a second setting.
 CELERY_RESULT_EXPIRES = None
+# Batches a dispatcher sends (quotes.fetch, indicators.compute) store no SUCCESS row: the dispatch run
+# counts their items and failures become dead letters. True stores one per batch again (debugging).
+BATCH_TASK_RESULTS = env_bool("BATCH_TASK_RESULTS", False)
 
 # JSON only: pickle would let anyone who can write to the broker run code in a worker.
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -230,9 +236,15 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
+# Task events leave a worker in batches, at most this many seconds late (backend/tasks/eventbatch.py).
+CELERY_WORKER_CONSUMER = "backend.tasks.eventbatch:EventBatchingConsumer"
+EVENT_FLUSH_INTERVAL = env_float("EVENT_FLUSH_INTERVAL", 0.05)
 # No STARTED row: it is written before the task body, and with the database down that write turned
 # every picked-up task into a failure without running it. Flower still shows started tasks (events).
 CELERY_TASK_TRACK_STARTED = False
+# Keep database connections across tasks: Celery's Django fixup otherwise closes them before and after
+# every task (a PostgreSQL connect per task). backend/tasks/connections.py closes broken or old ones.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_ENABLE_UTC = True

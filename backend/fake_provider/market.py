@@ -317,6 +317,9 @@ def aligned_times(step: int, start: float, end: float, *, offset: int = 0, limit
     return [int(first + i * step) for i in range(count)]
 
 
+# Cached: a quote reply asks this for every row with the same ``now``, and the calendar lookups are
+# pandas calls costly enough to make the fake server, not the platform, the bottleneck of a benchmark.
+@lru_cache(maxsize=64)
 def latest_session_day(now: float) -> date:
     """The New York trading day whose session is open now or closed most recently (real calendar)."""
     clock = market_clock(CALENDAR, datetime.fromtimestamp(now, UTC))
@@ -353,6 +356,7 @@ def previous_trading_day(day: date) -> date:
     return day
 
 
+@lru_cache(maxsize=4096)
 def _bounds(day: date) -> tuple[datetime, datetime]:
     bounds = session_bounds(CALENDAR, day)
     if bounds is None:

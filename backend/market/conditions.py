@@ -17,6 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from django.conf import settings
+from django.db.models import QuerySet
 
 from backend.common.exchange_sessions import ALWAYS_OPEN, MarketClock, Phase, market_clock
 
@@ -81,6 +82,21 @@ class Thresholds:
 
     change_24h_pct: float
     realised_pct: float
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRef:
+    """The columns a condition reads of one asset: a dispatch reads thousands, as tuples, not model instances."""
+
+    pk: int
+    symbol: str
+    exchange: str
+    asset_class: str
+
+
+def asset_refs(assets: QuerySet[Asset]) -> list[AssetRef]:
+    """``assets`` as references, in the queryset's order, in one query of four columns."""
+    return [AssetRef(*row) for row in assets.values_list("pk", "symbol", "exchange", "asset_type__code")]
 
 
 @dataclass(frozen=True)
@@ -153,7 +169,7 @@ def thresholds_for(asset_class: str) -> Thresholds:
 
 
 def load_conditions(
-    assets: Iterable[Asset], at: datetime, targets: Mapping[str, float], default_target: float
+    assets: Iterable[Asset | AssetRef], at: datetime, targets: Mapping[str, float], default_target: float
 ) -> list[AssetCondition]:
     """Clock, volatility and staleness of each asset at ``at``: one query for quotes, one for bars.
 
@@ -161,30 +177,29 @@ def load_conditions(
     """
     assets = list(assets)
     ids = [a.pk for a in assets]
-    quotes = {q.asset_id: q for q in Quote.objects.filter(asset_id__in=ids)}
+    # Only the three columns read below: a dispatch reads one quote per asset of the class.
+    quotes = {
+        asset_id: (change, as_of, fetched_at)
+        for asset_id, change, as_of, fetched_at in Quote.objects.filter(asset_id__in=ids).values_list(
+            "asset_id", "change_24h_pct", "as_of", "fetched_at"
+        )
+    }
     closes = _recent_closes(ids, at)
     clocks: dict[tuple[str, str], MarketClock] = {}
+    thresholds: dict[str, Thresholds] = {}
+    min_bars = settings.VOLATILITY_MIN_BARS
     conditions = []
     for asset in assets:
-        asset_class = asset.asset_type.code
+        asset_class = asset.asset_class if isinstance(asset, AssetRef) else asset.asset_type.code
         key = (asset_class, asset.exchange)
         if key not in clocks:
             clocks[key] = clock_for(asset_class, asset.exchange, at)
-        quote = quotes.get(asset.pk)
-        volatility = measure_volatility(
-            quote.change_24h_pct if quote else None,
-            closes.get(asset.pk, []),
-            thresholds_for(asset_class),
-            settings.VOLATILITY_MIN_BARS,
-        )
-        staleness = measure_staleness(
-            quote.as_of if quote else None, clocks[key], targets.get(asset_class, default_target)
-        )
-        conditions.append(
-            AssetCondition(
-                asset.symbol, asset_class, clocks[key], volatility, staleness, quote.fetched_at if quote else None
-            )
-        )
+        if asset_class not in thresholds:
+            thresholds[asset_class] = thresholds_for(asset_class)
+        change, as_of, fetched_at = quotes.get(asset.pk, (None, None, None))
+        volatility = measure_volatility(change, closes.get(asset.pk, []), thresholds[asset_class], min_bars)
+        staleness = measure_staleness(as_of, clocks[key], targets.get(asset_class, default_target))
+        conditions.append(AssetCondition(asset.symbol, asset_class, clocks[key], volatility, staleness, fetched_at))
     return conditions
 
 

@@ -24,7 +24,7 @@ from backend.providers.errors import (
 from backend.providers.http import check_base_url, request_json, strip_control
 from backend.providers.models import Failed, Quote, QuoteBatch, Rejected
 from backend.providers.pauses import PauseBoard
-from backend.providers.ratelimit import RateLimitedError, RateLimiterUnavailableError
+from backend.providers.ratelimit import RateLimitedError, RateLimiterUnavailableError, planned_requests
 from backend.providers.validation import Clock, chunks, split_symbols, utc_now
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class ProviderClient:
         self._api_key = api_key
         self._clock = clock
         self._pauses = pauses
+        self._call_checked = False
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._base_url!r}, key={'set' if self._api_key else 'none'})"
@@ -84,8 +85,11 @@ class ProviderClient:
 
     @contextmanager
     def _gate(self) -> Iterator[None]:
-        """Around one request and the reading of its body: refuse while paused, record a pause asked for."""
-        if self._pauses is not None:
+        """Around one request and the reading of its body: refuse while paused, record a pause asked for.
+
+        Inside a batched quote call the pause was checked once for the whole call (``_quotes_in_batches``).
+        """
+        if self._pauses is not None and not self._call_checked:
             self._pauses.check(self.name)
         try:
             yield
@@ -112,8 +116,19 @@ class ProviderClient:
         """
         valid, refused = split_symbols(symbols, pattern=pattern)
         progress = _Progress()
-        for batch in chunks(valid, self.batch_limit):
-            self._resolve(batch, fetch, progress)
+        batches = chunks(valid, self.batch_limit)
+        # One pause check and as few rate-limit round trips as the quota allows for the whole call; a
+        # pause this call runs into still stops it (_STOP_SENDING), and bisection's extra requests take
+        # their slots one by one.
+        if self._pauses is not None and batches:
+            self._pauses.check(self.name)
+        self._call_checked = True
+        try:
+            with planned_requests(self.name, len(batches)):
+                for batch in batches:
+                    self._resolve(batch, fetch, progress)
+        finally:
+            self._call_checked = False
         if not progress.answered and progress.errors:
             raise progress.errors[0]
         return QuoteBatch(

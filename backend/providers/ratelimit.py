@@ -12,15 +12,23 @@ double the rate. It costs one list entry per allowed request, which is nothing a
 
 The limiter guards each HTTP request, not each client call, because one call can make several
 requests (batches, Yahoo's cookie + crumb, Binance isolating a bad pair): :func:`guard_client`
-installs it as an httpx request hook. Nothing here runs at import; ``limits`` itself is imported
-when the first limiter is built.
+installs it as an httpx request hook. A batched call announces how many requests it plans
+(:func:`planned_requests`); the hook then takes several slots in one Redis round trip, at most what
+the tightest quota allows in ``BURST_SHARE`` of its window, and spends them only within that same
+share of the window. So a quota under 1 / ``BURST_SHARE`` requests per window (every default) still
+takes one slot per request, and a generous one never lets real requests exceed it by more than that
+share. Slots taken and not spent are lost, which only ever makes us slower than the quota.
+Nothing here runs at import; ``limits`` itself is imported when the first limiter is built.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from backend.providers.errors import TransientProviderError
@@ -34,6 +42,10 @@ logger = logging.getLogger(__name__)
 # another process is noticed quickly, long enough not to hammer Redis.
 DEFAULT_STEP = 0.05
 _MIN_SLEEP = 0.002
+# Slots taken at once are at most this share of the tightest quota, and spent within this share of its window.
+BURST_SHARE = 0.05
+# provider -> requests the current batched call still plans to send (see planned_requests).
+_planned: ContextVar[dict[str, int] | None] = ContextVar("financehub_planned_requests", default=None)
 
 
 class RateLimitedError(TransientProviderError):
@@ -100,18 +112,30 @@ class RateLimiter:
         """Whether ``provider`` has a quota here."""
         return provider in self._items
 
-    def acquire(self, provider: str, *, timeout: float) -> None:
-        """Take one request slot for ``provider``, waiting up to ``timeout`` seconds for it.
+    def burst(self, provider: str) -> tuple[int, float]:
+        """How many slots may be taken at once for ``provider`` and for how many seconds they stay spendable.
+
+        ``BURST_SHARE`` of the tightest quota (at least one slot) and of that quota's window.
+        """
+        items = self._items.get(provider)
+        if not items:
+            return 0, 0.0
+        tightest = min(items, key=lambda item: item.amount / item.get_expiry())
+        window = float(tightest.get_expiry())
+        return max(1, int(min(item.amount * BURST_SHARE for item in items))), window * BURST_SHARE
+
+    def acquire(self, provider: str, *, timeout: float, cost: int = 1) -> None:
+        """Take ``cost`` request slots for ``provider`` at once, waiting up to ``timeout`` seconds for them.
 
         Raises ``RateLimitedError`` (with ``retry_after`` = the wait still needed) as soon as it is
-        clear the slot will not come in time, so a task gives up early instead of sleeping in vain.
+        clear the slots will not come in time, so a task gives up early instead of sleeping in vain.
         """
         items = self._items.get(provider)
         if not items:
             return
         deadline = self._monotonic() + max(timeout, 0.0)
         while True:
-            wait = self._try_take(provider, items)
+            wait = self._try_take(provider, items, cost)
             if wait <= 0:
                 return
             left = deadline - self._monotonic()
@@ -129,14 +153,14 @@ class RateLimiter:
         for item in self._items.get(provider, []):
             self._call(provider, self._strategy.clear, item, self._namespace, provider)
 
-    def _try_take(self, provider: str, items: list[Any]) -> float:
-        """Take a slot in every window (0.0) or return the seconds until the fullest one frees one.
+    def _try_take(self, provider: str, items: list[Any], cost: int = 1) -> float:
+        """Take ``cost`` slots in every window (0.0) or return the seconds until the fullest one frees one.
 
         Windows are taken one after the other: a later full window leaves the earlier ones charged,
         which only ever makes us slower than the quota, never faster.
         """
         for item in items:
-            if self._call(provider, self._strategy.hit, item, self._namespace, provider):
+            if self._call(provider, self._hit, item, provider, cost):
                 continue
             reset_at, _remaining = self._call(
                 provider, self._strategy.get_window_stats, item, self._namespace, provider
@@ -144,6 +168,9 @@ class RateLimiter:
             # reset_at is wall-clock epoch seconds: the oldest entry of the window plus its length.
             return max(float(reset_at) - time.time(), _MIN_SLEEP)
         return 0.0
+
+    def _hit(self, item: Any, provider: str, cost: int) -> bool:
+        return self._strategy.hit(item, self._namespace, provider, cost=cost)
 
     @staticmethod
     def _call(provider: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -160,21 +187,70 @@ class RateLimiter:
             ) from None
 
 
-def guard_client(http: httpx.Client, limiter: RateLimiter, provider: str, *, timeout: float) -> httpx.Client:
+@contextmanager
+def planned_requests(provider: str, count: int) -> Iterator[None]:
+    """Within this block ``provider``'s guarded client plans up to ``count`` requests (one batched call)."""
+    plans = dict(_planned.get() or {})
+    plans[provider] = max(count, 0)
+    token = _planned.set(plans)
+    try:
+        yield
+    finally:
+        _planned.reset(token)
+
+
+class _SlotHook:
+    """The request hook of one guarded client: a slot per request, several at once for a planned call."""
+
+    def __init__(self, limiter: RateLimiter, provider: str, timeout: float, clock: Callable[[], float]) -> None:
+        self._limiter = limiter
+        self._provider = provider
+        self._timeout = timeout
+        self._clock = clock
+        self._prepaid = 0
+        self._spend_until = 0.0
+        self._lock = threading.Lock()  # threads of one process may share the client
+
+    def __call__(self, request: httpx.Request) -> None:
+        with self._lock:
+            if self._prepaid > 0 and self._clock() <= self._spend_until:
+                self._prepaid -= 1
+                self._note_sent()
+                return
+            self._prepaid = 0
+        plans = _planned.get() or {}
+        burst, spendable = self._limiter.burst(self._provider)
+        cost = max(1, min(plans.get(self._provider, 1), burst))
+        self._limiter.acquire(self._provider, timeout=self._timeout, cost=cost)
+        with self._lock:
+            self._prepaid, self._spend_until = cost - 1, self._clock() + spendable
+        self._note_sent()
+
+    def _note_sent(self) -> None:
+        plans = _planned.get()
+        if plans and plans.get(self._provider, 0) > 0:
+            plans[self._provider] -= 1
+
+
+def guard_client(
+    http: httpx.Client,
+    limiter: RateLimiter,
+    provider: str,
+    *,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> httpx.Client:
     """Make every request sent through ``http`` take a slot of ``provider``'s quota first.
 
     An httpx request hook runs inside ``Client.send`` before any byte goes out; what it raises
     leaves ``send`` unchanged, so a ``RateLimitedError`` reaches the caller as the transient error
-    it is. Returns ``http`` for chaining.
+    it is. Inside :func:`planned_requests` it takes the call's slots in few round trips (module
+    docstring). Returns ``http`` for chaining.
     """
     if not limiter.limited(provider):
         return http
-
-    def take_slot(request: httpx.Request) -> None:
-        limiter.acquire(provider, timeout=timeout)
-
     hooks = dict(http.event_hooks)
-    hooks["request"] = [*hooks.get("request", []), take_slot]
+    hooks["request"] = [*hooks.get("request", []), _SlotHook(limiter, provider, timeout, clock)]
     http.event_hooks = hooks
     return http
 

@@ -39,6 +39,8 @@ def load_closes(asset_ids: list[int], interval: str, bars: int) -> dict[int, tup
     """The last ``bars`` closes of each asset, oldest first, and its last bar's time, in one query."""
     if not asset_ids:
         return {}
+    if connection.vendor == "postgresql":
+        return _load_closes_postgresql(asset_ids, interval, bars)
     placeholders = ", ".join(["%s"] * len(asset_ids))
     table = PriceBar._meta.db_table
     sql = (
@@ -58,6 +60,27 @@ def load_closes(asset_ids: list[int], interval: str, bars: int) -> dict[int, tup
     return {
         asset_id: (np.asarray(closes, dtype=np.float64), _aware(last[asset_id])) for asset_id, closes in grouped.items()
     }
+
+
+def _load_closes_postgresql(asset_ids: list[int], interval: str, bars: int) -> dict[int, tuple[np.ndarray, datetime]]:
+    """PostgreSQL: one row per asset (its closes as an array), each read from the bar index's newest end.
+
+    The window-function form above numbers every bar of every asset and sends one row per bar; here
+    the (asset, interval, timestamp) index gives each asset's last ``bars`` directly.
+    """
+    table = PriceBar._meta.db_table
+    sql = (
+        "SELECT a.id, recent.closes, recent.last_at FROM unnest(%s::bigint[]) AS a(id) CROSS JOIN LATERAL ("
+        "  SELECT array_agg(close ORDER BY timestamp) AS closes, max(timestamp) AS last_at FROM ("
+        f"    SELECT timestamp, CAST(close AS DOUBLE PRECISION) AS close FROM {table}"
+        "     WHERE asset_id = a.id AND interval = %s ORDER BY timestamp DESC LIMIT %s"
+        "  ) AS newest"
+        ") AS recent WHERE recent.last_at IS NOT NULL"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(asset_ids), interval, bars])
+        rows = cursor.fetchall()
+    return {asset_id: (np.asarray(closes, dtype=np.float64), _aware(last)) for asset_id, closes, last in rows}
 
 
 def _aware(value: object) -> datetime:

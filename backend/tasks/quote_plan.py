@@ -14,7 +14,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from backend.market.conditions import AssetCondition, load_conditions
+from backend.market.conditions import AssetCondition, AssetRef, asset_refs, load_conditions
 from backend.market.models import Asset
 
 from .dispatching import dispatch_batches
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 SendBatch = Callable[[list[str], int, int, Decision], object]
 
 
-def conditions_for(assets: Iterable[Asset], at: datetime | None = None) -> list[AssetCondition]:
+def conditions_for(assets: Iterable[Asset | AssetRef], at: datetime | None = None) -> list[AssetCondition]:
     """Clock, volatility and staleness of ``assets`` at ``at`` (now), against the schedules' freshness targets."""
     return load_conditions(assets, at or timezone.now(), freshness_targets(), DEFAULT_FRESHNESS_SECONDS)
 
@@ -37,7 +37,7 @@ def plan_quote_routes(
     asset_class: str, batch_size: int, *, at: datetime | None = None, run_now: bool = False
 ) -> list[RoutedBatch]:
     """The refreshable assets of ``asset_class`` grouped into batches by routing decision, most urgent first."""
-    assets = Asset.objects.refreshable().of_class(asset_class).select_related("asset_type").order_by("symbol")
+    assets = asset_refs(Asset.objects.refreshable().of_class(asset_class).order_by("symbol"))
     return plan_routed_batches(conditions_for(assets, at), QuotePolicy.from_settings(), batch_size, run_now=run_now)
 
 

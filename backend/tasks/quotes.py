@@ -65,10 +65,9 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
     query when the input is not an asset class and a list of symbols.
     """
     asset_class, symbols = check_asset_class(asset_class), check_symbols(symbols)
-    assets = {
-        a.symbol: a
-        for a in Asset.objects.refreshable().of_class(asset_class).filter(symbol__in=symbols).select_related()
-    }
+    # Only what the batch reads: provider ids for the chain, the key for the upserts and verdicts.
+    refreshable = Asset.objects.refreshable().of_class(asset_class).filter(symbol__in=symbols)
+    assets = {a.symbol: a for a in refreshable.only("pk", "symbol", "binance_symbol", "coingecko_id")}
     skipped = sorted(set(symbols) - assets.keys())
     if skipped:
         logger.warning("skipping %d symbols not refreshable in class %s: %s", len(skipped), asset_class, skipped[:10])

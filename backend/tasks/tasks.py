@@ -30,6 +30,18 @@ RETRY_POLICY = {
 }
 
 
+# Batch tasks a dispatcher sends: their outcome is counted on the dispatch run (per batch, per item)
+# and a final failure becomes a dead letter, so a SUCCESS row per batch would only cost two database
+# writes per task. Failures and retries still get their row (store_errors_even_if_ignored); a batch
+# sent by hand (an operator, a replay) keeps its result too. BATCH_TASK_RESULTS turns rows back on.
+BATCH_TASK_OPTIONS = {"store_errors_even_if_ignored": True}
+
+
+def batch_send_options() -> dict[str, object]:
+    """``apply_async`` options every dispatcher adds to the batches it sends."""
+    return {"ignore_result": not settings.BATCH_TASK_RESULTS}
+
+
 def backoff(task: ReliableTask) -> float:
     """The delay RETRY_POLICY's autoretry would use for ``task``'s next retry (ReliableTask clamps it)."""
     return get_exponential_backoff_interval(
@@ -55,11 +67,12 @@ def dispatch_quotes(self: ReliableTask, asset_class: str) -> dict[str, object]:
             args=(asset_class, symbols),
             kwargs={"run_id": run_id, "batch": batch, "reason": decision.reason},
             **decision.options(),
+            **batch_send_options(),
         ),
     )
 
 
-@app.task(base=ReliableTask, bind=True, name="quotes.fetch", **RETRY_POLICY)
+@app.task(base=ReliableTask, bind=True, name="quotes.fetch", **RETRY_POLICY, **BATCH_TASK_OPTIONS)
 def fetch_quotes(
     self: ReliableTask,
     asset_class: str,
@@ -106,12 +119,12 @@ def dispatch_indicators(self: ReliableTask) -> dict[str, object]:
         task_id=self.request.id or "",
         plan=lambda: indicator_refresh.plan_indicator_chunks(settings.INDICATOR_CHUNK_SIZE),
         send=lambda asset_ids, run_id, batch: compute_indicators.apply_async(
-            args=(asset_ids,), kwargs={"run_id": run_id, "batch": batch}, **route.as_options()
+            args=(asset_ids,), kwargs={"run_id": run_id, "batch": batch}, **route.as_options(), **batch_send_options()
         ),
     )
 
 
-@app.task(base=ReliableTask, name="indicators.compute")
+@app.task(base=ReliableTask, name="indicators.compute", **BATCH_TASK_OPTIONS)
 def compute_indicators(asset_ids: list[int], run_id: int | None = None, batch: int | None = None) -> dict[str, object]:
     """Compute SMA, EMA, RSI, MACD and Bollinger Bands for a chunk of assets and upsert the snapshots."""
     summary = indicator_refresh.compute_indicator_chunk(asset_ids)

@@ -44,6 +44,12 @@ def _stored(raw: str):
     return ast.literal_eval(value) if isinstance(value, str) else value
 
 
+@pytest.fixture(autouse=True)
+def batch_results(settings) -> None:
+    """Dispatches here run in the test process: their batches keep a result row to read back."""
+    settings.BATCH_TASK_RESULTS = True
+
+
 def fetches() -> list[tuple[list, dict]]:
     """(args, kwargs) of every quotes.fetch the worker finished."""
     rows = TaskResult.objects.filter(task_name="quotes.fetch", status="SUCCESS")
@@ -90,7 +96,7 @@ def test_a_volatile_asset_lands_in_the_urgent_batch(live_worker, asset_types) ->
         change = Decimal("-15") if asset.symbol == "SOL" else Decimal("0.2")
         Quote.objects.create(asset=asset, price=1, change_24h_pct=change, as_of=now, source="t", fetched_at=now)
 
-    result = tasks.dispatch_quotes.delay("crypto").get(timeout=60)
+    result = tasks.dispatch_quotes.apply(args=("crypto",)).get(timeout=60)
 
     assert wait_for(lambda: DispatchRun.objects.get(pk=result["run"]).status == "done"), live_worker.log()[-3000:]
     batches = {tuple(args[1]): kwargs["reason"] for args, kwargs in fetches()}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django_celery_results.models import TaskResult
 
 from backend.market.models import Quote
+from backend.tasks.runs import DispatchRun
 from backend.tasks.tasks import dispatch_quotes, fetch_quotes
 from tests.fixtures.waiting import wait_for
 
@@ -50,3 +52,18 @@ def test_a_fetch_skips_symbols_of_another_class_and_stores_the_rest(live_worker,
     assert summary["stored_quotes"] == 1
     assert summary["skipped"] == ["BTC", "NOPE"]
     assert list(Quote.objects.values_list("asset__symbol", flat=True)) == ["AAPL"]
+
+
+def test_dispatched_batches_store_no_result_row_but_their_run_counts_them(live_worker, make_asset) -> None:
+    for symbol in ("AAPL", "MSFT"):
+        make_asset(symbol, "stock")
+
+    run_id = dispatch_quotes.delay("stock").get(timeout=30)["run"]
+
+    assert wait_for(lambda: DispatchRun.objects.get(pk=run_id).status == "done"), live_worker.log()[-2000:]
+    assert DispatchRun.objects.get(pk=run_id).done == 2
+    # The dispatch itself keeps its row (an operator reads it); its batch does not: the run has its outcome.
+    assert TaskResult.objects.filter(task_name="quotes.dispatch", status="SUCCESS").count() == 1
+    assert not TaskResult.objects.filter(task_name="quotes.fetch").exists()
+    # A batch sent by hand keeps its result.
+    assert fetch_quotes.delay("stock", ["AAPL"]).get(timeout=30)["stored_quotes"] == 1

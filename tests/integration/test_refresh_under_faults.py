@@ -41,6 +41,8 @@ WORKER_ENV = {
     "TASK_MAX_RETRIES": "8",
     "QUOTE_BATCH_SIZE": "5",
     "QUARANTINE_AFTER_UNKNOWN": str(QUARANTINE_AFTER),
+    # The rejection reasons of finished batches are read from their result rows.
+    "BATCH_TASK_RESULTS": "1",
 }
 KNOWN = {
     "stock": ["AAPL", "AMZN", "BRK.B", "GOOGL", "JPM", "META", "MSFT", "NVDA", "TSLA", "V"],

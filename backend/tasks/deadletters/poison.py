@@ -4,6 +4,10 @@
 (in Redis when it is the broker, else one small file per message next to the fallback file); a
 message delivered more than ``DEADLETTER_MAX_DELIVERIES`` times fails with ``PoisonMessageError``
 instead of running, which acknowledges it and dead-letters it.
+
+In Redis a delivery costs one round trip: the count of a message whose body returned is not deleted
+at once but in the pipeline that counts this process's next delivery (or when the process exits).
+Until then it only lingers under its one-day expiry; this process already treats it as cleared.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from celery import signals
 from django.conf import settings
 
 from . import storage
@@ -25,6 +30,10 @@ logger = logging.getLogger(__name__)
 
 DELIVERY_REDIS_PREFIX = "financehub:deliveries:"
 DELIVERY_COUNTER_TTL = 24 * 3600
+# Redis keys of counts cleared by this process but not deleted yet (see the module docstring). Bounded:
+# while Redis is away the oldest are let go and expire by themselves.
+_cleared: list[str] = []
+_CLEARED_MAX = 1000
 
 
 class PoisonMessageError(Exception):
@@ -44,15 +53,29 @@ def _delivery_path(key: str) -> Path:
     return _delivery_dir() / hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+# KEYS[1] = this delivery's counter, KEYS[2..] = counters cleared since; ARGV[1] = expiry in seconds.
+# One command: atomic (a counter never lacks its expiry) and one round trip.
+_COUNT_SCRIPT = """
+for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
+local count = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return count
+"""
+_scripts: dict[int, Any] = {}
+
+
 def count_delivery(task_id: str, retries: int) -> int:
     """Count one more delivery of this message and return the total."""
     key = _delivery_key(task_id, retries)
     if storage.uses_redis():
         client = storage.redis_client()
-        with client.pipeline() as pipe:
-            pipe.incr(DELIVERY_REDIS_PREFIX + key)
-            pipe.expire(DELIVERY_REDIS_PREFIX + key, DELIVERY_COUNTER_TTL)
-            count, _ = pipe.execute()
+        script = _scripts.get(id(client))
+        if script is None:
+            _scripts.clear()
+            script = _scripts[id(client)] = client.register_script(_COUNT_SCRIPT)
+        # Deleted first: a cleared count of this very message starts again from one, as before.
+        count = script(keys=[DELIVERY_REDIS_PREFIX + key, *_cleared], args=[DELIVERY_COUNTER_TTL])
+        _cleared.clear()
         return int(count)
     path = _delivery_path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,10 +90,12 @@ def count_delivery(task_id: str, retries: int) -> int:
 
 
 def current_deliveries(task_id: str, retries: int) -> int:
-    """Deliveries counted so far for this message (0 when unknown)."""
+    """Deliveries counted so far for this message (0 when unknown or cleared)."""
     key = _delivery_key(task_id, retries)
     try:
         if storage.uses_redis():
+            if DELIVERY_REDIS_PREFIX + key in _cleared:
+                return 0
             return int(storage.redis_client().get(DELIVERY_REDIS_PREFIX + key) or 0)
         path = _delivery_path(key)
         return path.stat().st_size if path.exists() else 0
@@ -85,6 +110,27 @@ def clear_deliveries(task_id: str, retries: int) -> None:
         storage.redis_client().delete(DELIVERY_REDIS_PREFIX + key)
     else:
         _delivery_path(key).unlink(missing_ok=True)
+
+
+def _clear_later(task_id: str, retries: int) -> None:
+    """Clear the count with this process's next delivery (Redis) or now (files)."""
+    if not storage.uses_redis():
+        clear_deliveries(task_id, retries)
+        return
+    _cleared.append(DELIVERY_REDIS_PREFIX + _delivery_key(task_id, retries))
+    del _cleared[:-_CLEARED_MAX]
+
+
+@signals.worker_process_shutdown.connect(dispatch_uid="financehub.deadletters.flush_cleared_deliveries")
+def flush_cleared(**_: Any) -> None:
+    """Delete the counts still waiting for a next delivery (a pool process is exiting)."""
+    if not _cleared:
+        return
+    try:
+        storage.redis_client().delete(*_cleared)
+    except Exception:  # noqa: BLE001 - they expire within a day; shutdown must not fail over it
+        logger.info("could not delete %d cleared delivery counts; they expire by themselves", len(_cleared))
+    _cleared.clear()
 
 
 def prune_delivery_counters(max_age: float = DELIVERY_COUNTER_TTL) -> None:
@@ -126,4 +172,4 @@ def delivery_guard(task: Any) -> Iterator[None]:
         yield
     finally:
         with contextlib.suppress(Exception):
-            clear_deliveries(request.id, retries)
+            _clear_later(request.id, retries)

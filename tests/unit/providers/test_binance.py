@@ -14,10 +14,12 @@ from backend.providers.binance import BinanceClient, _to_quote
 from backend.providers.errors import (
     MalformedReplyError,
     PermanentProviderError,
+    ProviderPausedError,
     TransientProviderError,
     TruncatedReplyError,
     UnknownSymbolError,
 )
+from backend.providers.pauses import MemoryPauseStore, PauseBoard
 from backend.providers.validation import InvalidRecordError
 from tests.unit.providers.fakes import FIXED_NOW, FakeApi, fixture_json, fixture_text, json_response
 
@@ -200,3 +202,38 @@ def test_to_quote_is_pure_and_rejects_a_pair_with_an_unknown_quote_asset() -> No
     assert _to_quote(TICKERS["ETHUSDT"], now=FIXED_NOW).price == Decimal("3587.12000000")
     with pytest.raises(InvalidRecordError, match="quote asset"):
         _to_quote(ticker_row("ABCXYZ"), now=FIXED_NOW)
+
+
+class CountingPauses(MemoryPauseStore):
+    """A pause store that counts how often it is read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def until(self, provider: str) -> float | None:
+        self.reads += 1
+        return super().until(provider)
+
+
+def test_a_batched_call_checks_the_pause_once_not_per_request(fake: FakeApi, clock) -> None:
+    fake.route("/api/v3/ticker/24hr", ticker_24hr)
+    store = CountingPauses()
+    client = BinanceClient(fake.client(), base_url=fake.base_url, clock=clock, pauses=PauseBoard(store))
+
+    batch = client.fetch_quotes([f"C{n:03d}USDT" for n in range(60)])  # three requests of 20
+
+    assert len(batch.quotes) == 60
+    assert len(fake.requests) == 3
+    assert store.reads == 1
+
+
+def test_a_paused_provider_gets_no_request_of_a_batched_call(fake: FakeApi, clock) -> None:
+    fake.route("/api/v3/ticker/24hr", ticker_24hr)
+    board = PauseBoard(MemoryPauseStore())
+    board.pause("binance", 60)
+    client = BinanceClient(fake.client(), base_url=fake.base_url, clock=clock, pauses=board)
+
+    with pytest.raises(ProviderPausedError):
+        client.fetch_quotes(["BTCUSDT", "ETHUSDT"])
+    assert fake.requests == []

@@ -15,6 +15,7 @@ from backend.providers.ratelimit import (
     RateLimiter,
     RateLimiterUnavailableError,
     guard_client,
+    planned_requests,
     window_max,
 )
 from tests.unit.providers import test_import_is_light as import_probe
@@ -145,6 +146,74 @@ def test_a_guarded_client_takes_one_slot_per_request() -> None:
     with pytest.raises(RateLimitedError):
         http.get("https://api.test/c")
     assert [r.url.path for r in seen] == ["/a", "/b"]  # the refused request never left
+
+
+class CountingLimiter(RateLimiter):
+    """A limiter that records the cost of every round trip to its storage."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.takes: list[int] = []
+
+    def acquire(self, provider: str, *, timeout: float, cost: int = 1) -> None:
+        self.takes.append(cost)
+        super().acquire(provider, timeout=timeout, cost=cost)
+
+
+def guarded(limiter: RateLimiter, clock=time.monotonic) -> httpx.Client:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
+    return guard_client(build_client(transport=transport), limiter, "binance", timeout=0, clock=clock)
+
+
+def test_a_planned_call_under_a_generous_quota_takes_its_slots_in_one_round_trip() -> None:
+    limiter = CountingLimiter(None, {"binance": "1000/second"})
+    http = guarded(limiter)
+    with planned_requests("binance", 25):
+        for n in range(25):
+            http.get(f"https://api.test/{n}")
+    assert limiter.takes == [25]
+    http.get("https://api.test/after")  # outside a plan: one slot, as before
+    assert limiter.takes == [25, 1]
+
+
+def test_slots_taken_at_once_never_exceed_the_burst_share_of_the_quota() -> None:
+    limiter = CountingLimiter(None, {"binance": "100/second"})  # 5 % of 100 = 5 at once
+    http = guarded(limiter)
+    with planned_requests("binance", 12):
+        for n in range(12):
+            http.get(f"https://api.test/{n}")
+    assert limiter.takes == [5, 5, 2]
+
+
+def test_a_tight_quota_still_takes_one_slot_per_request_inside_a_plan() -> None:
+    limiter = CountingLimiter(None, {"binance": "10/second"})
+    http = guarded(limiter)
+    with planned_requests("binance", 3):
+        for n in range(3):
+            http.get(f"https://api.test/{n}")
+    assert limiter.takes == [1, 1, 1]
+
+
+def test_slots_taken_ahead_expire_after_the_burst_share_of_the_window() -> None:
+    now = [0.0]
+    limiter = CountingLimiter(None, {"binance": "1000/second"})  # spendable for 50 ms
+    http = guarded(limiter, clock=lambda: now[0])
+    with planned_requests("binance", 4):
+        http.get("https://api.test/0")
+        now[0] = 0.2  # the three slots taken ahead are too old to spend now
+        http.get("https://api.test/1")
+    assert limiter.takes == [4, 3]
+
+
+def test_a_planned_call_cannot_exceed_the_quota() -> None:
+    limiter = CountingLimiter(None, {"binance": "40/second"})  # 2 at once
+    http = guarded(limiter)
+    sent = 0
+    with planned_requests("binance", 60), pytest.raises(RateLimitedError):
+        for n in range(60):
+            http.get(f"https://api.test/{n}")
+            sent += 1
+    assert sent == 40
 
 
 def test_guarding_a_provider_without_a_rate_adds_no_hook() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 from io import StringIO
 
@@ -226,6 +227,26 @@ def test_a_delivery_that_finishes_clears_its_count(settings) -> None:
     assert deadletters.current_deliveries("fine-1", 0) == 0
     with deadletters.delivery_guard(task):  # a second delivery after a clean one still runs
         pass
+
+
+def test_a_finished_count_is_deleted_with_the_next_count_not_in_a_round_trip_of_its_own(settings, monkeypatch) -> None:
+    # The Redis counter (files are cleared at once); the same Redis the other provider-state tests use.
+    settings.CELERY_BROKER_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1")
+    monkeypatch.setattr(storage, "uses_redis", lambda: True)
+    settings.DEADLETTER_MAX_DELIVERIES = 3
+    storage._redis_clients.clear()
+    client = storage.redis_client()
+    finished = poison.DELIVERY_REDIS_PREFIX + "done-1:0"
+    client.delete(finished)
+    with deadletters.delivery_guard(FakeTask("done-1")):
+        pass
+    assert client.exists(finished)  # still there: no DEL round trip after the body ...
+    assert deadletters.current_deliveries("done-1", 0) == 0  # ... but this process treats it as cleared
+    assert deadletters.count_delivery("next-1", 0) == 1
+    assert not client.exists(finished)  # gone with the next delivery's single call
+    assert client.ttl(poison.DELIVERY_REDIS_PREFIX + "next-1:0") > 0
+    deadletters.clear_deliveries("next-1", 0)
+    storage._redis_clients.clear()
 
 
 def test_a_retry_is_counted_as_a_new_message(settings) -> None:
