@@ -12,5 +12,5 @@ class TasksConfig(AppConfig):
         """Connect signal receivers and register every task in every process (web, worker, beat)."""
         # The web process never runs a task, but admin's "Task (registered)" list and anything
         # that sends by name read the app's registry: fill it here, not only in the worker.
-        from . import connections, deadletters, priority, signals, tasks, ticks  # noqa: F401 - receivers, task registry
+        from . import connections, deadletters, log_fields, priority, signals, tasks, ticks  # noqa: F401 - receivers, task registry
         from .telemetry import celery_signals  # noqa: F401 - task metrics' receivers

@@ -33,7 +33,7 @@ def _actor(request: HttpRequest) -> str:
 def _charts() -> list[dict[str, str]]:
     """Each chart's id, title, one-line meaning and SVG (our own escaped markup, safe to embed)."""
     built = [
-        ("tasks", "Tasks finished per 10 minutes", "Every task result by its final state.",
+        ("tasks", "Tasks finished per 10 minutes", "Tasks by final state (result-less batches: from run accounting).",
          charts.stacked_bars, series.task_results()),
         ("dead-letters", "New dead letters per 10 minutes", "Tasks that failed for good, by task.",
          charts.stacked_bars, series.dead_letters()),

@@ -11,7 +11,7 @@ from django_celery_results.models import TaskResult
 
 from backend.monitoring.dashboard import series
 from backend.tasks.models import DeadLetter
-from backend.tasks.runs import DispatchRun
+from backend.tasks.runs import DispatchBatch, DispatchRun
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +43,20 @@ def test_task_results_are_counted_per_bucket_by_final_state() -> None:
     assert got["succeeded"][-2:] == (1.0, 2.0)
     assert got["failed"][-1] == 1.0 and got["other"][-2] == 1.0
     assert sum(s.total for s in ts.series) == 5
+
+
+def test_batches_that_store_no_result_row_count_as_succeeded_from_their_run(settings) -> None:
+    settings.BATCH_TASK_RESULTS = False
+    run = DispatchRun.objects.create(schedule="quotes: crypto", slot=NOW, planned=3)
+    DispatchBatch.objects.create(run=run, index=0, done=["BTC"], done_count=1)
+    DispatchBatch.objects.create(run=run, index=1, failed=["ETH"], failed_count=1)  # has its FAILURE row
+    DispatchBatch.objects.filter(run=run).update(updated_at=NOW - timedelta(minutes=1))
+    result("FAILURE", NOW - timedelta(minutes=1))
+
+    got = values(series.task_results(NOW, window=timedelta(hours=1), bucket=BUCKET))
+    assert (got["succeeded"][-1], got["failed"][-1]) == (1.0, 1.0)
+    settings.BATCH_TASK_RESULTS = True  # every batch has its own result row: nothing added
+    assert values(series.task_results(NOW, window=timedelta(hours=1), bucket=BUCKET))["succeeded"][-1] == 0.0
 
 
 def test_dead_letters_are_counted_by_their_first_failure_per_task() -> None:

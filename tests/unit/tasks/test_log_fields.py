@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from types import SimpleNamespace
 
 from backend.common import logcontext
@@ -34,3 +37,22 @@ def test_postrun_without_a_prerun_leaves_nothing_behind() -> None:
     logcontext.bind(task_id="stale")
     log_fields.clear_task_fields(task_id="never-started")
     assert logcontext.current() == {}
+
+
+def test_every_django_process_connects_the_receivers_at_start_up() -> None:
+    # A fresh interpreter: this test module's own import must not be what connects them.
+    script = (
+        "import django; django.setup()\n"
+        "from types import SimpleNamespace\n"
+        "from celery.signals import task_prerun\n"
+        "from backend.common import logcontext\n"
+        "task = SimpleNamespace(name='quotes.fetch', request=SimpleNamespace(delivery_info={'routing_key': 'high'}))\n"
+        "task_prerun.send(sender=None, task_id='t-9', task=task, args=('stock', ['AAPL']), kwargs={})\n"
+        "print(sorted(logcontext.current().items()))\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "backend.core.settings"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == (
+        "[('queue', 'high'), ('symbols', ['AAPL']), ('task_id', 't-9'), ('task_name', 'quotes.fetch')]"
+    )
