@@ -41,6 +41,15 @@ def enable_worker_metrics(**_: object) -> None:
     multiproc.remove_dead_files()
 
 
+@worker_init.connect
+def build_exchange_calendars(**_: object) -> None:
+    """Build the exchange calendars before the pool forks: every pool process inherits them instead of
+    building its own inside its first quote dispatch."""
+    from backend.common.exchange_sessions import warm_up
+
+    warm_up()
+
+
 @beat_init.connect
 def enable_beat_metrics(**_: object) -> None:
     """Beat counts the ticks it sends into the shared metric files too."""

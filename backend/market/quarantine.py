@@ -27,13 +27,14 @@ BY_CHARS = Asset._meta.get_field("quarantined_by").max_length or 64
 
 
 def record_verdicts(
-    assets: Mapping[str, Asset],
+    asset_ids: Mapping[str, int],
     *,
     stored: Iterable[str] = (),
     unknown: Mapping[str, str] | None = None,
     by: str,
 ) -> list[str]:
-    """Update the unknown streaks of one refreshed batch; returns the symbols quarantined just now.
+    """Update the unknown streaks of one refreshed batch (``asset_ids``: symbol -> asset id); returns the
+    symbols quarantined just now.
 
     ``stored``: symbols with a fresh quote (their streak ends); ``unknown``: symbol -> reason, every
     provider of the chain reported it unknown (its streak grows). Any other outcome (a transient
@@ -41,10 +42,10 @@ def record_verdicts(
     exists and leaves its streak as it is.
     """
     unknown = dict(unknown or {})
-    reset = [assets[s].pk for s in stored if s in assets and s not in unknown]
+    reset = [asset_ids[s] for s in stored if s in asset_ids and s not in unknown]
     if reset:
         Asset.objects.filter(pk__in=reset, unknown_streak__gt=0).update(unknown_streak=0)
-    ids = {assets[s].pk: s for s in unknown if s in assets}
+    ids = {asset_ids[s]: s for s in unknown if s in asset_ids}
     if not ids:
         return []
     Asset.objects.filter(pk__in=ids).update(unknown_streak=F("unknown_streak") + 1)

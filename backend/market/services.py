@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Model
 from django.utils import timezone
 
 from backend.providers.models import Article, Bar
@@ -23,11 +22,9 @@ from backend.providers.models import Quote as QuoteRecord
 from .indicators import INDICATOR_NAMES as INDICATOR_FIELDS
 from .models import PRICE_CEILING, Asset, AssetType, IndicatorSnapshot, NewsArticle, PriceBar, Quote
 from .symbols import InvalidInputError, check_asset_class, check_symbol, has_control_characters, shown
+from .upserts import UpsertTable, upsert
 
 logger = logging.getLogger(__name__)
-
-_QUOTE_FIELDS = ["price", "change_24h_pct", "volume_24h", "currency", "as_of", "source", "fetched_at"]
-_BAR_FIELDS = ["open", "high", "low", "close", "volume", "source"]
 
 
 @dataclass(frozen=True)
@@ -139,65 +136,78 @@ def reference_prices(path: Path) -> dict[str, float]:
     return prices
 
 
-def store_quotes(assets_by_symbol: Mapping[str, Asset], quotes: Iterable[QuoteRecord]) -> int:
-    """Upsert the latest quote of each asset; returns how many rows were written."""
+QUOTES = UpsertTable(
+    Quote,
+    columns=("asset_id", "price", "change_24h_pct", "volume_24h", "currency", "as_of", "source", "fetched_at"),
+    key=("asset_id",),
+    update=("price", "change_24h_pct", "volume_24h", "currency", "as_of", "source", "fetched_at"),
+    owner="asset_id",
+)
+BARS = UpsertTable(
+    PriceBar,
+    columns=("asset_id", "interval", "timestamp", "open", "high", "low", "close", "volume", "source"),
+    key=("asset_id", "interval", "timestamp"),
+    update=("open", "high", "low", "close", "volume", "source"),
+    owner="asset_id",
+)
+SNAPSHOTS = UpsertTable(
+    IndicatorSnapshot,
+    columns=("asset_id", "interval", "as_of", *INDICATOR_FIELDS, "bars_used", "computed_at"),
+    key=("asset_id", "interval", "as_of"),
+    update=(*INDICATOR_FIELDS, "bars_used", "computed_at"),
+    owner="asset_id",
+)
+ARTICLES = UpsertTable(
+    NewsArticle,
+    columns=("url", "title", "summary", "publisher", "published_at", "source", "fetched_at"),
+    key=("url",),
+    update=("title", "summary", "publisher", "published_at", "source"),
+)
+
+
+def store_quotes(asset_ids: Mapping[str, int], quotes: Iterable[QuoteRecord]) -> int:
+    """Upsert the latest quote of each asset (``asset_ids``: symbol -> asset id); returns rows written.
+
+    A quote of an asset deleted meanwhile is dropped (logged), not an error for the rest.
+    """
     now = timezone.now()
     rows = [
-        Quote(
-            asset=assets_by_symbol[q.symbol],
-            price=q.price,
-            change_24h_pct=q.change_24h_pct,
-            volume_24h=q.volume_24h,
-            currency=q.currency,
-            as_of=q.timestamp,
-            source=q.source,
-            fetched_at=now,
-        )
+        (asset_ids[q.symbol], q.price, q.change_24h_pct, q.volume_24h, q.currency, q.timestamp, q.source, now)
         for q in quotes
-        if q.symbol in assets_by_symbol
+        if q.symbol in asset_ids
     ]
-    return _upsert(Quote, rows, key=["asset"], update=_QUOTE_FIELDS)
+    return _written(QUOTES, rows, "quotes")
 
 
-def store_bars(assets_by_symbol: Mapping[str, Asset], bars: Iterable[Bar]) -> int:
-    """Upsert bars on (asset, interval, timestamp); returns how many rows were written."""
+def store_bars(asset_ids: Mapping[str, int], bars: Iterable[Bar]) -> int:
+    """Upsert bars on (asset, interval, timestamp) (``asset_ids``: symbol -> asset id); returns rows written."""
     rows = [
-        PriceBar(
-            asset=assets_by_symbol[b.symbol],
-            interval=b.interval,
-            timestamp=b.timestamp,
-            open=b.open,
-            high=b.high,
-            low=b.low,
-            close=b.close,
-            volume=b.volume,
-            source=b.source,
-        )
+        (asset_ids[b.symbol], b.interval, b.timestamp, b.open, b.high, b.low, b.close, b.volume, b.source)
         for b in bars
-        if b.symbol in assets_by_symbol
+        if b.symbol in asset_ids
     ]
-    return _upsert(PriceBar, rows, key=["asset", "interval", "timestamp"], update=_BAR_FIELDS)
+    return _written(BARS, rows, "bars")
+
+
+def _written(table: UpsertTable, rows: list[tuple[object, ...]], what: str) -> int:
+    """Upsert ``rows``; says how many rows of assets deleted meanwhile were dropped."""
+    written = upsert(table, rows)
+    distinct = len({tuple(row[table.columns.index(c)] for c in table.key) for row in rows})
+    if written < distinct:
+        logger.info("dropped %d %s of assets deleted while the task ran", distinct - written, what)
+    return written
 
 
 def store_articles(articles: Iterable[Article], symbols_known: Mapping[str, Asset]) -> tuple[int, int]:
     """Upsert articles by URL and link each to the known assets it mentions; returns (new, links)."""
     articles = list({a.url: a for a in articles}.values())  # one provider page can repeat a URL
-    existing = set(NewsArticle.objects.filter(url__in=[a.url for a in articles]).values_list("url", flat=True))
-    rows = [
-        NewsArticle(
-            url=a.url,
-            title=a.title[:500],
-            summary=a.summary,
-            publisher=a.publisher[:200],
-            published_at=a.published_at,
-            source=a.source,
-        )
-        for a in articles
-    ]
+    urls = [a.url for a in articles]
+    existing = set(NewsArticle.objects.filter(url__in=urls).values_list("url", flat=True))
+    now = timezone.now()
+    rows = [(a.url, a.title[:500], a.summary, a.publisher[:200], a.published_at, a.source, now) for a in articles]
     with transaction.atomic():
-        _upsert(NewsArticle, rows, key=["url"], update=["title", "summary", "publisher", "published_at", "source"])
-        # The upsert fills in each row's primary key (RETURNING), new or existing.
-        ids = {row.url: row.pk for row in rows}
+        upsert(ARTICLES, rows)
+        ids = dict(NewsArticle.objects.filter(url__in=urls).values_list("url", "pk"))
         through = NewsArticle.assets.through
         links = [
             through(newsarticle_id=ids[a.url], asset_id=symbols_known[symbol].pk)
@@ -216,21 +226,6 @@ def mentioned_symbols(article: Article, symbols_known: Mapping[str, Asset]) -> s
     return found | {s for s in article.symbols if s in symbols_known}
 
 
-def store_indicator_snapshots(rows: Iterable[IndicatorSnapshot]) -> int:
-    """Upsert indicator snapshots on (asset, interval, as_of); returns how many were written."""
-    return _upsert(
-        IndicatorSnapshot,
-        list(rows),
-        key=["asset", "interval", "as_of"],
-        update=[*INDICATOR_FIELDS, "bars_used", "computed_at"],
-    )
-
-
-def _upsert(model: type[Model], rows: list[Model], *, key: list[str], update: list[str]) -> int:
-    """Insert ``rows``, updating ``update`` where the natural ``key`` exists; returns how many were written.
-
-    One statement per thousand rows, in one transaction: a batch lands whole or not at all.
-    """
-    with transaction.atomic():
-        model.objects.bulk_create(rows, update_conflicts=True, unique_fields=key, update_fields=update, batch_size=1000)
-    return len(rows)
+def store_indicator_snapshots(rows: Iterable[Sequence[object]]) -> int:
+    """Upsert indicator snapshots, tuples in ``SNAPSHOTS.columns`` order; returns how many were written."""
+    return _written(SNAPSHOTS, list(rows), "indicator snapshots")

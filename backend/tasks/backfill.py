@@ -35,7 +35,7 @@ def backfill_asset(symbol: str, *, interval: str | None = None, bars: int | None
     interval = interval or settings.INDICATOR_INTERVAL
     source = quote_source(asset.asset_type.code)
     history = source.fetch_asset_bars(asset, interval=interval, limit=bars or bars_needed())
-    stored = store_bars({symbol: asset}, history)
+    stored = store_bars({symbol: asset.pk}, history)
     logger.info("backfilled %d %s bars for %s from %s", stored, interval, symbol, source.name)
     return stored
 

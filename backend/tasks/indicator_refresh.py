@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from backend.market.indicators import INDICATOR_NAMES, IndicatorPeriods, compute_indicators
-from backend.market.models import Asset, IndicatorSnapshot, PriceBar
+from backend.market.models import Asset, PriceBar
 from backend.market.services import store_indicator_snapshots
 
 logger = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def compute_indicator_chunk(asset_ids: list[int]) -> IndicatorSummary:
     periods = configured_periods()
     closes = load_closes(asset_ids, interval, settings.INDICATOR_HISTORY_BARS)
     now = timezone.now()
-    rows: list[IndicatorSnapshot] = []
+    rows: list[tuple[object, ...]] = []
     refused: dict[int, str] = {}
     for asset_id, (series, last_bar) in closes.items():
         try:
@@ -120,17 +120,9 @@ def compute_indicator_chunk(asset_ids: list[int]) -> IndicatorSummary:
             refused[asset_id] = str(exc)[:200]
             logger.warning("indicators refused for asset %s: %s", asset_id, exc)
             continue
-        fields = {name: getattr(values, name) for name in INDICATOR_NAMES}
-        rows.append(
-            IndicatorSnapshot(
-                asset_id=asset_id,
-                interval=interval,
-                as_of=last_bar,
-                bars_used=len(series),
-                computed_at=now,
-                **fields,
-            )
-        )
+        # In SNAPSHOTS.columns order: key, the indicators, then bars used and when.
+        indicators = (getattr(values, name) for name in INDICATOR_NAMES)
+        rows.append((asset_id, interval, last_bar, *indicators, len(series), now))
     stored = store_indicator_snapshots(rows)
     without_bars = sorted(set(asset_ids) - closes.keys())
     logger.info("computed indicators for %d of %d assets", stored, len(asset_ids))

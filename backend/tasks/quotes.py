@@ -13,7 +13,7 @@ from backend.market.symbols import check_asset_class, check_symbols
 from backend.providers.errors import ProviderFailure, TransientProviderError
 from backend.providers.models import Failed, QuoteBatch
 
-from .sources import AssetSource, quote_source
+from .sources import AssetIds, AssetSource, quote_source
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,8 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
     asset_class, symbols = check_asset_class(asset_class), check_symbols(symbols)
     # Only what the batch reads: provider ids for the chain, the key for the upserts and verdicts.
     refreshable = Asset.objects.refreshable().of_class(asset_class).filter(symbol__in=symbols)
-    assets = {a.symbol: a for a in refreshable.only("pk", "symbol", "binance_symbol", "coingecko_id")}
+    rows = refreshable.values_list("pk", "symbol", "binance_symbol", "coingecko_id")
+    assets = {row[1]: AssetIds(*row) for row in rows}
     skipped = sorted(set(symbols) - assets.keys())
     if skipped:
         logger.warning("skipping %d symbols not refreshable in class %s: %s", len(skipped), asset_class, skipped[:10])
@@ -88,10 +89,11 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
         logger.warning(
             "%d of %d %s symbols failed transiently: %s", len(failed), len(symbols), asset_class, sorted(failed)[:10]
         )
-    store_quotes(assets, quotes)
-    stored_bars = store_bars(assets, [b for b in batch.bars if b.symbol in assets])
+    ids = {symbol: asset.pk for symbol, asset in assets.items()}
+    store_quotes(ids, quotes)
+    stored_bars = store_bars(ids, batch.bars)
     unknown = {r.symbol: r.reason for r in batch.rejected if r.unknown and r.symbol in rejected}
-    quarantined = record_verdicts(assets, stored=stored, unknown=unknown, by="quotes.fetch")
+    quarantined = record_verdicts(ids, stored=stored, unknown=unknown, by="quotes.fetch")
     logger.info("stored %d quotes and %d bars for %s from %s", len(stored), stored_bars, asset_class, source.name)
     waits = [f.retry_after for f in batch.failed if f.symbol in failed and f.retry_after is not None]
     return RefreshSummary(
@@ -112,7 +114,7 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
     )
 
 
-def _fetch(source: AssetSource, assets: list[Asset]) -> tuple[QuoteBatch, tuple[ProviderFailure, ...]]:
+def _fetch(source: AssetSource, assets: list[AssetIds]) -> tuple[QuoteBatch, tuple[ProviderFailure, ...]]:
     """The chain's batch; a chain that served nothing and raised a transient fault fails every symbol
     (and says which providers failed and why)."""
     try:

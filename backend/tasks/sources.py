@@ -78,6 +78,16 @@ CLIENT_CLASSES: dict[str, Callable[..., Any]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class AssetIds:
+    """An asset's own id and the columns its provider ids come from: a batch loads hundreds, as tuples."""
+
+    pk: int
+    symbol: str
+    binance_symbol: str = ""
+    coingecko_id: str = ""
+
+
 class AssetSource:
     """Our symbols in, our symbols out: looks up each asset's provider ids, then asks the chains."""
 
@@ -97,7 +107,7 @@ class AssetSource:
         unknown = tuple(Rejected(s, "not a known asset") for s in dict.fromkeys(symbols) if s not in assets)
         return replace(batch, rejected=batch.rejected + unknown) if unknown else batch
 
-    def fetch_asset_quotes(self, assets: Sequence[Asset]) -> QuoteBatch:
+    def fetch_asset_quotes(self, assets: Sequence[Asset | AssetIds]) -> QuoteBatch:
         """Quotes for assets the caller already loaded (no query here)."""
         instruments = [instrument_of(self.asset_class, asset) for asset in assets]
         return self.quotes.fetch_quotes(instruments) if instruments else QuoteBatch()
@@ -134,7 +144,7 @@ class NewsSource:
         return self.chain.fetch_articles(query, since=since, max_pages=max_pages)
 
 
-def instrument_of(asset_class: str, asset: Asset) -> Instrument:
+def instrument_of(asset_class: str, asset: Asset | AssetIds) -> Instrument:
     """One of our assets with each provider's identifier for it."""
     ids = provider_ids(asset_class, asset.symbol, binance_symbol=asset.binance_symbol, coingecko_id=asset.coingecko_id)
     return Instrument(asset.symbol, ids)

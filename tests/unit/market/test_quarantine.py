@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _verdicts(*assets: Asset, stored=(), unknown=()) -> list[str]:
-    by_symbol = {a.symbol: a for a in assets}
+    by_symbol = {a.symbol: a.pk for a in assets}
     return record_verdicts(by_symbol, stored=stored, unknown={s: "unknown symbol" for s in unknown}, by="quotes.fetch")
 
 
@@ -63,7 +63,7 @@ def test_quarantine_can_be_turned_off(make_asset, settings) -> None:
 def test_the_reason_is_escaped(make_asset, settings) -> None:
     settings.QUARANTINE_AFTER_UNKNOWN = 1
     nope = make_asset("NOPE")
-    record_verdicts({"NOPE": nope}, unknown={"NOPE": "bad\r\nline\x00"}, by="quotes.fetch")
+    record_verdicts({"NOPE": nope.pk}, unknown={"NOPE": "bad\r\nline\x00"}, by="quotes.fetch")
     nope.refresh_from_db()
     assert nope.quarantine_reason == "bad\\r\\nline\\x00"
 
@@ -78,7 +78,7 @@ def test_fetches_and_planning_skip_quarantined_assets(make_asset) -> None:
 
 
 def _quarantine(asset: Asset) -> None:
-    record_verdicts({asset.symbol: asset}, unknown={asset.symbol: "unknown"}, by="quotes.fetch")
+    record_verdicts({asset.symbol: asset.pk}, unknown={asset.symbol: "unknown"}, by="quotes.fetch")
     asset.refresh_from_db()
 
 
