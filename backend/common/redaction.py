@@ -120,6 +120,8 @@ def redact_text(text: str, secrets: Iterable[str] = ()) -> str:
         return text
     for secret in secrets:
         text = text.replace(secret, REDACTED)
+    if ":" not in text and "=" not in text:
+        return text  # every pattern below needs one of them (a symbol, most task arguments, has neither)
     text = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:{REDACTED}@", text)
     text = _AUTH_HEADER.sub(lambda m: f"{m.group('head')}{REDACTED}", text)
     return _NAMED_VALUE.sub(_redact_named_value, text)

@@ -134,12 +134,17 @@ def measure_volatility(
     return Volatility(level, change, realised, len(closes))
 
 
-def measure_staleness(as_of: datetime | None, clock: MarketClock, target_seconds: float) -> Staleness:
-    """In session a quote must be younger than the target; outside it, the last close is fresh."""
+def measure_staleness(
+    as_of: datetime | None, clock: MarketClock, target_seconds: float, *, effective: float | None = None
+) -> Staleness:
+    """In session a quote must be younger than the target; outside it, the last close is fresh.
+
+    ``effective`` is ``effective_target(clock, target_seconds)`` when the caller has it already.
+    """
     if as_of is None:
         return Staleness(True, None, target_seconds, "no quote yet")
     age = max(0.0, (clock.at - as_of).total_seconds())
-    target = effective_target(clock, target_seconds)
+    target = effective_target(clock, target_seconds) if effective is None else effective
     if target == target_seconds:
         return Staleness(age > target_seconds, age, target_seconds)
     return Staleness(age > target, age, target, f"{clock.phase.value}: last close counts as fresh")
@@ -169,23 +174,32 @@ def thresholds_for(asset_class: str) -> Thresholds:
 
 
 def load_conditions(
-    assets: Iterable[Asset | AssetRef], at: datetime, targets: Mapping[str, float], default_target: float
+    assets: Iterable[Asset | AssetRef],
+    at: datetime,
+    targets: Mapping[str, float],
+    default_target: float,
+    *,
+    scope: QuerySet[Asset] | None = None,
 ) -> list[AssetCondition]:
     """Clock, volatility and staleness of each asset at ``at``: one query for quotes, one for bars.
 
-    ``targets`` maps an asset class to the seconds its quotes may age in session.
+    ``targets`` maps an asset class to the seconds its quotes may age in session. ``scope``, the
+    query ``assets`` came from, lets both queries select by it instead of by a list of thousands of
+    ids (each of which the client would quote into the SQL text).
     """
     assets = list(assets)
-    ids = [a.pk for a in assets]
+    among: dict[str, object] = (
+        {"asset__in": scope.values("pk")} if scope is not None else {"asset_id__in": [a.pk for a in assets]}
+    )
     # Only the three columns read below: a dispatch reads one quote per asset of the class.
     quotes = {
         asset_id: (change, as_of, fetched_at)
-        for asset_id, change, as_of, fetched_at in Quote.objects.filter(asset_id__in=ids).values_list(
+        for asset_id, change, as_of, fetched_at in Quote.objects.filter(**among).values_list(
             "asset_id", "change_24h_pct", "as_of", "fetched_at"
         )
     }
-    closes = _recent_closes(ids, at)
-    clocks: dict[tuple[str, str], MarketClock] = {}
+    closes = _recent_closes(among, at)
+    clocks: dict[tuple[str, str], tuple[MarketClock, float, float]] = {}  # clock, target, effective target
     thresholds: dict[str, Thresholds] = {}
     min_bars = settings.VOLATILITY_MIN_BARS
     conditions = []
@@ -193,26 +207,28 @@ def load_conditions(
         asset_class = asset.asset_class if isinstance(asset, AssetRef) else asset.asset_type.code
         key = (asset_class, asset.exchange)
         if key not in clocks:
-            clocks[key] = clock_for(asset_class, asset.exchange, at)
+            # One clock and one effective target per (class, exchange), not per asset.
+            clock = clock_for(asset_class, asset.exchange, at)
+            target = targets.get(asset_class, default_target)
+            clocks[key] = (clock, target, effective_target(clock, target))
         if asset_class not in thresholds:
             thresholds[asset_class] = thresholds_for(asset_class)
+        clock, target, effective = clocks[key]
         change, as_of, fetched_at = quotes.get(asset.pk, (None, None, None))
         volatility = measure_volatility(change, closes.get(asset.pk, []), thresholds[asset_class], min_bars)
-        staleness = measure_staleness(as_of, clocks[key], targets.get(asset_class, default_target))
-        conditions.append(AssetCondition(asset.symbol, asset_class, clocks[key], volatility, staleness, fetched_at))
+        staleness = measure_staleness(as_of, clock, target, effective=effective)
+        conditions.append(AssetCondition(asset.symbol, asset_class, clock, volatility, staleness, fetched_at))
     return conditions
 
 
-def _recent_closes(asset_ids: list[int], at: datetime) -> dict[int, list[Decimal]]:
-    """The last ``VOLATILITY_BARS`` closes (oldest first) of each asset at or before ``at``."""
+def _recent_closes(among: Mapping[str, object], at: datetime) -> dict[int, list[Decimal]]:
+    """The last ``VOLATILITY_BARS`` closes (oldest first) at or before ``at`` of each asset ``among`` selects."""
     count = settings.VOLATILITY_BARS
     interval = settings.VOLATILITY_INTERVAL
     # Twice the span the bars cover (weekends, holidays and gaps included) bounds the scan.
     span = {"5m": timedelta(minutes=5), "1h": timedelta(hours=1), "1d": timedelta(days=1)}[interval]
     rows = (
-        PriceBar.objects.filter(
-            asset_id__in=asset_ids, interval=interval, timestamp__lte=at, timestamp__gt=at - 2 * count * span
-        )
+        PriceBar.objects.filter(**among, interval=interval, timestamp__lte=at, timestamp__gt=at - 2 * count * span)
         .order_by("asset_id", "-timestamp")
         .values_list("asset_id", "close")
     )

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from backend.market.conditions import AssetCondition, AssetRef, asset_refs, load_conditions
@@ -28,17 +29,22 @@ logger = logging.getLogger(__name__)
 SendBatch = Callable[[list[str], int, int, Decision], object]
 
 
-def conditions_for(assets: Iterable[Asset | AssetRef], at: datetime | None = None) -> list[AssetCondition]:
-    """Clock, volatility and staleness of ``assets`` at ``at`` (now), against the schedules' freshness targets."""
-    return load_conditions(assets, at or timezone.now(), freshness_targets(), DEFAULT_FRESHNESS_SECONDS)
+def conditions_for(
+    assets: Iterable[Asset | AssetRef], at: datetime | None = None, *, scope: QuerySet[Asset] | None = None
+) -> list[AssetCondition]:
+    """Clock, volatility and staleness of ``assets`` (selected by ``scope``, if given) at ``at`` (now),
+    against the schedules' freshness targets."""
+    targets = freshness_targets()
+    return load_conditions(assets, at or timezone.now(), targets, DEFAULT_FRESHNESS_SECONDS, scope=scope)
 
 
 def plan_quote_routes(
     asset_class: str, batch_size: int, *, at: datetime | None = None, run_now: bool = False
 ) -> list[RoutedBatch]:
     """The refreshable assets of ``asset_class`` grouped into batches by routing decision, most urgent first."""
-    assets = asset_refs(Asset.objects.refreshable().of_class(asset_class).order_by("symbol"))
-    return plan_routed_batches(conditions_for(assets, at), QuotePolicy.from_settings(), batch_size, run_now=run_now)
+    scope = Asset.objects.refreshable().of_class(asset_class)
+    conditions = conditions_for(asset_refs(scope.order_by("symbol")), at, scope=scope)
+    return plan_routed_batches(conditions, QuotePolicy.from_settings(), batch_size, run_now=run_now)
 
 
 def dispatch_routed_quotes(

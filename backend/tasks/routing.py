@@ -142,7 +142,11 @@ def decide(conditions: Sequence[AssetCondition], policy: QuotePolicy, *, run_now
     takes the most urgent route any of its assets needs; ``run_now`` is an operator's explicit request,
     which fetches even what the calendar would leave alone.
     """
-    verdicts = [_verdict(c, policy, run_now) for c in conditions]
+    return _decision(conditions, [_verdict(c, policy, run_now) for c in conditions])
+
+
+def _decision(conditions: Sequence[AssetCondition], verdicts: Sequence[tuple[Route | None, str]]) -> Decision:
+    """The batch's decision from its assets' own verdicts (``decide`` without working them out again)."""
     routes = [route for route, _ in verdicts if route is not None]
     route = min(routes, key=lambda r: (_QUEUE_RANK.get(r.queue, 9), r.priority)) if routes else None
     return Decision(route, _reason(conditions, [why for _, why in verdicts], route))
@@ -156,17 +160,18 @@ def plan_routed_batches(
     Volatile or stale assets so ride in an urgent batch of their own instead of behind calm ones.
     Assets nobody needs to fetch form batches with no route, kept so the plan can say why.
     """
-    groups: dict[tuple[Route | None, str], list[AssetCondition]] = {}
+    groups: dict[tuple[Route | None, str], list[tuple[AssetCondition, tuple[Route | None, str]]]] = {}
     for condition in conditions:
-        route, _ = _verdict(condition, policy, run_now)
-        groups.setdefault((route, condition.asset_class), []).append(condition)
+        verdict = _verdict(condition, policy, run_now)
+        groups.setdefault((verdict[0], condition.asset_class), []).append((condition, verdict))
     ordered = sorted(groups.items(), key=lambda item: _route_rank(item[0][0]))
     batches = []
     for (route, _), members in ordered:
         size = len(members) if route is None else max(1, batch_size)
         for start in range(0, len(members), size):
-            chunk = members[start : start + size]
-            batches.append(RoutedBatch(decide(chunk, policy, run_now=run_now), tuple(c.symbol for c in chunk)))
+            chunk = [condition for condition, _ in members[start : start + size]]
+            verdicts = [verdict for _, verdict in members[start : start + size]]
+            batches.append(RoutedBatch(_decision(chunk, verdicts), tuple(c.symbol for c in chunk)))
     return batches
 
 

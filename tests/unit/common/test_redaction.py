@@ -24,6 +24,14 @@ def test_it_redacts_the_secret_values_it_is_given_and_nothing_short() -> None:
     assert secret_values(["abc", None, "", KEY, KEY]) == [KEY]
 
 
+def test_text_without_a_colon_or_equals_sign_still_loses_a_given_secret_value() -> None:
+    """Symbols and most task arguments skip the pattern passes; a secret by value is still replaced."""
+    assert redact_text(f"AAPL{KEY}", [KEY]) == f"AAPL{REDACTED}"
+    assert redact_text("AAPL", [KEY]) == "AAPL"
+    assert redact_text("api_key=abcdef123456") == f"api_key={REDACTED}"
+    assert redact_text("redis://:hunter2hunter@redis") == f"redis://:{REDACTED}@redis"
+
+
 def test_url_password_finds_the_password_of_a_service_url() -> None:
     assert url_password("redis://:hunter2hunter@redis:6379/0") == "hunter2hunter"
     assert url_password("redis://redis:6379/0") is None
