@@ -8,7 +8,7 @@ platform / bare; the median of each side is reported.
 
 - platform: ``bench.noop`` (bench/overhead_tasks.py), declared like ``indicators.compute``, on the
   ``medium`` queue of a worker started like the Procfile's (``-Q high,medium,low``), with every setting
-  of backend/core/settings.py: result backend, events, late acks, delivery counter, Django fixup.
+  of backend/core/settings/: result backend, events, late acks, delivery counter, Django fixup.
 - bare: ``bare.noop`` (bench/bare_app.py), Celery's defaults.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/fh_perf REDIS_URL=redis://127.0.0.1:6379/11 \\

@@ -1,6 +1,6 @@
 """Reading settings from the environment: typed readers that name the variable when its value is junk.
 
-Plain functions used by ``backend/core/settings.py``; nothing here reads a variable at import.
+Plain functions used by the ``backend/core/settings`` package; nothing here reads a variable at import.
 """
 
 from __future__ import annotations
