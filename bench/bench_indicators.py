@@ -11,17 +11,14 @@ a chunk size of 1), and Celery's raw rate for no-op tasks on the same worker.
 from __future__ import annotations
 
 import argparse
-import signal
 import statistics
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 
-from bench.harness import REPO_DIR, PeakRss, reset_universe, setup_django, wait_until
+from bench.harness import alternate_trees, print_peaks, reset_universe, setup_django, wait_until, worker_runs
 
 
 def seed_bars(asset_ids: list[int], bars: int) -> None:
@@ -75,23 +72,8 @@ def noop_rate(n: int) -> float:
 
 def measure_chunked(tree: Path, expected: int, args: argparse.Namespace) -> tuple[list[float], list[dict]]:
     """A worker on the code of ``tree``; ``--runs`` hourly fan-outs; (seconds, peak RSS + CPU) per run."""
-    import tests.fixtures.worker as workers
-
-    workers.REPO_DIR = tree  # the worker imports the code of the folder it starts in
-    worker = workers.start_worker({"INDICATOR_CHUNK_SIZE": "500"}, concurrency=2)
-    spy = profile_worker(worker.process.pid, args.profile) if args.profile else None
-    timings, peaks = [], []
-    try:
-        for _ in range(args.runs):
-            with PeakRss(worker.process.pid) as rss:
-                timings.append(run_fan_out(expected, 500))
-            peaks.append({**rss.megabytes(), "cpu": rss.cpu_seconds()})
-    finally:
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(60)
-        workers.stop_worker(worker)
-    return timings, peaks
+    env = {"INDICATOR_CHUNK_SIZE": "500"}
+    return worker_runs(tree, env, args.runs, lambda: run_fan_out(expected, 500), profile=args.profile)
 
 
 def main() -> None:
@@ -117,15 +99,7 @@ def main() -> None:
         seed_bars(ids, args.bars)
     seeding = time.monotonic() - started
     purge_queues()
-    trees = {"this tree": REPO_DIR, **({f"{args.compare}": args.compare.resolve()} if args.compare else {})}
-    timings: dict[str, list[float]] = {name: [] for name in trees}
-    peaks: dict[str, list[dict]] = {name: [] for name in trees}
-    for _ in range(args.trials):
-        for name, tree in reversed(trees.items()):
-            seconds, rss = measure_chunked(tree, len(ids), args)
-            timings[name] += seconds
-            peaks[name] += rss
-            print(f"{name}: {', '.join(f'{t:.2f}' for t in seconds)} s", flush=True)
+    timings, peaks = alternate_trees(args.compare, args.trials, lambda tree: measure_chunked(tree, len(ids), args))
     print(f"bars ready ({len(ids)} assets x {args.bars}) in {seeding:.1f} s")
     print("| code | assets | runs (s) | median (s) | assets/s | worker CPU s per run (median) |")
     print("|---|---:|---|---:|---:|---:|")
@@ -136,10 +110,7 @@ def main() -> None:
             f"| {name} | {len(ids)} | {', '.join(f'{t:.2f}' for t in runs)} | {median:.2f} "
             f"| {len(ids) / median:,.0f} | {cpu:.2f} |"
         )
-    print("peak RSS per worker process and run (MiB):")
-    for name, runs in peaks.items():
-        for number, peak in enumerate(runs, 1):
-            print(f"{name} run {number}: " + ", ".join(f"{label} {mib:.0f}" for label, mib in peak.items()))
+    print_peaks(peaks)
     if args.chunked_only:
         return
     worker = start_worker({"INDICATOR_CHUNK_SIZE": "1"}, concurrency=2)
@@ -156,13 +127,6 @@ def main() -> None:
     print(f"| one task per asset (naive) | {len(ids)} | {naive:.2f} | | {len(ids) / naive:,.0f} | |")
     print(f"| celery no-op tasks (`celery.accumulate`) | {args.noop} tasks | | | {rate:,.0f} tasks/s | |")
     print(f"chunked vs one task per asset: {naive / design:.1f}x faster")
-
-
-def profile_worker(pid: int, path: str) -> subprocess.Popen[bytes]:
-    """py-spy sampling the worker and its pool processes until sent SIGINT."""
-    spy = Path(sys.executable).with_name("py-spy")
-    command = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "200", "-o", path]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 if __name__ == "__main__":

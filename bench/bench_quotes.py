@@ -12,15 +12,12 @@ server is on loopback and the point is the platform's own throughput.
 from __future__ import annotations
 
 import argparse
-import signal
 import statistics
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from bench.harness import REPO_DIR, PeakRss, reset_universe, setup_django, wait_until
+from bench.harness import alternate_trees, print_peaks, reset_universe, setup_django, wait_until, worker_runs
 
 PROVIDERS = ("YAHOO", "BINANCE", "COINGECKO", "ALPHA_VANTAGE", "COINMARKETCAP", "NEWSAPI")
 
@@ -50,33 +47,11 @@ def run_once(expected: int) -> float:
     return done - started
 
 
-def profile_worker(pid: int, path: str) -> subprocess.Popen[bytes]:
-    """py-spy sampling the worker and its pool processes until sent SIGINT."""
-    spy = Path(sys.executable).with_name("py-spy")
-    command = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "200", "-o", path]
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def measure(tree: Path, env: dict[str, str], args: argparse.Namespace, server) -> tuple[list[float], list[dict]]:
     """Start a worker on the code of ``tree``, run ``--runs`` refreshes; (seconds, peak RSS) per run."""
-    import tests.fixtures.worker as workers
-
-    workers.REPO_DIR = tree  # the worker imports the code of the folder it starts in
-    worker = workers.start_worker(env, concurrency=2)
-    spy = profile_worker(worker.process.pid, args.profile) if args.profile else None
-    timings, peaks = [], []
-    try:
-        for _ in range(args.runs):
-            server.clear_requests()
-            with PeakRss(worker.process.pid) as rss:
-                timings.append(run_once(args.assets))
-            peaks.append({**rss.megabytes(), "cpu": rss.cpu_seconds()})
-    finally:
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(60)
-        workers.stop_worker(worker)
-    return timings, peaks
+    return worker_runs(
+        tree, env, args.runs, lambda: run_once(args.assets), profile=args.profile, before_run=server.clear_requests
+    )
 
 
 def main() -> None:
@@ -99,9 +74,6 @@ def main() -> None:
         Asset(symbol=f"S{i:05d}", name=f"Stock {i}", asset_type=stocks) for i in range(args.assets - args.assets // 2)
     )
     purge_queues()
-    trees = {"this tree": REPO_DIR, **({f"{args.compare}": args.compare.resolve()} if args.compare else {})}
-    timings: dict[str, list[float]] = {name: [] for name in trees}
-    peaks: dict[str, list[dict]] = {name: [] for name in trees}
     with FakeProviderServer() as server:
         env = {
             "MARKET_DATA_MODE": "fake",
@@ -109,12 +81,7 @@ def main() -> None:
             "QUOTE_BATCH_SIZE": str(args.batch),
             **{f"{p}_RATE_LIMIT": "1000000/second" for p in PROVIDERS},
         }
-        for _ in range(args.trials):
-            for name, tree in reversed(trees.items()):
-                seconds, rss = measure(tree, env, args, server)
-                timings[name] += seconds
-                peaks[name] += rss
-                print(f"{name}: {', '.join(f'{t:.2f}' for t in seconds)} s", flush=True)
+        timings, peaks = alternate_trees(args.compare, args.trials, lambda tree: measure(tree, env, args, server))
         calls = Counter(entry["provider"] for entry in server.requests())
     sources = Counter(Quote.objects.values_list("source", flat=True))
     print(
@@ -129,10 +96,7 @@ def main() -> None:
             f"| {name} | {args.assets} | {args.batch} | {', '.join(f'{t:.2f}' for t in runs)} | {median:.2f} "
             f"| {args.assets / median:,.0f} | {cpu:.2f} | {args.assets / cpu:,.0f} | {dict(calls)} | {dict(sources)} |"
         )
-    print("peak RSS per worker process and run (MiB):")
-    for name, runs in peaks.items():
-        for number, peak in enumerate(runs, 1):
-            print(f"{name} run {number}: " + ", ".join(f"{label} {mib:.0f}" for label, mib in peak.items()))
+    print_peaks(peaks)
 
 
 if __name__ == "__main__":

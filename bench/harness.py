@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -120,3 +122,69 @@ class PeakRss:
         for pid in sorted(p for p in self.peaks if p != self.pid):
             out[f"pid {pid}"] = self.peaks[pid] / 2**20
         return out
+
+
+# --- A/B runs of a worker on two code trees -----------------------------------------------------
+
+
+def profile_worker(pid: int, path: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling the worker and its pool processes until sent SIGINT."""
+    spy = Path(sys.executable).with_name("py-spy")
+    command = [str(spy), "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "200", "-o", path]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def worker_runs(
+    tree: Path,
+    env: dict[str, str],
+    runs: int,
+    run_once: Callable[[], float],
+    *,
+    profile: str | None = None,
+    before_run: Callable[[], object] = lambda: None,
+) -> tuple[list[float], list[dict]]:
+    """Start a worker (2 processes) on the code of ``tree``, time ``runs`` calls of ``run_once``;
+    (seconds, peak RSS per process + ``cpu`` seconds) per run."""
+    import tests.fixtures.worker as workers
+
+    workers.REPO_DIR = tree  # the worker imports the code of the folder it starts in
+    worker = workers.start_worker(env, concurrency=2)
+    spy = profile_worker(worker.process.pid, profile) if profile else None
+    timings, peaks = [], []
+    try:
+        for _ in range(runs):
+            before_run()
+            with PeakRss(worker.process.pid) as rss:
+                timings.append(run_once())
+            peaks.append({**rss.megabytes(), "cpu": rss.cpu_seconds()})
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+        workers.stop_worker(worker)
+    return timings, peaks
+
+
+def alternate_trees(
+    compare: Path | None, trials: int, measure: Callable[[Path], tuple[list[float], list[dict]]]
+) -> tuple[dict[str, list[float]], dict[str, list[dict]]]:
+    """``measure`` this tree and, with ``compare``, that one too, alternating ``trials`` times (the other
+    tree first); (seconds, peaks) per tree name. Both sides see the same noise of a shared machine."""
+    trees = {"this tree": REPO_DIR, **({f"{compare}": compare.resolve()} if compare else {})}
+    timings: dict[str, list[float]] = {name: [] for name in trees}
+    peaks: dict[str, list[dict]] = {name: [] for name in trees}
+    for _ in range(trials):
+        for name, tree in reversed(trees.items()):
+            seconds, rss = measure(tree)
+            timings[name] += seconds
+            peaks[name] += rss
+            print(f"{name}: {', '.join(f'{t:.2f}' for t in seconds)} s", flush=True)
+    return timings, peaks
+
+
+def print_peaks(peaks: dict[str, list[dict]]) -> None:
+    """Peak RSS per worker process and run, per tree (``cpu`` entries already taken out)."""
+    print("peak RSS per worker process and run (MiB):")
+    for name, runs in peaks.items():
+        for number, peak in enumerate(runs, 1):
+            print(f"{name} run {number}: " + ", ".join(f"{label} {mib:.0f}" for label, mib in peak.items()))

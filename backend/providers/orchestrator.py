@@ -222,7 +222,8 @@ class ProviderChain:
                 continue
             for symbol in symbols:
                 if symbol not in served:
-                    quotes.append(replace(quote, symbol=symbol))
+                    # Most stocks' provider id is their symbol: no copy needed then.
+                    quotes.append(quote if quote.symbol == symbol else replace(quote, symbol=symbol))
                     served.add(symbol)
         for bar in batch.bars:
             for symbol in by_id.get(bar.symbol, ()):
