@@ -10,7 +10,14 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
 from backend.common.exchange_sessions import market_clock
-from backend.market.conditions import Level, Thresholds, load_conditions, measure_staleness, measure_volatility
+from backend.market.conditions import (
+    Level,
+    Thresholds,
+    load_conditions,
+    measure_staleness,
+    measure_volatility,
+    sample_stdev,
+)
 from backend.market.models import Asset, PriceBar, Quote
 
 TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
@@ -26,6 +33,13 @@ def test_no_bars_is_volatility_unknown_not_an_error() -> None:
 
 def test_a_big_24h_move_is_volatile_even_before_bars_exist() -> None:
     assert measure_volatility(Decimal("-7.5"), [], LIMITS, 5).level is Level.VOLATILE
+
+
+def test_the_sample_stdev_matches_the_standard_library() -> None:
+    import statistics
+
+    for values in ([1.0, 2.0], [0.5, -1.25, 3.0, 2.0, 0.0], [100.0 + i % 7 * 0.3 for i in range(20)], [2.0, 2.0, 2.0]):
+        assert sample_stdev(values) == pytest.approx(statistics.stdev(values), rel=1e-12, abs=1e-12)
 
 
 def test_realised_volatility_of_recent_bars_decides_calm_or_volatile() -> None:
