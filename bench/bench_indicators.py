@@ -106,6 +106,8 @@ def main() -> None:
     for name, runs in timings.items():
         median = statistics.median(runs)
         cpu = statistics.median(peak.pop("cpu") for peak in peaks[name])
+        for peak in peaks[name]:
+            peak.pop("services")
         print(
             f"| {name} | {len(ids)} | {', '.join(f'{t:.2f}' for t in runs)} | {median:.2f} "
             f"| {len(ids) / median:,.0f} | {cpu:.2f} |"

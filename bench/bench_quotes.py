@@ -86,15 +86,20 @@ def main() -> None:
     sources = Counter(Quote.objects.values_list("source", flat=True))
     print(
         "| code | assets | batch | runs (s) | median (s) | assets/s (median) | worker CPU s per run (median) "
-        "| assets per worker CPU s | requests per run | served by |"
+        "| assets per worker CPU s | bench + fake server CPU s | PostgreSQL CPU s | Redis CPU s | requests per run "
+        "| served by |"
     )
-    print("|---|---:|---:|---|---:|---:|---:|---:|---|---|")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for name, runs in timings.items():
         median = statistics.median(runs)
         cpu = statistics.median(peak.pop("cpu") for peak in peaks[name])
+        services = [peak.pop("services") for peak in peaks[name]]
+        roles = ("bench", "postgres", "redis")
+        other = " | ".join(f"{statistics.median(s[role] for s in services):.2f}" for role in roles)
         print(
             f"| {name} | {args.assets} | {args.batch} | {', '.join(f'{t:.2f}' for t in runs)} | {median:.2f} "
-            f"| {args.assets / median:,.0f} | {cpu:.2f} | {args.assets / cpu:,.0f} | {dict(calls)} | {dict(sources)} |"
+            f"| {args.assets / median:,.0f} | {cpu:.2f} | {args.assets / cpu:,.0f} | {other} | {dict(calls)} "
+            f"| {dict(sources)} |"
         )
     print_peaks(peaks)
 

@@ -124,6 +124,40 @@ class PeakRss:
         return out
 
 
+class ServiceCpu:
+    """CPU seconds that the rest of the machine's part in a run used: this benchmark process (the fake
+    provider server and the polling), PostgreSQL's processes and Redis'. Not the worker (PeakRss has it)."""
+
+    NAMES = {"postgres": "postgres", "redis-server": "redis"}
+
+    def __enter__(self) -> ServiceCpu:
+        self._before = self._snapshot()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        after = self._snapshot()
+        self.seconds = {role: 0.0 for role in ("bench", *self.NAMES.values())}
+        for pid, (role, used) in after.items():
+            # A process started during the run (a new database connection) counts from zero.
+            self.seconds[role] += used - self._before.get(pid, (role, 0.0))[1]
+
+    def _snapshot(self) -> dict[int, tuple[str, float]]:
+        import psutil
+
+        me = os.getpid()
+        found: dict[int, tuple[str, float]] = {}
+        for process in psutil.process_iter(["name"]):
+            role = "bench" if process.pid == me else self.NAMES.get(process.info["name"] or "")
+            if role is None:
+                continue
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            found[process.pid] = (role, times.user + times.system)
+        return found
+
+
 # --- A/B runs of a worker on two code trees -----------------------------------------------------
 
 
@@ -144,7 +178,7 @@ def worker_runs(
     before_run: Callable[[], object] = lambda: None,
 ) -> tuple[list[float], list[dict]]:
     """Start a worker (2 processes) on the code of ``tree``, time ``runs`` calls of ``run_once``;
-    (seconds, peak RSS per process + ``cpu`` seconds) per run."""
+    (seconds, peak RSS per process + ``cpu`` seconds + other ``services``' CPU seconds) per run."""
     import tests.fixtures.worker as workers
 
     workers.REPO_DIR = tree  # the worker imports the code of the folder it starts in
@@ -154,9 +188,9 @@ def worker_runs(
     try:
         for _ in range(runs):
             before_run()
-            with PeakRss(worker.process.pid) as rss:
+            with PeakRss(worker.process.pid) as rss, ServiceCpu() as services:
                 timings.append(run_once())
-            peaks.append({**rss.megabytes(), "cpu": rss.cpu_seconds()})
+            peaks.append({**rss.megabytes(), "cpu": rss.cpu_seconds(), "services": services.seconds})
     finally:
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -183,7 +217,7 @@ def alternate_trees(
 
 
 def print_peaks(peaks: dict[str, list[dict]]) -> None:
-    """Peak RSS per worker process and run, per tree (``cpu`` entries already taken out)."""
+    """Peak RSS per worker process and run, per tree (``cpu`` and ``services`` entries already taken out)."""
     print("peak RSS per worker process and run (MiB):")
     for name, runs in peaks.items():
         for number, peak in enumerate(runs, 1):

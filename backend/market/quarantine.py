@@ -32,6 +32,7 @@ def record_verdicts(
     stored: Iterable[str] = (),
     unknown: Mapping[str, str] | None = None,
     by: str,
+    streaks: Mapping[str, int] | None = None,
 ) -> list[str]:
     """Update the unknown streaks of one refreshed batch (``asset_ids``: symbol -> asset id); returns the
     symbols quarantined just now.
@@ -39,10 +40,13 @@ def record_verdicts(
     ``stored``: symbols with a fresh quote (their streak ends); ``unknown``: symbol -> reason, every
     provider of the chain reported it unknown (its streak grows). Any other outcome (a transient
     failure, a bad record, a provider refusing the whole call) says nothing about whether the symbol
-    exists and leaves its streak as it is.
+    exists and leaves its streak as it is. ``streaks`` (symbol -> streak, as the batch loaded them)
+    limits the reset to assets that had one: a batch of known symbols then writes nothing. A streak
+    another delivery of the same symbol raised after that load is ended by the next stored quote.
     """
     unknown = dict(unknown or {})
-    reset = [asset_ids[s] for s in stored if s in asset_ids and s not in unknown]
+    had_streak = (lambda s: streaks.get(s, 1) > 0) if streaks is not None else (lambda s: True)
+    reset = [asset_ids[s] for s in stored if s in asset_ids and s not in unknown and had_streak(s)]
     if reset:
         Asset.objects.filter(pk__in=reset, unknown_streak__gt=0).update(unknown_streak=0)
     ids = {asset_ids[s]: s for s in unknown if s in asset_ids}

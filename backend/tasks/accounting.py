@@ -57,14 +57,19 @@ def record_outcome(
         if run is None:
             logger.warning("outcome for unknown dispatch run %s (batch %s) dropped", run_id, batch)
             return
-        row, _ = DispatchBatch.objects.get_or_create(run=run, index=index)
-        done_set = set(row.done) | done_now
-        failed_set = (set(row.failed) | failed_now) - done_set
-        if done_set == set(row.done) and failed_set == set(row.failed):
+        # Under the run's lock nobody else creates this batch's row: a plain read, then one write.
+        row = DispatchBatch.objects.filter(run=run, index=index).first()
+        recorded_done, recorded_failed = (set(row.done), set(row.failed)) if row else (set(), set())
+        done_set = recorded_done | done_now
+        failed_set = (recorded_failed | failed_now) - done_set
+        if row is not None and done_set == recorded_done and failed_set == recorded_failed:
             return  # a repeat of what is recorded: nothing to change
-        row.done, row.failed = _sorted(done_set), _sorted(failed_set)
-        row.done_count, row.failed_count = len(done_set), len(failed_set)
-        row.save()
+        sets = {"done": _sorted(done_set), "failed": _sorted(failed_set)}
+        counts = {"done_count": len(done_set), "failed_count": len(failed_set)}
+        if row is None:
+            DispatchBatch.objects.create(run=run, index=index, **sets, **counts)
+        else:
+            DispatchBatch.objects.filter(pk=row.pk).update(**sets, **counts, updated_at=timezone.now())
         _derive_counts(run)
 
 

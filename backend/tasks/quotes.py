@@ -67,7 +67,7 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
     asset_class, symbols = check_asset_class(asset_class), check_symbols(symbols)
     # Only what the batch reads: provider ids for the chain, the key for the upserts and verdicts.
     refreshable = Asset.objects.refreshable().of_class(asset_class).filter(symbol__in=symbols)
-    rows = refreshable.values_list("pk", "symbol", "binance_symbol", "coingecko_id")
+    rows = refreshable.values_list("pk", "symbol", "binance_symbol", "coingecko_id", "unknown_streak")
     assets = {row[1]: AssetIds(*row) for row in rows}
     skipped = sorted(set(symbols) - assets.keys())
     if skipped:
@@ -93,7 +93,8 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
     store_quotes(ids, quotes)
     stored_bars = store_bars(ids, batch.bars)
     unknown = {r.symbol: r.reason for r in batch.rejected if r.unknown and r.symbol in rejected}
-    quarantined = record_verdicts(ids, stored=stored, unknown=unknown, by="quotes.fetch")
+    streaks = {symbol: asset.unknown_streak for symbol, asset in assets.items()}
+    quarantined = record_verdicts(ids, stored=stored, unknown=unknown, by="quotes.fetch", streaks=streaks)
     logger.info("stored %d quotes and %d bars for %s from %s", len(stored), stored_bars, asset_class, source.name)
     waits = [f.retry_after for f in batch.failed if f.symbol in failed and f.retry_after is not None]
     return RefreshSummary(

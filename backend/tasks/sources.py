@@ -86,6 +86,7 @@ class AssetIds:
     symbol: str
     binance_symbol: str = ""
     coingecko_id: str = ""
+    unknown_streak: int = 0
 
 
 class AssetSource:

@@ -51,6 +51,19 @@ def test_a_stored_quote_ends_the_streak_and_other_outcomes_leave_it(make_asset, 
     assert _verdicts(flaky, unknown=["FLKY"]) == ["FLKY"]
 
 
+def test_a_batch_whose_assets_had_no_streak_writes_nothing_and_one_that_had_is_reset(
+    make_asset, django_assert_num_queries
+) -> None:
+    aapl, flaky = make_asset("AAPL"), make_asset("FLKY", unknown_streak=2)
+    ids = {"AAPL": aapl.pk, "FLKY": flaky.pk}
+    with django_assert_num_queries(0):
+        record_verdicts(ids, stored=["AAPL"], by="quotes.fetch", streaks={"AAPL": 0, "FLKY": 2})
+    with django_assert_num_queries(1):
+        record_verdicts(ids, stored=["AAPL", "FLKY"], by="quotes.fetch", streaks={"AAPL": 0, "FLKY": 2})
+    flaky.refresh_from_db()
+    assert flaky.unknown_streak == 0
+
+
 def test_quarantine_can_be_turned_off(make_asset, settings) -> None:
     settings.QUARANTINE_AFTER_UNKNOWN = 0
     nope = make_asset("NOPE")
