@@ -13,11 +13,22 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from bench.harness import alternate_trees, print_peaks, reset_universe, setup_django, wait_until, worker_runs
+from bench.harness import (
+    REPO_DIR,
+    ServiceCpu,
+    alternate_trees,
+    print_peaks,
+    reset_universe,
+    setup_django,
+    wait_until,
+    worker_runs,
+)
 
 PROVIDERS = ("YAHOO", "BINANCE", "COINGECKO", "ALPHA_VANTAGE", "COINMARKETCAP", "NEWSAPI")
 
@@ -47,6 +58,50 @@ def run_once(expected: int) -> float:
     return done - started
 
 
+class FakeServerProcess:
+    """The fake provider server in a process of its own (``python -m backend.fake_provider``).
+
+    In the benchmark's own process its request threads would share one interpreter lock with the
+    polling loop; a provider is not slowed down by whoever measures its clients.
+    """
+
+    def __enter__(self) -> FakeServerProcess:
+        import socket
+
+        import httpx
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-m", "backend.fake_provider", "--port", str(port), "--log-level", "WARNING"]
+        self.process = subprocess.Popen(command, cwd=REPO_DIR)
+        self._http = httpx.Client(base_url=self.url, timeout=10)
+
+        def healthy() -> bool:
+            try:
+                return self._http.get("/_control/health").status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(healthy, timeout=30, interval=0.1)
+        ServiceCpu.roles[self.process.pid] = "fake server"
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._http.close()
+        self.process.terminate()
+        self.process.wait(10)
+
+    def clear_requests(self) -> None:
+        """Forget the request log."""
+        self._http.delete("/_control/requests").raise_for_status()
+
+    def requests(self) -> list[dict]:
+        """Every provider request since the last clear."""
+        return self._http.get("/_control/requests").json()["requests"]
+
+
 def measure(tree: Path, env: dict[str, str], args: argparse.Namespace, server) -> tuple[list[float], list[dict]]:
     """Start a worker on the code of ``tree``, run ``--runs`` refreshes; (seconds, peak RSS) per run."""
     return worker_runs(
@@ -64,7 +119,6 @@ def main() -> None:
     parser.add_argument("--profile", help="write a py-spy profile (collapsed stacks) of the worker to this file")
     args = parser.parse_args()
     setup_django()
-    from backend.fake_provider import FakeProviderServer
     from backend.market.models import Asset, AssetType, Quote
     from tests.fixtures.worker import purge_queues
 
@@ -74,7 +128,7 @@ def main() -> None:
         Asset(symbol=f"S{i:05d}", name=f"Stock {i}", asset_type=stocks) for i in range(args.assets - args.assets // 2)
     )
     purge_queues()
-    with FakeProviderServer() as server:
+    with FakeServerProcess() as server:
         env = {
             "MARKET_DATA_MODE": "fake",
             "FAKE_PROVIDER_URL": server.url,
@@ -86,15 +140,16 @@ def main() -> None:
     sources = Counter(Quote.objects.values_list("source", flat=True))
     print(
         "| code | assets | batch | runs (s) | median (s) | assets/s (median) | worker CPU s per run (median) "
-        "| assets per worker CPU s | bench + fake server CPU s | PostgreSQL CPU s | Redis CPU s | requests per run "
+        "| assets per worker CPU s | fake server CPU s | PostgreSQL CPU s | Redis CPU s | bench (polling) CPU s "
+        "| requests per run "
         "| served by |"
     )
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|")
+    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|")
     for name, runs in timings.items():
         median = statistics.median(runs)
         cpu = statistics.median(peak.pop("cpu") for peak in peaks[name])
         services = [peak.pop("services") for peak in peaks[name]]
-        roles = ("bench", "postgres", "redis")
+        roles = ("fake server", "postgres", "redis", "bench")
         other = " | ".join(f"{statistics.median(s[role] for s in services):.2f}" for role in roles)
         print(
             f"| {name} | {args.assets} | {args.batch} | {', '.join(f'{t:.2f}' for t in runs)} | {median:.2f} "

@@ -125,10 +125,13 @@ class PeakRss:
 
 
 class ServiceCpu:
-    """CPU seconds that the rest of the machine's part in a run used: this benchmark process (the fake
-    provider server and the polling), PostgreSQL's processes and Redis'. Not the worker (PeakRss has it)."""
+    """CPU seconds that the rest of the machine's part in a run used: this benchmark process (its
+    polling), PostgreSQL's processes, Redis' and any process named in ``roles`` (pid -> role, e.g. the
+    fake provider server). Not the worker (PeakRss has it)."""
 
     NAMES = {"postgres": "postgres", "redis-server": "redis"}
+    # Processes named by pid for every run from now on (the fake server a benchmark started).
+    roles: dict[int, str] = {}
 
     def __enter__(self) -> ServiceCpu:
         self._before = self._snapshot()
@@ -136,7 +139,7 @@ class ServiceCpu:
 
     def __exit__(self, *_: object) -> None:
         after = self._snapshot()
-        self.seconds = {role: 0.0 for role in ("bench", *self.NAMES.values())}
+        self.seconds = {role: 0.0 for role in ("bench", *self.NAMES.values(), *self.roles.values())}
         for pid, (role, used) in after.items():
             # A process started during the run (a new database connection) counts from zero.
             self.seconds[role] += used - self._before.get(pid, (role, 0.0))[1]
@@ -147,7 +150,11 @@ class ServiceCpu:
         me = os.getpid()
         found: dict[int, tuple[str, float]] = {}
         for process in psutil.process_iter(["name"]):
-            role = "bench" if process.pid == me else self.NAMES.get(process.info["name"] or "")
+            role = (
+                "bench"
+                if process.pid == me
+                else self.roles.get(process.pid) or self.NAMES.get(process.info["name"] or "")
+            )
             if role is None:
                 continue
             try:

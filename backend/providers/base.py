@@ -3,9 +3,11 @@ the per-request pause gate and batched quote fetching with bisection of unknown 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -47,7 +49,7 @@ class _Progress:
 
     def fail(self, batch: Sequence[str], exc: TransientProviderError) -> None:
         reason = f"{type(exc).__name__}: {strip_control(exc, 160)}"
-        self.failed.extend(Failed(symbol, reason, exc.retry_after) for symbol in batch)
+        self.failed.extend([Failed(symbol, reason, exc.retry_after) for symbol in batch])  # one list: one step
 
 
 class ProviderClient:
@@ -74,9 +76,16 @@ class ProviderClient:
         self._clock = clock
         self._pauses = pauses
         self._call_checked = False
+        self._concurrency = 1
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._base_url!r}, key={'set' if self._api_key else 'none'})"
+
+    def send_concurrently(self, limit: int) -> None:
+        """Let one batched quote call have up to ``limit`` requests in flight (after its first, which goes
+        alone). A provider answers in tens to hundreds of milliseconds: waiting for each in turn leaves
+        the worker idle; the shared rate limit still holds every request to the quota."""
+        self._concurrency = max(1, int(limit))
 
     def use_pauses(self, pauses: PauseBoard) -> None:
         """Check and record provider pauses on ``pauses`` for every request (a chain hands its board over)."""
@@ -125,8 +134,7 @@ class ProviderClient:
         self._call_checked = True
         try:
             with planned_requests(self.name, len(batches)):
-                for batch in batches:
-                    self._resolve(batch, fetch, progress)
+                self._resolve_all(batches, fetch, progress)
         finally:
             self._call_checked = False
         if not progress.answered and progress.errors:
@@ -135,17 +143,36 @@ class ProviderClient:
             quotes=tuple(progress.quotes), rejected=tuple(refused + progress.rejected), failed=tuple(progress.failed)
         )
 
+    def _resolve_all(self, batches: Sequence[Sequence[str]], fetch: BatchFetch, progress: _Progress) -> None:
+        """Resolve every batch: the first alone (a provider that is down costs one request, then the call
+        stops), the rest up to ``send_concurrently``'s limit at a time, each in a copy of this context
+        (the call's planned rate-limit slots)."""
+        if not batches:
+            return
+        self._resolve(batches[0], fetch, progress)
+        rest = batches[1:]
+        if self._concurrency == 1 or len(rest) < 2 or progress.stop is not None:
+            for batch in rest:
+                self._resolve(batch, fetch, progress)
+            return
+        with ThreadPoolExecutor(min(self._concurrency, len(rest)), thread_name_prefix=f"{self.name}-batch") as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, self._resolve, batch, fetch, progress) for batch in rest
+            ]
+            for future in futures:
+                future.result()  # an InvalidKeyError goes on up: no request of this call can succeed
+
     def _resolve(
         self, batch: Sequence[str], fetch: BatchFetch, progress: _Progress, *, bad: UnknownSymbolError | None = None
-    ) -> None:
-        """Serve ``batch`` with one request, bisecting on an unknown symbol.
+    ) -> bool:
+        """Serve ``batch`` with one request, bisecting on an unknown symbol; whether every symbol was served.
 
         ``bad`` is passed when ``batch`` is known to hold an unknown symbol (its parent failed for one
         and its sibling was clean): it is split without asking again, and a single symbol is refused.
         """
         if progress.stop is not None:
             progress.fail(batch, progress.stop)
-            return
+            return False
         try:
             if bad is not None:
                 raise bad
@@ -154,16 +181,14 @@ class ProviderClient:
             progress.answered = True
             if len(batch) == 1:
                 progress.rejected.append(Rejected(batch[0], strip_control(exc, 200), unknown=True))
-                return
+                return False
             if bad is None:
                 logger.info("%s refused a batch of %s for an unknown symbol; bisecting it", self.name, len(batch))
             middle = len(batch) // 2
-            settled = len(progress.rejected) + len(progress.failed)
-            self._resolve(batch[:middle], fetch, progress)
-            left_was_clean = len(progress.rejected) + len(progress.failed) == settled
+            left_was_clean = self._resolve(batch[:middle], fetch, progress)
             # The bad symbol is not in a clean left half, so it is in the right one: skip asking for it whole.
             self._resolve(batch[middle:], fetch, progress, bad=exc if left_was_clean else None)
-            return
+            return False
         except InvalidKeyError:
             raise  # no request of this call can succeed; the chain moves on to the next provider
         except TransientProviderError as exc:
@@ -173,13 +198,14 @@ class ProviderClient:
             # than send every remaining batch into the same fault.
             if isinstance(exc, _STOP_SENDING) or not progress.answered:
                 progress.stop = exc
-            return
+            return False
         except PermanentProviderError as exc:
             # The reply was complete but unusable (e.g. not the shape we know): refuse this batch only.
             progress.errors.append(exc)
             reason = f"{type(exc).__name__}: {strip_control(exc, 160)}"
-            progress.rejected.extend(Rejected(symbol, reason) for symbol in batch)
-            return
+            progress.rejected.extend([Rejected(symbol, reason) for symbol in batch])
+            return False
         progress.answered = True
         progress.quotes.extend(got)
         progress.rejected.extend(refused)
+        return not refused

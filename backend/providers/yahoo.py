@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,6 +91,7 @@ class YahooClient(ProviderClient):
         self._cookie_url = check_base_url(cookie_url) if cookie_url else self._base_url + "/"
         self._cookie: str | None = None
         self._crumb: str | None = None
+        self._session_lock = threading.Lock()
 
     def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
         """Fetch v7 quotes, ``batch_limit`` tickers per request; tickers Yahoo omits become ``Rejected``."""
@@ -98,16 +100,20 @@ class YahooClient(ProviderClient):
 
         def fetch(batch: Sequence[str]) -> tuple[list[Quote], list[Rejected]]:
             nonlocal refreshed
+            session = self._current_session()
             try:
-                raw = self._quote_request(batch)
+                raw = self._quote_request(batch, session)
             except InvalidKeyError:
-                if refreshed:
-                    raise
                 # The crumb or cookie expired (Yahoo rotates them); fetch new ones once per call and retry.
-                logger.info("yahoo crumb refused; refreshing it once")
-                self._cookie = self._crumb = None
-                refreshed = True
-                raw = self._quote_request(batch)
+                # Requests of one call may run at once: only the first to see this session refused drops it.
+                with self._session_lock:
+                    if (self._cookie, self._crumb) == session:
+                        if refreshed:
+                            raise
+                        logger.info("yahoo crumb refused; refreshing it once")
+                        self._cookie = self._crumb = None
+                        refreshed = True
+                raw = self._quote_request(batch, self._current_session())
             return _map_quotes(raw, batch, now=self._clock())
 
         return self._quotes_in_batches(symbols, pattern=TICKER, fetch=fetch)
@@ -137,9 +143,13 @@ class YahooClient(ProviderClient):
 
     # --- cookie + crumb -----------------------------------------------------------------------------
 
-    def _quote_request(self, batch: Sequence[str]) -> Any:
-        with self._gate():
-            cookie, crumb = self._session()
+    def _current_session(self) -> tuple[str, str]:
+        """The (cookie, crumb) to send, fetched first if there is none (one fetch however many ask at once)."""
+        with self._gate(), self._session_lock:
+            return self._session()
+
+    def _quote_request(self, batch: Sequence[str], session: tuple[str, str]) -> Any:
+        cookie, crumb = session
         params = {"symbols": ",".join(batch), "crumb": crumb}
         return self._get_json(
             join_url(self._base_url, "/v7/finance/quote"), params=params, headers=self._session_headers(cookie)

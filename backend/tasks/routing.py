@@ -210,10 +210,9 @@ def _verdict(c: AssetCondition, policy: QuotePolicy, run_now: bool) -> tuple[Rou
 def _reason(conditions: Sequence[AssetCondition], whys: list[str], route: Route | None) -> str:
     """E.g. ``stock open, 3 volatile, 2 stale -> high/0`` or ``stock closed day (weekend), 12 closed day -> none``."""
     heads = []
-    for c in conditions:
-        head = f"{c.asset_class} {c.clock.phase.value}"
-        if c.clock.day_note:
-            head += f" ({c.clock.day_note})"
+    # Thousands of conditions share a handful of (class, phase, note) triples: format each once.
+    for asset_class, phase, note in dict.fromkeys((c.asset_class, c.clock.phase, c.clock.day_note) for c in conditions):
+        head = f"{asset_class} {phase.value}" + (f" ({note})" if note else "")
         if head not in heads:
             heads.append(head)
     counts = Counter(whys)

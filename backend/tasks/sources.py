@@ -258,6 +258,7 @@ def _client(mode: str, provider: str, purpose: str) -> Any | None:
     _http.append(http)
     guard_client(http, _shared_state()[0], provider, timeout=settings.PROVIDER_RATE_LIMIT_MAX_WAIT)
     client = CLIENT_CLASSES[provider](http, base_url=base_url, api_key=key or None, **options)
+    client.send_concurrently(settings.PROVIDER_REQUEST_CONCURRENCY)
     _clients[(mode, provider)] = client
     return client
 

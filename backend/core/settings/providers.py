@@ -5,6 +5,8 @@ Read when a worker builds its clients, never at import.
 
 from __future__ import annotations
 
+from django.core.exceptions import ImproperlyConfigured
+
 from ..environment import env_bool, env_float, env_int, env_str
 from .django import REDIS_URL
 
@@ -49,6 +51,10 @@ BREAKER_FAILURE_THRESHOLD = env_int("BREAKER_FAILURE_THRESHOLD", 5)
 BREAKER_RESET_SECONDS = env_float("BREAKER_RESET_SECONDS", 60.0)
 # Per-request timeout of provider HTTP calls (seconds).
 PROVIDER_HTTP_TIMEOUT = env_float("PROVIDER_HTTP_TIMEOUT", 10.0)
+# Requests one batched quote call may have in flight at once (after its first); quotas still hold.
+PROVIDER_REQUEST_CONCURRENCY = env_int("PROVIDER_REQUEST_CONCURRENCY", 4)
+if not 1 <= PROVIDER_REQUEST_CONCURRENCY <= 32:
+    raise ImproperlyConfigured(f"PROVIDER_REQUEST_CONCURRENCY must be 1 to 32, not {PROVIDER_REQUEST_CONCURRENCY}")
 # Where limiter and breaker state is shared between workers: REDIS_URL unless set; empty = per process.
 PROVIDER_STATE_REDIS_URL = env_str("PROVIDER_STATE_REDIS_URL", REDIS_URL)
 # Prefix of those Redis keys, so two deployments (or test runs) on one Redis keep apart.
