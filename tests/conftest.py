@@ -16,7 +16,12 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-pytest_plugins = ["tests.fixtures.worker", "tests.fixtures.factories", "tests.fixtures.deadletters"]
+pytest_plugins = [
+    "tests.fixtures.worker",
+    "tests.fixtures.draining",
+    "tests.fixtures.factories",
+    "tests.fixtures.deadletters",
+]
 
 
 @pytest.fixture(scope="session", autouse=True)
