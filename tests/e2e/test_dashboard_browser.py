@@ -23,8 +23,7 @@ from backend.tasks.runs import DispatchRun
 from backend.tasks.tasks import dispatch_quotes, heartbeat
 from backend.tasks.ticks import BEAT_FLAG_HEADER, SCHEDULE_HEADER
 from tests.e2e import test_admin_browser as admin_browser
-from tests.fixtures.deadletters import swapped_worker
-from tests.fixtures.worker import WorkerProcess
+from tests.fixtures.worker import WorkerProcess, require_alive, swapped_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
@@ -46,9 +45,7 @@ def quick_worker(celery_worker_process: WorkerProcess, django_db_blocker) -> Ite
 
 @pytest.fixture
 def worker(quick_worker: WorkerProcess, transactional_db, providers) -> WorkerProcess:
-    if not quick_worker.alive():
-        pytest.fail(f"the worker died:\n{quick_worker.log()[-3000:]}")
-    return quick_worker
+    return require_alive(quick_worker)
 
 
 @pytest.fixture
