@@ -24,6 +24,16 @@ pytest_plugins = [
 ]
 
 
+@pytest.fixture
+def empty_cache() -> Iterator[None]:
+    """The cache (schedule locks, claimed tick slots) empty before and after the test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_metric_files() -> Iterator[Path]:
     """Like web, beat and workers, the test process writes its task metrics to the shared files.
