@@ -23,6 +23,7 @@ from django_celery_results.models import TaskResult
 from backend.tasks.models import DeadLetter
 from backend.tasks.runs import DispatchRun
 from backend.tasks.tasks import dispatch_quotes
+from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import (
     REPO_DIR,
     WorkerProcess,
@@ -60,15 +61,6 @@ def parsed(text: str) -> list[dict]:
         except json.JSONDecodeError:
             pytest.fail(f"line {number} is not JSON: {line[:300]!r}")
     return records
-
-
-def wait_for(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.25)
-    return False
 
 
 def free_port() -> int:
