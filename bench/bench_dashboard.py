@@ -19,6 +19,7 @@ import time
 import uuid
 from datetime import timedelta
 
+from bench.fill import quote_every_asset, truncate
 from bench.harness import setup_django
 
 
@@ -29,13 +30,11 @@ def populate(assets: int, results: int) -> None:
     from django.utils import timezone
     from django_celery_results.models import TaskResult
 
-    from backend.market.models import Asset, AssetType, Quote
+    from backend.market.models import Asset, AssetType
     from backend.tasks.models import DeadLetter
     from backend.tasks.runs import DispatchRun
 
-    tables = [m._meta.db_table for m in (Asset, TaskResult, DeadLetter, DispatchRun)]
-    with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+    truncate(Asset, TaskResult, DeadLetter, DispatchRun)
     for code, prefix, count in (("crypto", "B", assets // 2), ("stock", "S", assets - assets // 2)):
         kind, _ = AssetType.objects.get_or_create(code=code, defaults={"name": code.title()})
         # bulk_create sends no signal: no backfill is queued for the synthetic assets.
@@ -44,16 +43,7 @@ def populate(assets: int, results: int) -> None:
         )
     now = timezone.now()
     rng = random.Random(7)
-    Quote.objects.bulk_create(
-        Quote(
-            asset_id=pk,
-            price=1,
-            as_of=now - timedelta(hours=5 if rng.random() < 0.02 else 0, seconds=rng.randint(0, 90)),
-            source="bench",
-            fetched_at=now,
-        )
-        for pk in Asset.objects.values_list("pk", flat=True)
-    )
+    quote_every_asset(now, lambda: timedelta(hours=5 if rng.random() < 0.02 else 0, seconds=rng.randint(0, 90)))
     TaskResult.objects.bulk_create(
         TaskResult(
             task_id=str(uuid.uuid4()),

@@ -21,6 +21,7 @@ from backend.providers.base import ProviderClient
 from backend.providers.binance import BinanceClient
 from backend.providers.coinmarketcap import CoinMarketCapClient
 from backend.providers.http import build_client
+from bench.request_log import settled_count
 
 CASES = {"binance": [(20, 0), (20, 1), (20, 2), (20, 5), (100, 1), (100, 4), (1000, 10)],
          "coinmarketcap": [(100, 0), (100, 1), (100, 4), (1000, 10), (1000, 50)]}  # fmt: skip
@@ -52,16 +53,6 @@ def one_by_one_cost(ids: list[str], bad: set[str], limit: int) -> int:
     """The old isolation: a refused batch costs one more request per symbol in it."""
     chunks = [ids[i : i + limit] for i in range(0, len(ids), limit)]
     return len(chunks) + sum(len(chunk) for chunk in chunks if bad & set(chunk))
-
-
-def settled_count(server: FakeProviderServer, provider: str) -> int:
-    seen = len(server.requests(provider))
-    while True:
-        time.sleep(0.05)
-        now = len(server.requests(provider))
-        if now == seen:
-            return now
-        seen = now
 
 
 def measure(server: FakeProviderServer, client: ProviderClient, n: int, k: int) -> Row:

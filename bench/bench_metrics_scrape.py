@@ -17,12 +17,12 @@ import statistics
 import time
 from datetime import timedelta
 
+from bench.fill import quote_every_asset, truncate
 from bench.harness import setup_django
 
 
 def build_universe(n_assets: int) -> None:
     """Replace every asset with ``n_assets`` active ones with quotes of random ages."""
-    from django.db import connection
     from django.utils import timezone
 
     from backend.market.models import Asset, AssetType, Quote
@@ -30,8 +30,7 @@ def build_universe(n_assets: int) -> None:
     from backend.tasks.runs import Heartbeat
     from backend.tasks.schedules import sync_schedules
 
-    with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE market_quote, market_asset, tasks_deadletter CASCADE")
+    truncate(Quote, Asset, DeadLetter)
     sync_schedules()
     kinds = {
         code: AssetType.objects.get_or_create(code=code, defaults={"name": code})[0] for code in ("crypto", "stock")
@@ -47,15 +46,8 @@ def build_universe(n_assets: int) -> None:
     )
     now = timezone.now()
     rng = random.Random(7)
-    Quote.objects.bulk_create(
-        Quote(
-            asset_id=pk,
-            price=1,
-            as_of=now - timedelta(seconds=rng.uniform(0, 3600) if rng.random() < 0.1 else rng.uniform(0, 200)),
-            source="bench",
-            fetched_at=now,
-        )
-        for pk in Asset.objects.values_list("pk", flat=True)
+    quote_every_asset(
+        now, lambda: timedelta(seconds=rng.uniform(0, 3600) if rng.random() < 0.1 else rng.uniform(0, 200))
     )
     DeadLetter.objects.bulk_create(
         DeadLetter(

@@ -26,8 +26,10 @@ from backend.providers.http import build_client
 from backend.providers.models import QuoteBatch
 from backend.providers.orchestrator import Instrument, ProviderChain
 from backend.providers.yahoo import YahooClient
+from bench.request_log import settled_count
 
 KEY = "bench-key"
+CRYPTO_CHAIN = ("binance", "coingecko", "coinmarketcap")
 
 
 @dataclass
@@ -61,15 +63,9 @@ def timed(fn: Callable[[], QuoteBatch]) -> tuple[QuoteBatch, float]:
     return batch, time.perf_counter() - started
 
 
-def count(server: FakeProviderServer, provider: str) -> int:
-    """Requests the server logged for ``provider``, once the log stops growing (it logs after replying)."""
-    seen = len(server.requests(provider))
-    while True:
-        time.sleep(0.05)
-        now = len(server.requests(provider))
-        if now == seen:
-            return now
-        seen = now
+def chain_calls(server: FakeProviderServer) -> str:
+    """Requests to each provider of the crypto chain, in chain order."""
+    return " / ".join(str(settled_count(server, name)) for name in CRYPTO_CHAIN)
 
 
 def main() -> None:
@@ -90,18 +86,19 @@ def main() -> None:
         # Warm-up: one connection and Yahoo's cookie + crumb, so timings measure the steady state.
         clients["binance"].fetch_quotes(["BTCUSDT"])
         clients["yahoo"].fetch_quotes(["AAPL"])
-        count(server, "yahoo")  # let the warm-up reach the log before it is cleared
+        settled_count(server, "yahoo")  # let the warm-up reach the log before it is cleared
 
-        for name in ("binance", "coingecko", "coinmarketcap"):
+        universes = [("crypto", name, [c.ids[name] for c in coins]) for name in CRYPTO_CHAIN]
+        universes += [("stock", name, stocks) for name in ("yahoo", "alphavantage")]
+        for asset_class, name, ids in universes:
             client = clients[name]
-            ids = [c.ids[name] for c in coins]
             server.clear_requests()
             batch, seconds = timed(lambda client=client, ids=ids: client.fetch_quotes(ids))
             expected = math.ceil(len(ids) / client.batch_limit)
-            calls = count(server, name)
+            calls = settled_count(server, name)
             rows.append(
                 Row(
-                    f"crypto, {name}",
+                    f"{asset_class}, {name}",
                     len(ids),
                     str(client.batch_limit),
                     str(expected),
@@ -111,27 +108,7 @@ def main() -> None:
                 )
             )
 
-        for name in ("yahoo", "alphavantage"):
-            client = clients[name]
-            server.clear_requests()
-            batch, seconds = timed(lambda client=client: client.fetch_quotes(stocks))
-            expected = math.ceil(len(stocks) / client.batch_limit)
-            calls = count(server, name)
-            rows.append(
-                Row(
-                    f"stock, {name}",
-                    len(stocks),
-                    str(client.batch_limit),
-                    str(expected),
-                    str(calls),
-                    len(batch.quotes),
-                    seconds,
-                )
-            )
-
-        chain = ProviderChain(
-            [clients["binance"], clients["coingecko"], clients["coinmarketcap"]], breaker=CircuitBreaker()
-        )
+        chain = ProviderChain([clients[name] for name in CRYPTO_CHAIN], breaker=CircuitBreaker())
         server.clear_requests()
         batch, seconds = timed(lambda: chain.fetch_quotes(coins))
         rows.append(
@@ -140,7 +117,7 @@ def main() -> None:
                 len(coins),
                 "20 / 250 / 100",
                 f"{math.ceil(n_crypto / 20)} / 0 / 0",
-                f"{count(server, 'binance')} / {count(server, 'coingecko')} / {count(server, 'coinmarketcap')}",
+                chain_calls(server),
                 len(batch.quotes),
                 seconds,
             )
@@ -156,7 +133,7 @@ def main() -> None:
                 len(coins),
                 "20 / 250 / 100",
                 f"1 / {math.ceil(n_crypto / 250)} / 0",
-                f"{count(server, 'binance')} / {count(server, 'coingecko')} / {count(server, 'coinmarketcap')}",
+                chain_calls(server),
                 len(batch.quotes),
                 seconds,
             )

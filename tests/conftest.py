@@ -7,14 +7,47 @@ broker and database the settings point at: Redis and PostgreSQL when
 
 from __future__ import annotations
 
-import pytest
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
-pytest_plugins = ["tests.fixtures.worker", "tests.fixtures.factories", "tests.fixtures.deadletters"]
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+pytest_plugins = [
+    "tests.fixtures.worker",
+    "tests.fixtures.draining",
+    "tests.fixtures.factories",
+    "tests.fixtures.deadletters",
+]
+
+
+@pytest.fixture
+def empty_cache() -> Iterator[None]:
+    """The cache (schedule locks, claimed tick slots) empty before and after the test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(scope="session", autouse=True)
-def shared_metric_files() -> None:
-    """Like web, beat and workers, the test process writes its task metrics to the shared files."""
+def shared_metric_files() -> Iterator[Path]:
+    """Like web, beat and workers, the test process writes its task metrics to the shared files.
+
+    The directory is the session's own, empty at the start: files an interrupted earlier run left
+    (or an orphaned worker of it still writes) would otherwise be merged into this run's scrapes.
+    Workers and beat started by the tests get it too (``subprocess_env``).
+    """
     from backend.tasks.telemetry import multiproc
 
-    multiproc.enable()
+    Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="prometheus-", dir=settings.VAR_DIR))
+    with pytest.MonkeyPatch.context() as env, override_settings(PROMETHEUS_MULTIPROC_DIR=path):
+        env.setenv("PROMETHEUS_MULTIPROC_DIR", str(path))  # enable() sets it too; set here so it is undone
+        multiproc.enable()
+        yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -147,6 +147,12 @@ def _binance_profile(symbol: str) -> Profile:
     return pair_profile(base, quote)
 
 
+def _binance_missing(name: str) -> Reply:
+    """Binance's 400 for a mandatory parameter that was not sent."""
+    msg = f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+    return json_reply(400, {"code": -1102, "msg": msg})
+
+
 class BinanceApi:
     """The fake Binance endpoints; reads the server's clock, options and unknown symbols."""
 
@@ -287,13 +293,7 @@ class BinanceApi:
     def _binance_klines(self, req: ApiRequest) -> Reply:
         symbol = req.get("symbol")
         if not symbol:
-            return json_reply(
-                400,
-                {
-                    "code": -1102,
-                    "msg": "Mandatory parameter 'symbol' was not sent, was empty/null, or malformed.",
-                },
-            )
+            return _binance_missing("symbol")
         if not _BINANCE_SYMBOL_RE.match(symbol):
             return json_reply(
                 400,
@@ -304,13 +304,7 @@ class BinanceApi:
             )
         interval = req.get("interval")
         if not interval:
-            return json_reply(
-                400,
-                {
-                    "code": -1102,
-                    "msg": "Mandatory parameter 'interval' was not sent, was empty/null, or malformed.",
-                },
-            )
+            return _binance_missing("interval")
         step = _BINANCE_INTERVALS.get(interval)
         if step is None:
             return json_reply(400, {"code": -1120, "msg": "Invalid interval."})

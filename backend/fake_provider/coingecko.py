@@ -111,13 +111,18 @@ class CoinGeckoApi:
             out[coin_id] = row
         return json_reply(200, out)
 
-    def _cg_markets(self, req: ApiRequest) -> Reply:
+    def _cg_vs_rate(self, req: ApiRequest) -> float | Reply:
+        """Units of the request's ``vs_currency`` per dollar, or CoinGecko's 400 when it is missing or unknown."""
         vs = (req.get("vs_currency") or "").lower()
         if not vs:
             return json_reply(400, {"error": "Missing parameter vs_currency"})
         rate = self._cg_rate(vs)
-        if rate is None:
-            return json_reply(400, {"error": "invalid vs_currency"})
+        return json_reply(400, {"error": "invalid vs_currency"}) if rate is None else rate
+
+    def _cg_markets(self, req: ApiRequest) -> Reply:
+        rate = self._cg_vs_rate(req)
+        if isinstance(rate, Reply):
+            return rate
         try:
             per_page = int_param(req.params, "per_page", 100) or 100
             page = int_param(req.params, "page", 1) or 1
@@ -183,12 +188,9 @@ class CoinGeckoApi:
         return json_reply(200, rows)
 
     def _cg_market_chart(self, req: ApiRequest, coin_id: str, *, ranged: bool) -> Reply:
-        vs = (req.get("vs_currency") or "").lower()
-        if not vs:
-            return json_reply(400, {"error": "Missing parameter vs_currency"})
-        rate = self._cg_rate(vs)
-        if rate is None:
-            return json_reply(400, {"error": "invalid vs_currency"})
+        rate = self._cg_vs_rate(req)
+        if isinstance(rate, Reply):
+            return rate
         asset = self._cg_asset(coin_id.lower())
         if asset is None:
             return json_reply(404, {"error": "coin not found"})

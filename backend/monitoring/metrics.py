@@ -38,6 +38,20 @@ from .freshness import current_freshness
 # Task results counted over this window (older rows are pruned by cleanup anyway).
 TASK_WINDOW = timedelta(hours=24)
 BREAKER_VALUES = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
+# The per-class gauges of the freshness report: its row's field -> (metric name, help).
+CLASS_GAUGES = {
+    "assets": ("financehub_assets", "Active, unquarantined assets per class (the ones kept fresh)"),
+    "stale": (
+        "financehub_stale_assets",
+        "Assets whose quote (provider as-of time) is older than their calendar-aware target, or missing",
+    ),
+    "fresh_share": ("financehub_fresh_share", "Share of a class's assets within their target (0-1)"),
+    "without_quote": ("financehub_assets_without_quote", "Assets with no quote at all yet"),
+    "target_seconds": (
+        "financehub_freshness_target_seconds",
+        "Age a class's quotes may reach while its market is in session",
+    ),
+}
 
 
 def queue_depths() -> dict[str, int]:
@@ -172,25 +186,8 @@ class PlatformCollector(Collector):
 def freshness_metrics(report: FreshnessReport) -> Iterator[Metric]:
     """Per class: assets, stale assets, fresh share, assets never quoted, target and age quantiles; the stalest."""
     families = {
-        "assets": GaugeMetricFamily(
-            "financehub_assets", "Active, unquarantined assets per class (the ones kept fresh)", labels=["asset_class"]
-        ),
-        "stale": GaugeMetricFamily(
-            "financehub_stale_assets",
-            "Assets whose quote (provider as-of time) is older than their calendar-aware target, or missing",
-            labels=["asset_class"],
-        ),
-        "share": GaugeMetricFamily(
-            "financehub_fresh_share", "Share of a class's assets within their target (0-1)", labels=["asset_class"]
-        ),
-        "missing": GaugeMetricFamily(
-            "financehub_assets_without_quote", "Assets with no quote at all yet", labels=["asset_class"]
-        ),
-        "target": GaugeMetricFamily(
-            "financehub_freshness_target_seconds",
-            "Age a class's quotes may reach while its market is in session",
-            labels=["asset_class"],
-        ),
+        field: GaugeMetricFamily(name, documentation, labels=["asset_class"])
+        for field, (name, documentation) in CLASS_GAUGES.items()
     }
     ages = GaugeMetricFamily(
         "financehub_asset_age_seconds",
@@ -198,12 +195,8 @@ def freshness_metrics(report: FreshnessReport) -> Iterator[Metric]:
         labels=["asset_class", "quantile"],
     )
     for row in report.classes:
-        label = [row.asset_class]
-        families["assets"].add_metric(label, row.assets)
-        families["stale"].add_metric(label, row.stale)
-        families["share"].add_metric(label, row.fresh_share)
-        families["missing"].add_metric(label, row.without_quote)
-        families["target"].add_metric(label, row.target_seconds)
+        for field, family in families.items():
+            family.add_metric([row.asset_class], getattr(row, field))
         for quantile, seconds in row.age_quantiles.items():
             ages.add_metric([row.asset_class, quantile], seconds)
     stalest = GaugeMetricFamily(

@@ -183,16 +183,7 @@ class ReliableTask(Task):
                 headers = {**(self.request.headers or {}), **(options.pop("headers", None) or {})}
                 options["headers"] = {**headers, NOT_BEFORE_HEADER: time.time() + wait}
         try:
-            return super().retry(
-                args=args,
-                kwargs=kwargs,
-                exc=exc,
-                throw=throw,
-                eta=eta,
-                countdown=countdown,
-                max_retries=max_retries,
-                **options,
-            )
+            return super().retry(args, kwargs, exc, throw, eta, countdown, max_retries, **options)
         except Reject as rejected:
             if rejected.requeue:
                 raise

@@ -43,17 +43,23 @@ class ScheduleEntry:
     description: str = ""
 
 
+def _quotes(asset_class: str, every_seconds: int, assets: str) -> ScheduleEntry:
+    """The quote fan-out of one asset class (``assets`` names its assets in the description)."""
+    return ScheduleEntry(
+        f"quotes: {asset_class}",
+        "quotes.dispatch",
+        WorkKind.QUOTES,
+        every_seconds,
+        kwargs={"asset_class": asset_class},
+        asset_class=asset_class,
+        description=f"Latest quote and today's running daily bar of every active {assets}, "
+        "sent as provider-sized fetch batches.",
+    )
+
+
 SCHEDULES: tuple[ScheduleEntry, ...] = (
-    ScheduleEntry(
-        "quotes: crypto", "quotes.dispatch", WorkKind.QUOTES, 120, None, {"asset_class": "crypto"}, "crypto",
-        description="Latest quote and today's running daily bar of every active crypto asset, "
-        "sent as provider-sized fetch batches.",
-    ),
-    ScheduleEntry(
-        "quotes: stock", "quotes.dispatch", WorkKind.QUOTES, 300, None, {"asset_class": "stock"}, "stock",
-        description="Latest quote and today's running daily bar of every active stock, "
-        "sent as provider-sized fetch batches.",
-    ),
+    _quotes("crypto", 120, "crypto asset"),
+    _quotes("stock", 300, "stock"),
     ScheduleEntry(
         "news", "news.fetch", WorkKind.NEWS, every_seconds=1800,
         description="Recent articles about the active assets (a rotating window of symbols per run), "

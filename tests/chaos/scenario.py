@@ -73,6 +73,30 @@ def start_quote_run(
     return QuoteRun(stack, symbols, worker, started_wall, started)
 
 
+def fault_in_flight(
+    stack: Stack,
+    scenario: str,
+    inject: Callable[[QuoteRun], float],
+    *,
+    assets: int,
+    batch_size: int,
+    bound: float,
+    checks: list[Callable[[QuoteRun], Finding]] | None = None,
+    patience: float | None = None,
+    worker_env: dict[str, str] | None = None,
+) -> Verdict:
+    """Start a quote run of held batches, call ``inject`` once they are in flight, and judge the recovery.
+
+    ``inject`` returns the moment (monotonic) the fault was over, which recovery is measured from;
+    ``checks`` are findings about the run, as in ``finish``.
+    """
+    run = start_quote_run(stack, assets=assets, batch_size=batch_size, hang=1.0, worker_env=worker_env)
+    run.wait_in_flight()
+    fault_over = inject(run)
+    probes = [lambda probe=probe: probe(run) for probe in checks or ()]
+    return finish(run, scenario, fault_over=fault_over, bound=bound, patience=patience, checks=probes)
+
+
 def finish(
     run: QuoteRun,
     scenario: str,

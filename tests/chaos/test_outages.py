@@ -10,7 +10,7 @@ import time
 import pytest
 
 from .accounting import Finding
-from .scenario import explain, finish, start_quote_run
+from .scenario import QuoteRun, explain, fault_in_flight
 
 pytestmark = pytest.mark.chaos
 
@@ -20,35 +20,33 @@ REDIS_DOWN_SECONDS = 5
 OUTAGE_RECOVERY_BOUND = 150
 
 
-def worker_survived(run) -> Finding:
+def worker_survived(run: QuoteRun) -> Finding:
     alive = run.worker.alive()
     return Finding("the worker rode out the outage", alive, "still running" if alive else "exited")
 
 
-def test_redis_restart_mid_fan_out_with_1200_assets(stack) -> None:
-    run = start_quote_run(stack, assets=1200, batch_size=50, hang=1.0)
-    run.wait_in_flight()
-    # A clean restart, as a deploy or a crash-and-restart with the append-only file does it.
-    stack.services.redis.stop()
-    time.sleep(REDIS_DOWN_SECONDS)
-    stack.services.redis.start()
-    back = time.monotonic()
-    verdict = finish(
-        run, f"Redis restart ({REDIS_DOWN_SECONDS} s down, 1200 assets)", fault_over=back,
-        bound=OUTAGE_RECOVERY_BOUND, checks=[lambda: worker_survived(run)],
+def outage(stack, scenario: str, service, seconds: float, *stop_args: str) -> None:
+    """Stop ``service`` for ``seconds`` mid-fan-out over 1200 assets; the run must recover and the worker live."""
+
+    def stop_and_start(run: QuoteRun) -> float:
+        service.stop(*stop_args)
+        time.sleep(seconds)
+        service.start()
+        return time.monotonic()
+
+    verdict = fault_in_flight(
+        stack, scenario, stop_and_start, assets=1200, batch_size=50, bound=OUTAGE_RECOVERY_BOUND,
+        checks=[worker_survived],
     )  # fmt: skip
     assert verdict.ok, explain(verdict, stack)
+
+
+def test_redis_restart_mid_fan_out_with_1200_assets(stack) -> None:
+    # A clean restart, as a deploy or a crash-and-restart with the append-only file does it.
+    scenario = f"Redis restart ({REDIS_DOWN_SECONDS} s down, 1200 assets)"
+    outage(stack, scenario, stack.services.redis, REDIS_DOWN_SECONDS)
 
 
 def test_postgres_down_30_seconds_while_batches_run_and_fail(stack) -> None:
-    run = start_quote_run(stack, assets=1200, batch_size=50, hang=1.0)
-    run.wait_in_flight()
-    stack.services.postgres.stop("fast")
-    time.sleep(POSTGRES_DOWN_SECONDS)
-    stack.services.postgres.start()
-    back = time.monotonic()
-    verdict = finish(
-        run, f"PostgreSQL down {POSTGRES_DOWN_SECONDS} s (1200 assets)", fault_over=back,
-        bound=OUTAGE_RECOVERY_BOUND, checks=[lambda: worker_survived(run)],
-    )  # fmt: skip
-    assert verdict.ok, explain(verdict, stack)
+    scenario = f"PostgreSQL down {POSTGRES_DOWN_SECONDS} s (1200 assets)"
+    outage(stack, scenario, stack.services.postgres, POSTGRES_DOWN_SECONDS, "fast")

@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 
 import pytest
 
 from . import observe
 from .accounting import Finding
-from .scenario import QuoteRun, explain, finish, kill_busy_child, start_quote_run, wait_until_stopped
+from .scenario import QuoteRun, explain, fault_in_flight, kill_busy_child, wait_until_stopped
 
 pytestmark = pytest.mark.chaos
 
@@ -29,15 +30,27 @@ def busy_child_lost(run: QuoteRun) -> Finding:
 
 
 def sigkill_busy_child(stack, *, assets: int, batch_size: int, bound: float) -> None:
-    run = start_quote_run(stack, assets=assets, batch_size=batch_size, hang=1.0)
-    run.wait_in_flight()
-    kill_busy_child(stack, run.worker, signal.SIGKILL)
-    killed_at = time.monotonic()
-    verdict = finish(
-        run, f"SIGKILL busy pool child ({assets} assets)", fault_over=killed_at, bound=bound,
-        checks=[lambda: busy_child_lost(run)],
+    def kill(run: QuoteRun) -> float:
+        kill_busy_child(stack, run.worker, signal.SIGKILL)
+        return time.monotonic()
+
+    verdict = fault_in_flight(
+        stack, f"SIGKILL busy pool child ({assets} assets)", kill, assets=assets, batch_size=batch_size, bound=bound,
+        checks=[busy_child_lost],
     )  # fmt: skip
     assert verdict.ok, explain(verdict, stack)
+
+
+def kill_main_process(worker_env: dict[str, str] | None = None) -> Callable[[QuoteRun], float]:
+    """SIGKILL the worker's main process; a supervisor (docker restart policy, systemd) starts a new one."""
+
+    def kill(run: QuoteRun) -> float:
+        os.kill(run.worker.pid, signal.SIGKILL)
+        killed_at = time.monotonic()
+        run.stack.start_worker(worker_env)  # the held batches must reach it
+        return killed_at
+
+    return kill
 
 
 @pytest.mark.chaos_short
@@ -50,40 +63,38 @@ def test_sigkill_of_a_busy_pool_child_with_1200_assets_in_flight(stack) -> None:
 
 
 def test_sigkill_of_the_worker_main_process_with_1200_assets_in_flight(stack) -> None:
-    run = start_quote_run(stack, assets=1200, batch_size=50, hang=1.0)
-    run.wait_in_flight()
-    os.kill(run.worker.pid, signal.SIGKILL)
-    killed_at = time.monotonic()
-    # A supervisor (docker restart policy, systemd) starts a new worker; the held batches must reach it.
-    stack.start_worker()
-    verdict = finish(run, "SIGKILL worker main process (1200 assets)", fault_over=killed_at, bound=WORKER_LOSS_BOUND)
+    verdict = fault_in_flight(
+        stack, "SIGKILL worker main process (1200 assets)", kill_main_process(), assets=1200, batch_size=50,
+        bound=WORKER_LOSS_BOUND,
+    )  # fmt: skip
     assert verdict.ok, explain(verdict, stack)
 
 
 def test_with_an_hour_long_visibility_timeout_the_recovery_checker_goes_red(stack) -> None:
     """The protection off (the old 3600 s visibility timeout): a killed worker's batches stay held past the bound."""
     bound = 45
-    run = start_quote_run(stack, assets=120, batch_size=20, hang=1.0, worker_env={"CELERY_VISIBILITY_TIMEOUT": "3600"})
-    run.wait_in_flight()
-    os.kill(run.worker.pid, signal.SIGKILL)
-    killed_at = time.monotonic()
-    stack.start_worker({"CELERY_VISIBILITY_TIMEOUT": "3600"})
-    verdict = finish(run, "SIGKILL main process, visibility timeout 3600 s", fault_over=killed_at, bound=bound,
-                     patience=bound + 15)  # fmt: skip
+    env = {"CELERY_VISIBILITY_TIMEOUT": "3600"}
+    verdict = fault_in_flight(
+        stack, "SIGKILL main process, visibility timeout 3600 s", kill_main_process(env), assets=120, batch_size=20,
+        bound=bound, worker_env=env, patience=bound + 15,
+    )  # fmt: skip
     assert not verdict.ok
     assert any("never recovered" in f or "recovery took" in f for f in verdict.failures), verdict.failures
     assert verdict.lost, "the held batches should be missing when the checker gives up"
 
 
 def warm_shutdown(stack, *, assets: int, batch_size: int, bound: float) -> None:
-    run = start_quote_run(stack, assets=assets, batch_size=batch_size, hang=1.0)
-    run.wait_in_flight()
-    run.worker.process.send_signal(signal.SIGTERM)
-    stopped_at = time.monotonic()
-    exited = wait_until_stopped(run.worker, 60)
-    stack.start_worker()
+    exited = False
 
-    def clean_exit() -> Finding:
+    def stop(run: QuoteRun) -> float:
+        nonlocal exited
+        run.worker.process.send_signal(signal.SIGTERM)
+        stopped_at = time.monotonic()
+        exited = wait_until_stopped(run.worker, 60)
+        stack.start_worker()
+        return stopped_at
+
+    def clean_exit(run: QuoteRun) -> Finding:
         code = run.worker.process.returncode
         lost = observe.log_facts(run.worker.log()).busy_children_lost
         return Finding(
@@ -92,9 +103,9 @@ def warm_shutdown(stack, *, assets: int, batch_size: int, bound: float) -> None:
             f"exited={exited} code={code} batches cut off={lost}",
         )
 
-    verdict = finish(
-        run, f"SIGTERM warm shutdown mid-batch ({assets} assets)", fault_over=stopped_at, bound=bound,
-        checks=[clean_exit],
+    verdict = fault_in_flight(
+        stack, f"SIGTERM warm shutdown mid-batch ({assets} assets)", stop, assets=assets, batch_size=batch_size,
+        bound=bound, checks=[clean_exit],
     )  # fmt: skip
     assert verdict.ok, explain(verdict, stack)
 

@@ -1,8 +1,7 @@
 """Django admin driven in a real headless Chromium: login, asset validation, dead letters, dispatch runs.
 
-The browser is Debian's ``chromium`` (/usr/bin/chromium; ``.ci/run`` installs it), launched through
-Playwright's bundled driver: Playwright's own browser download is never used. A missing Chromium is a
-failure, not a skip. The site runs in pytest-django's ``live_server`` thread against the test
+The browser is Debian's ``chromium`` (``tests/e2e/chromium.py``; fixtures in this folder's conftest).
+A missing Chromium is a failure, not a skip. The site runs in pytest-django's ``live_server`` thread against the test
 database (``transactional_db``, so the browser sees committed rows); it serves the admin's static
 files too.
 
@@ -12,116 +11,20 @@ its path is printed in the failure report.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from backend.market.models import Asset, AssetType
 from backend.tasks.models import DeadLetter
 from backend.tasks.runs import DispatchRun
+from tests.e2e.chromium import PASSWORD, log_in
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # required as root
-    "--disable-gpu",
-    # Keep Chromium off the network: no update checks, no sync, no first-run fetches.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-TIMEOUT_MS = 15_000
-PASSWORD = "correct horse battery staple"
-SCREENSHOT_DIR = Path(settings.VAR_DIR).resolve() / "screenshots"
-
-
-class _ScreenshotOnFailure:
-    """Pytest plugin (registered while the browser is up): screenshot the page of a failed test."""
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-        report = yield
-        page = getattr(item, "funcargs", {}).get("page")
-        if report.when == "call" and report.failed and page is not None and not page.is_closed():
-            SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
-            path = SCREENSHOT_DIR / (re.sub(r"[^\w.-]+", "_", item.name) + ".png")
-            try:
-                page.screenshot(path=str(path), full_page=True)
-                note = f"screenshot of {page.url}: {path}"
-            except Exception as exc:  # noqa: BLE001 - a failed screenshot must not hide the test's failure
-                note = f"no screenshot ({type(exc).__name__}: {exc})"
-            report.sections.append(("browser", note))
-        return report
-
-
-@pytest.fixture(scope="module")
-def browser(pytestconfig: pytest.Config) -> Iterator[Browser]:
-    """One headless Chromium for all tests of this module.
-
-    Module-scoped, not session-scoped: while Playwright's sync API is up, its event loop counts as
-    running in the main thread, which would break ``asyncio.run``/``async_to_sync`` in any later test.
-    """
-    if not os.access(CHROMIUM, os.X_OK):
-        message = f"{CHROMIUM} is missing: browser tests need Debian's Chromium (apt-get install chromium)"
-        if os.environ.get("FINANCEHUB_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{message}; CI requires it (.ci/run installs it)", pytrace=False)
-        # A developer machine with only Python still passes `make test`; CI never gets here.
-        pytest.skip(message)
-    plugin = _ScreenshotOnFailure()
-    pytestconfig.pluginmanager.register(plugin, "admin-browser-screenshots")
-    try:
-        # Playwright's sync API keeps its asyncio loop in a greenlet of the main thread, so Django's
-        # async-safety check sees a "running loop" around every ORM call the tests make. The calls
-        # are synchronous and on the main thread; allow them while the browser is up, then restore.
-        with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
-            patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                yield browser
-            finally:
-                browser.close()
-    finally:
-        pytestconfig.pluginmanager.unregister(plugin)
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    """A fresh browser context (no cookies) per test."""
-    context = browser.new_context()
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    try:
-        yield page
-    finally:
-        context.close()
-
-
-@pytest.fixture
-def site(live_server, transactional_db) -> str:
-    """Base URL of the live server; rows the test commits are visible to it."""
-    return live_server.url
-
-
-@pytest.fixture
-def superuser(transactional_db) -> User:
-    return User.objects.create_superuser("admin", "admin@example.com", PASSWORD)
-
-
-def log_in(page: Page, site: str, username: str, password: str = PASSWORD) -> None:
-    page.goto(site + reverse("admin:login"))
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
 
 
 def action_values(page: Page) -> list[str]:

@@ -10,7 +10,6 @@ Screenshots of the page are kept under ``$FINANCEHUB_VAR_DIR/screenshots/`` as t
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -22,18 +21,12 @@ from backend.tasks.models import DeadLetter, DeadLetterAction
 from backend.tasks.runs import DispatchRun
 from backend.tasks.tasks import dispatch_quotes, heartbeat
 from backend.tasks.ticks import BEAT_FLAG_HEADER, SCHEDULE_HEADER
-from tests.e2e import test_admin_browser as admin_browser
-from tests.fixtures.deadletters import swapped_worker
-from tests.fixtures.worker import WorkerProcess
+from tests.e2e.chromium import PASSWORD, SCREENSHOT_DIR
+from tests.fixtures.waiting import wait_for
+from tests.fixtures.worker import WorkerProcess, require_alive, swapped_worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
-browser = admin_browser.browser
-page = admin_browser.page
-site = admin_browser.site
-superuser = admin_browser.superuser
-PASSWORD = admin_browser.PASSWORD
-ARTEFACTS = admin_browser.SCREENSHOT_DIR
 # One retry, one second apart: a batch whose only provider is down is dead-lettered within seconds.
 WORKER_ENV = {"TASK_MAX_RETRIES": "1", "TASK_RETRY_DELAY_FLOOR": "1", "TASK_RETRY_BACKOFF_MAX": "1"}
 
@@ -46,24 +39,13 @@ def quick_worker(celery_worker_process: WorkerProcess, django_db_blocker) -> Ite
 
 @pytest.fixture
 def worker(quick_worker: WorkerProcess, transactional_db, providers) -> WorkerProcess:
-    if not quick_worker.alive():
-        pytest.fail(f"the worker died:\n{quick_worker.log()[-3000:]}")
-    return quick_worker
+    return require_alive(quick_worker)
 
 
 @pytest.fixture
 def no_reload(settings) -> None:
     # The page reloads itself every 30 s in production; a reload in the middle of a click would race.
     settings.DASHBOARD_REFRESH_SECONDS = 0
-
-
-def wait_for(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.25)
-    return False
 
 
 def beat_tick(asset_class: str, worker: WorkerProcess) -> DispatchRun:
@@ -125,8 +107,8 @@ def test_charts_show_a_real_run_and_a_dead_letter_is_replayed_by_clicking(
     row = page.locator(f"#dead-letters tr.letter[data-id='{letter.pk}']")
     expect(row).to_contain_text("ONLYCMC")
     expect(row).to_contain_text("coinmarketcap")
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTEFACTS / "dashboard.png"), full_page=True)
+    SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT_DIR / "dashboard.png"), full_page=True)
 
     providers.clear_faults()  # CoinMarketCap is back: the replay can succeed
     row.get_by_role("button", name="Replay").click()
@@ -134,7 +116,7 @@ def test_charts_show_a_real_run_and_a_dead_letter_is_replayed_by_clicking(
     expect(page.locator("ul.messages li.success")).to_contain_text(f"Dead letter #{letter.pk} (quotes.fetch) replayed")
     expect(row).to_have_count(0)
     expect(page.locator("#dead-letters h2")).to_have_text(f"Open dead letters ({DeadLetter.objects.count() - 1})")
-    page.screenshot(path=str(ARTEFACTS / "dashboard-after-replay.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOT_DIR / "dashboard-after-replay.png"), full_page=True)
     resolved = wait_for(lambda: DeadLetter.objects.get(pk=letter.pk).state == DeadLetter.State.RESOLVED)
     assert resolved, f"the replay did not succeed:\n{worker.log()[-3000:]}"
     history = list(DeadLetterAction.objects.filter(dead_letter=letter).values_list("kind", "result", "actor"))

@@ -21,18 +21,10 @@ from backend.core.celery import app
 from backend.providers.errors import AllProvidersFailedError, PermanentProviderError
 from backend.tasks import deadletters
 from backend.tasks.models import DeadLetter
-from tests.e2e import test_admin_browser as admin_browser
+from tests.e2e.chromium import PASSWORD, log_in
 from tests.fixtures import failing_tasks
 
 pytestmark = pytest.mark.e2e
-
-# The same Chromium, pages, live server and admin user as the other admin browser tests.
-browser = admin_browser.browser
-page = admin_browser.page
-site = admin_browser.site
-superuser = admin_browser.superuser
-log_in = admin_browser.log_in
-PASSWORD = admin_browser.PASSWORD
 
 WIDTH = 1400
 

@@ -26,9 +26,8 @@ from backend.market.models import Asset
 from backend.tasks import deadletters, tasks
 from backend.tasks.deadletters import FALLBACK_REDIS_KEY, parking, storage
 from backend.tasks.models import DeadLetter
-from tests.fixtures.deadletters import swapped_worker
 from tests.fixtures.waiting import wait_for
-from tests.fixtures.worker import WorkerProcess
+from tests.fixtures.worker import WorkerProcess, swapped_worker
 
 pytestmark = pytest.mark.integration
 

@@ -27,9 +27,8 @@ from backend.tasks import deadletters, tasks
 from backend.tasks.deadletters import storage
 from backend.tasks.models import DeadLetter
 from tests.fixtures import failing_tasks
-from tests.fixtures.deadletters import swapped_worker
 from tests.fixtures.waiting import wait_for
-from tests.fixtures.worker import WorkerProcess
+from tests.fixtures.worker import WorkerProcess, require_alive, swapped_worker
 
 pytestmark = pytest.mark.integration
 
@@ -60,8 +59,7 @@ def _clear_fallback() -> None:
 @pytest.fixture
 def worker(failing_worker: WorkerProcess, transactional_db) -> Iterator[WorkerProcess]:
     """The failing-task worker, alive, with committed data it can see and an empty fallback."""
-    if not failing_worker.alive():
-        pytest.fail(f"the worker died:\n{failing_worker.log()[-3000:]}")
+    require_alive(failing_worker)
     _clear_fallback()
     yield failing_worker
     _clear_fallback()

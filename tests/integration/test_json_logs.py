@@ -23,8 +23,16 @@ from django_celery_results.models import TaskResult
 from backend.tasks.models import DeadLetter
 from backend.tasks.runs import DispatchRun
 from backend.tasks.tasks import dispatch_quotes
-from tests.fixtures.deadletters import swapped_worker
-from tests.fixtures.worker import REPO_DIR, WorkerProcess, start_beat, stop_worker, subprocess_env
+from tests.fixtures.waiting import wait_for
+from tests.fixtures.worker import (
+    REPO_DIR,
+    WorkerProcess,
+    require_alive,
+    start_beat,
+    stop_worker,
+    subprocess_env,
+    swapped_worker,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -41,9 +49,7 @@ def json_worker(celery_worker_process: WorkerProcess, django_db_blocker) -> Iter
 
 @pytest.fixture
 def worker(json_worker: WorkerProcess, transactional_db, providers) -> WorkerProcess:
-    if not json_worker.alive():
-        pytest.fail(f"the worker died:\n{json_worker.log()[-3000:]}")
-    return json_worker
+    return require_alive(json_worker)
 
 
 def parsed(text: str) -> list[dict]:
@@ -55,15 +61,6 @@ def parsed(text: str) -> list[dict]:
         except json.JSONDecodeError:
             pytest.fail(f"line {number} is not JSON: {line[:300]!r}")
     return records
-
-
-def wait_for(condition, timeout: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.25)
-    return False
 
 
 def free_port() -> int:

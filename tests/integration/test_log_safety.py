@@ -11,11 +11,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from django.db import connection
 
 from backend.tasks.tasks import backfill_history, fetch_quotes
 from tests.fixtures import failing_tasks
-from tests.fixtures.worker import WorkerProcess, start_worker, stop_worker
+from tests.fixtures.worker import WorkerProcess, swapped_worker
 
 pytestmark = pytest.mark.integration
 
@@ -24,20 +23,12 @@ HOSTILE = f"AAPL\r\n{FORGED_LINE}"
 RECORD_START = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]+ ")
 
 
-def _swap(target: WorkerProcess, replacement: WorkerProcess) -> None:
-    target.hostname, target.process, target.log_path = replacement.hostname, replacement.process, replacement.log_path
-
-
 @pytest.fixture(scope="module")
 def echo_worker(celery_worker_process: WorkerProcess, django_db_blocker) -> Iterator[WorkerProcess]:
     """The session worker, restarted with the test tasks loaded (and restored plain afterwards)."""
-    with django_db_blocker.unblock():
-        connection.close()
-    stop_worker(celery_worker_process)
-    _swap(celery_worker_process, start_worker({"FINANCEHUB_EXTRA_TASK_MODULES": "tests.fixtures.failing_tasks"}))
-    yield celery_worker_process
-    stop_worker(celery_worker_process)
-    _swap(celery_worker_process, start_worker())
+    env = {"FINANCEHUB_EXTRA_TASK_MODULES": "tests.fixtures.failing_tasks"}
+    with swapped_worker(celery_worker_process, env, django_db_blocker) as worker:
+        yield worker
 
 
 def _wait_for_lines(worker: WorkerProcess, needle: str, count: int, timeout: float = 20.0) -> list[str]:

@@ -8,15 +8,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-import time_machine
 from django.utils import timezone
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
 from backend.market.models import Asset, Quote
 from backend.tasks import tasks
 from backend.tasks.runs import DispatchRun
-from backend.tasks.ticks import BEAT_SENT_HEADER
+from tests.fixtures.ticks import periodic_task, run_dispatch, tick_headers
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -26,16 +24,8 @@ THANKSGIVING_NOON_NY = datetime(2026, 11, 26, 17, 0, tzinfo=UTC)
 
 def beat_tick(asset_class: str, at: datetime) -> dict:
     """Run the dispatcher here as beat's tick at ``at`` would run it; its batches go to the real worker."""
-    every, _ = IntervalSchedule.objects.get_or_create(every=120, period=IntervalSchedule.SECONDS)
-    name = f"quotes: {asset_class} (routing test)"
-    PeriodicTask.objects.get_or_create(name=name, defaults={"task": "quotes.dispatch", "interval": every})
-    headers = {"periodic_task_name": name, "celery_beat_task": True, BEAT_SENT_HEADER: at.timestamp()}
-    tasks.dispatch_quotes.push_request(id=f"routing-test-{asset_class}", headers=headers, **headers)
-    try:
-        with time_machine.travel(at, tick=False):
-            return tasks.dispatch_quotes.run(asset_class)
-    finally:
-        tasks.dispatch_quotes.pop_request()
+    headers = tick_headers(periodic_task(f"quotes: {asset_class} (routing test)", 120), at)
+    return run_dispatch(asset_class, f"routing-test-{asset_class}", headers, at)
 
 
 def _stored(raw: str):

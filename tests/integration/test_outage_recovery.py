@@ -13,7 +13,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from backend.tasks import deadletters
 from backend.tasks.deadletters import storage
@@ -22,7 +21,7 @@ from backend.tasks.runs import DispatchRun, Heartbeat
 from backend.tasks.tasks import dispatch_quotes, fetch_news, heartbeat
 from tests.fixtures.outage_proxy import OutageProxy
 from tests.fixtures.waiting import wait_for
-from tests.fixtures.worker import WorkerProcess, _test_database_url, report, start_worker, stop_worker
+from tests.fixtures.worker import WorkerProcess, _test_database_url, report, swapped_worker
 
 pytestmark = [
     pytest.mark.integration,
@@ -34,10 +33,6 @@ pytestmark = [
 
 OUTAGE_SECONDS = 10
 ASSETS = 20
-
-
-def _swap(target: WorkerProcess, replacement: WorkerProcess) -> None:
-    target.hostname, target.process, target.log_path = replacement.hostname, replacement.process, replacement.log_path
 
 
 def _clear_fallback() -> None:
@@ -57,19 +52,14 @@ def proxied_worker(
         netloc = parts.netloc.rsplit("@", 1)
         auth = f"{netloc[0]}@" if len(netloc) == 2 else ""
         proxied = urlunsplit(parts._replace(netloc=f"{auth}127.0.0.1:{proxy.port}"))
-        with django_db_blocker.unblock():
-            connection.close()
-        stop_worker(celery_worker_process)
         env = {
             "DATABASE_URL": proxied,
             "QUOTE_BATCH_SIZE": "5",
             "TASK_RETRY_DELAY_FLOOR": "1",
             "TASK_RETRY_BACKOFF_MAX": "4",
         }
-        _swap(celery_worker_process, start_worker(env))
-        yield celery_worker_process, proxy
-        stop_worker(celery_worker_process)
-    _swap(celery_worker_process, start_worker())
+        with swapped_worker(celery_worker_process, env, django_db_blocker) as worker:
+            yield worker, proxy
 
 
 def test_tasks_picked_up_during_a_database_outage_run_when_it_is_back(

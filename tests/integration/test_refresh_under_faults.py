@@ -15,7 +15,6 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
@@ -26,7 +25,7 @@ from backend.tasks.models import DeadLetter
 from backend.tasks.runs import DispatchRun
 from backend.tasks.tasks import dispatch_quotes
 from tests.fixtures.waiting import wait_for
-from tests.fixtures.worker import WorkerProcess, start_worker, stop_worker
+from tests.fixtures.worker import WorkerProcess, require_alive, swapped_worker
 
 pytestmark = pytest.mark.integration
 
@@ -54,27 +53,16 @@ KNOWN = {
 UNKNOWN = {"stock": ["AQQ", "GQQ", "NQQ"], "crypto": ["AXQ", "DQQ", "SQQ"]}
 
 
-def _swap(target: WorkerProcess, replacement: WorkerProcess) -> None:
-    target.hostname, target.process, target.log_path = replacement.hostname, replacement.process, replacement.log_path
-
-
 @pytest.fixture(scope="module")
 def quick_worker(celery_worker_process: WorkerProcess, django_db_blocker) -> Iterator[WorkerProcess]:
     """The session worker, restarted with quick retries and small batches (restored afterwards)."""
-    with django_db_blocker.unblock():
-        connection.close()
-    stop_worker(celery_worker_process)
-    _swap(celery_worker_process, start_worker(WORKER_ENV))
-    yield celery_worker_process
-    stop_worker(celery_worker_process)
-    _swap(celery_worker_process, start_worker())
+    with swapped_worker(celery_worker_process, WORKER_ENV, django_db_blocker) as worker:
+        yield worker
 
 
 @pytest.fixture
 def worker(quick_worker: WorkerProcess, transactional_db, providers) -> Iterator[WorkerProcess]:
-    if not quick_worker.alive():
-        pytest.fail(f"the worker died:\n{quick_worker.log()[-3000:]}")
-    yield quick_worker
+    yield require_alive(quick_worker)
     providers.clear_unknown_symbols()
     pauses = build_breaker(settings.REDIS_URL or None, prefix=STATE_PREFIX).pauses
     for provider in PROVIDERS:

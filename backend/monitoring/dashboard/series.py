@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Avg, Count, F, FloatField, Func, IntegerField, Max, Q, Sum
+from django.db.models import Avg, Count, F, FloatField, Func, IntegerField, Max, Q, QuerySet, Sum
 from django.db.models.functions import Cast, Floor
 from django.utils import timezone
 from django_celery_results.models import TaskResult
@@ -78,6 +78,17 @@ def _grid(now: datetime, window: timedelta, bucket: timedelta) -> list[int]:
     return list(range(last - count + 1, last + 1))
 
 
+def _counts(rows: QuerySet, field: str, since: datetime, bucket: timedelta, *by: str) -> QuerySet:
+    """(bucket, *by, count) of ``rows`` whose ``field`` is after ``since``, grouped by bucket and ``by``."""
+    return (
+        rows.filter(**{f"{field}__gt": since})
+        .annotate(b=bucket_index(field, bucket))
+        .values_list("b", *by)
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+
+
 def _assemble(
     rows: Iterable[tuple[int, str, float | None]], names: Iterable[str], grid: list[int], bucket: timedelta, unit: str
 ) -> TimeSeries:
@@ -100,22 +111,10 @@ def task_results(now: datetime | None = None, *, window: timedelta = WINDOW, buc
     """
     now = now or timezone.now()
     grid = _grid(now, window, bucket)
-    rows = (
-        TaskResult.objects.filter(date_done__gt=now - window)
-        .annotate(b=bucket_index("date_done", bucket))
-        .values_list("b", "status")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
+    rows = _counts(TaskResult.objects.all(), "date_done", now - window, bucket, "status")
     named = [(b, TASK_STATES.get(status, "other"), n) for b, status, n in rows]
     if not settings.BATCH_TASK_RESULTS:
-        batches = (
-            DispatchBatch.objects.filter(updated_at__gt=now - window, failed_count=0)
-            .annotate(b=bucket_index("updated_at", bucket))
-            .values_list("b")
-            .annotate(n=Count("pk"))
-            .order_by()
-        )
+        batches = _counts(DispatchBatch.objects.filter(failed_count=0), "updated_at", now - window, bucket)
         named += [(b, "succeeded", n) for b, n in batches]
     return _assemble(named, [*TASK_STATES.values(), "other"], grid, bucket, "tasks")
 
@@ -124,13 +123,7 @@ def dead_letters(now: datetime | None = None, *, window: timedelta = WINDOW, buc
     """New dead letters per bucket (by their first failure), stacked by task."""
     now = now or timezone.now()
     grid = _grid(now, window, bucket)
-    rows = (
-        DeadLetter.objects.filter(first_failure_at__gt=now - window)
-        .annotate(b=bucket_index("first_failure_at", bucket))
-        .values_list("b", "task_name")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
+    rows = _counts(DeadLetter.objects.all(), "first_failure_at", now - window, bucket, "task_name")
     return _assemble(rows, [], grid, bucket, "dead letters")
 
 

@@ -18,16 +18,9 @@ from backend.tasks.dispatching import (
 )
 from backend.tasks.runs import DispatchRun
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 T0 = datetime(2026, 11, 27, 12, 0, 10, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def clear_locks():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def tick(moment: datetime, schedule: str = "quotes: crypto", **kwargs):

@@ -6,26 +6,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-import time_machine
-from django.core.cache import cache
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from backend.market.models import Quote
 from backend.tasks import tasks
 from backend.tasks.runs import DispatchRun
-from backend.tasks.ticks import BEAT_SENT_HEADER
+from tests.fixtures.ticks import periodic_task, run_dispatch, tick_headers
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 THANKSGIVING_NOON_NY = datetime(2026, 11, 26, 17, 0, tzinfo=UTC)
 TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture(autouse=True)
-def clear_locks():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
@@ -41,18 +31,8 @@ def sent(monkeypatch) -> list[dict]:
 
 
 def dispatch(asset_class: str, at: datetime, *, from_beat: bool) -> dict:
-    every, _ = IntervalSchedule.objects.get_or_create(every=300, period=IntervalSchedule.SECONDS)
-    name = f"quotes: {asset_class}"
-    PeriodicTask.objects.get_or_create(name=name, defaults={"task": "quotes.dispatch", "interval": every})
-    headers = {"periodic_task_name": name}
-    if from_beat:
-        headers.update({"celery_beat_task": True, BEAT_SENT_HEADER: at.timestamp()})
-    tasks.dispatch_quotes.push_request(id=f"d-{at.timestamp()}-{from_beat}", headers=headers, **headers)
-    try:
-        with time_machine.travel(at, tick=False):
-            return tasks.dispatch_quotes.run(asset_class)
-    finally:
-        tasks.dispatch_quotes.pop_request()
+    headers = tick_headers(periodic_task(f"quotes: {asset_class}", 300), at, from_beat=from_beat)
+    return run_dispatch(asset_class, f"d-{at.timestamp()}-{from_beat}", headers, at)
 
 
 def test_a_beat_tick_on_a_holiday_sends_no_stock_fetch_and_the_run_says_why(make_asset, sent) -> None:

@@ -7,39 +7,27 @@ from types import SimpleNamespace
 
 import pytest
 import time_machine
-from django.core.cache import cache
-from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from backend.tasks import tasks
 from backend.tasks.dispatching import record_outcome, run_once_per_tick
 from backend.tasks.routing import Decision, Route, RoutedBatch
 from backend.tasks.runs import DispatchRun
 from backend.tasks.ticks import BEAT_SENT_HEADER, origin_of, stamp_beat_ticks
+from tests.fixtures.ticks import periodic_task, run_dispatch, tick_headers
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 
 # 12:01:58 sits 2 s before the 12:02 boundary of 120-second slots.
 SENT = datetime(2026, 11, 27, 12, 1, 58, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def clear_locks():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 @pytest.fixture
 def crypto_schedule() -> str:
-    every, _ = IntervalSchedule.objects.get_or_create(every=120, period=IntervalSchedule.SECONDS)
-    PeriodicTask.objects.create(name="quotes: crypto", task="quotes.dispatch", interval=every, kwargs="{}")
-    return "quotes: crypto"
+    return periodic_task("quotes: crypto", 120)
 
 
 def beat_request(task_id: str, schedule: str, sent: datetime | None) -> SimpleNamespace:
-    headers = {"periodic_task_name": schedule, "celery_beat_task": True}
-    if sent is not None:
-        headers[BEAT_SENT_HEADER] = sent.timestamp()
+    headers = tick_headers(schedule, sent)
     return SimpleNamespace(id=task_id, headers=headers, **headers)
 
 
@@ -75,12 +63,7 @@ def test_a_tick_delayed_in_the_queue_keeps_its_own_slot_and_the_next_tick_still_
     monkeypatch.setattr(tasks.quote_plan, "plan_quote_routes", lambda asset_class, size, **_: one_batch)
 
     def run(task_id: str, tick: datetime) -> dict:
-        request = beat_request(task_id, crypto_schedule, tick)
-        tasks.dispatch_quotes.push_request(**vars(request))
-        try:
-            return tasks.dispatch_quotes.run("crypto")
-        finally:
-            tasks.dispatch_quotes.pop_request()
+        return run_dispatch("crypto", task_id, tick_headers(crypto_schedule, tick))
 
     # The 12:01:58 tick waits in a backed-up queue and reaches a worker at 12:02:30, after the
     # 12:02 boundary; the next tick (sent 12:03:58) is on time. Both slots must run.
