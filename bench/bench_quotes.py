@@ -33,6 +33,20 @@ from bench.harness import (
 PROVIDERS = ("YAHOO", "BINANCE", "COINGECKO", "ALPHA_VANTAGE", "COINMARKETCAP", "NEWSAPI")
 
 
+def seed_daily_bars(count: int) -> None:
+    """``count`` daily bars, ending today, for every asset (one INSERT ... SELECT)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO market_pricebar (asset_id, interval, timestamp, open, high, low, close, volume, source) "
+            "SELECT a.id, '1d', date_trunc('day', now()) - make_interval(days => d), 100, 110, 90, "
+            "round((95 + random() * 10)::numeric, 2), 1000, 'bench' "
+            "FROM market_asset a, generate_series(0, %s) AS d",
+            [count - 1],
+        )
+
+
 def run_once(expected: int) -> float:
     """Dispatch both classes as beat would; seconds until every asset has a quote and both runs closed."""
     from django.utils import timezone
@@ -116,6 +130,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="refreshes per worker start")
     parser.add_argument("--trials", type=int, default=1, help="worker starts per code tree (alternating trees)")
     parser.add_argument("--compare", type=Path, help="another checkout (e.g. the code before): alternate A/B with it")
+    parser.add_argument(
+        "--bars", type=int, default=0, help="daily bars per asset, as after a backfill (the dispatch reads them)"
+    )
     parser.add_argument("--profile", help="write a py-spy profile (collapsed stacks) of the worker to this file")
     args = parser.parse_args()
     setup_django()
@@ -127,6 +144,8 @@ def main() -> None:
     Asset.objects.bulk_create(
         Asset(symbol=f"S{i:05d}", name=f"Stock {i}", asset_type=stocks) for i in range(args.assets - args.assets // 2)
     )
+    if args.bars:
+        seed_daily_bars(args.bars)
     purge_queues()
     with FakeServerProcess() as server:
         env = {

@@ -7,11 +7,9 @@ The routing decision (``backend.tasks.routing``) consumes the result; nothing he
 
 from __future__ import annotations
 
-import math
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -20,8 +18,9 @@ from django.db.models import QuerySet
 
 from backend.common.exchange_sessions import ALWAYS_OPEN, MarketClock, Phase, market_clock
 
+from .bar_stats import BarStats, recent_bar_stats, stats_of
 from .dbfunctions import EpochSeconds, from_epoch
-from .models import Asset, PriceBar, Quote
+from .models import Asset, Quote
 
 # Crypto trades on no exchange calendar: its assets are always in session whatever their code says.
 ALWAYS_OPEN_CLASSES = frozenset({"crypto"})
@@ -115,14 +114,16 @@ def measure_volatility(
     change_24h_pct: float | Decimal | None, closes: Sequence[float | Decimal], thresholds: Thresholds, min_bars: int
 ) -> Volatility:
     """Volatile when either measure passes its threshold; calm only when the bars say so; else unknown."""
+    return volatility_of(change_24h_pct, stats_of([float(c) for c in closes]), thresholds, min_bars)
+
+
+def volatility_of(
+    change_24h_pct: float | Decimal | None, stats: BarStats | None, thresholds: Thresholds, min_bars: int
+) -> Volatility:
+    """``measure_volatility`` from the bars' statistics (``recent_bar_stats``) instead of their closes."""
     change = float(change_24h_pct) if change_24h_pct is not None else None
-    realised = None
-    if len(closes) >= max(min_bars, 3):
-        values = [float(c) for c in closes]
-        returns = [100 * (b / a - 1) for a, b in zip(values, values[1:], strict=False) if a > 0]
-        realised = sample_stdev(returns) if len(returns) >= 2 else None
-    if realised is not None and not math.isfinite(realised):
-        realised = None
+    bars = stats.bars if stats is not None else 0
+    realised = stats.realised_pct if stats is not None and bars >= max(min_bars, 3) else None
     if (change is not None and abs(change) >= thresholds.change_24h_pct) or (
         realised is not None and realised >= thresholds.realised_pct
     ):
@@ -131,17 +132,7 @@ def measure_volatility(
         level = Level.CALM
     else:
         level = Level.UNKNOWN  # no bars yet: say so rather than guess calm
-    return Volatility(level, change, realised, len(closes))
-
-
-def sample_stdev(values: Sequence[float]) -> float:
-    """The sample standard deviation of two or more floats.
-
-    ``statistics.stdev`` computes in exact fractions (~30 us for 20 returns); a dispatch measures
-    every asset of a class, and a percentage needs no more than float arithmetic.
-    """
-    mean = math.fsum(values) / len(values)
-    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return Volatility(level, change, realised, bars)
 
 
 def measure_staleness(
@@ -208,7 +199,7 @@ def load_conditions(
         .values_list("asset_id", "change_24h_pct", "as_of_s", "fetched_at_s")
     )
     quotes = {asset_id: (change, from_epoch(as_of), from_epoch(fetched)) for asset_id, change, as_of, fetched in rows}
-    closes = _recent_closes(among, at)
+    stats = recent_bar_stats(at, scope=scope, ids=[a.pk for a in assets] if scope is None else ())
     clocks: dict[tuple[str, str], tuple[MarketClock, float, float]] = {}  # clock, target, effective target
     thresholds: dict[str, Thresholds] = {}
     min_bars = settings.VOLATILITY_MIN_BARS
@@ -225,28 +216,10 @@ def load_conditions(
             thresholds[asset_class] = thresholds_for(asset_class)
         clock, target, effective = clocks[key]
         change, as_of, fetched_at = quotes.get(asset.pk, (None, None, None))
-        volatility = measure_volatility(change, closes.get(asset.pk, []), thresholds[asset_class], min_bars)
+        volatility = volatility_of(change, stats.get(asset.pk), thresholds[asset_class], min_bars)
         staleness = measure_staleness(as_of, clock, target, effective=effective)
         conditions.append(AssetCondition(asset.symbol, asset_class, clock, volatility, staleness, fetched_at))
     return conditions
-
-
-def _recent_closes(among: Mapping[str, object], at: datetime) -> dict[int, list[Decimal]]:
-    """The last ``VOLATILITY_BARS`` closes (oldest first) at or before ``at`` of each asset ``among`` selects."""
-    count = settings.VOLATILITY_BARS
-    interval = settings.VOLATILITY_INTERVAL
-    # Twice the span the bars cover (weekends, holidays and gaps included) bounds the scan.
-    span = {"5m": timedelta(minutes=5), "1h": timedelta(hours=1), "1d": timedelta(days=1)}[interval]
-    rows = (
-        PriceBar.objects.filter(**among, interval=interval, timestamp__lte=at, timestamp__gt=at - 2 * count * span)
-        .order_by("asset_id", "-timestamp")
-        .values_list("asset_id", "close")
-    )
-    closes: dict[int, list[Decimal]] = defaultdict(list)
-    for asset_id, close in rows:
-        if len(closes[asset_id]) < count:
-            closes[asset_id].append(close)
-    return {asset_id: values[::-1] for asset_id, values in closes.items()}
 
 
 def _duration(seconds: float) -> str:
@@ -270,4 +243,5 @@ __all__ = [
     "load_conditions",
     "measure_staleness",
     "measure_volatility",
+    "volatility_of",
 ]

@@ -10,13 +10,13 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
 from backend.common.exchange_sessions import market_clock
+from backend.market.bar_stats import sample_stdev
 from backend.market.conditions import (
     Level,
     Thresholds,
     load_conditions,
     measure_staleness,
     measure_volatility,
-    sample_stdev,
 )
 from backend.market.models import Asset, PriceBar, Quote
 
