@@ -84,9 +84,14 @@ class Failed:
 @dataclass(frozen=True, slots=True)
 class QuoteBatch:
     """The outcome of one batched quote call; every requested symbol is in exactly one of
-    ``quotes``, ``rejected`` or ``failed`` (``bars`` are extras some providers send along)."""
+    ``quotes``, ``rejected`` or ``failed`` (``bars`` are extras some providers send along).
+
+    ``failures``: when some symbols ended ``failed``, every provider that failed during the call and why
+    (a chain's verdict; a dead letter of those symbols names them).
+    """
 
     quotes: tuple[Quote, ...] = ()
     rejected: tuple[Rejected, ...] = ()
     bars: tuple[Bar, ...] = field(default=())
     failed: tuple[Failed, ...] = ()
+    failures: tuple[ProviderFailure, ...] = ()

@@ -198,7 +198,13 @@ class ProviderChain:
             for i in pending
             if not outcomes[i.symbol].transient
         ]
-        return QuoteBatch(quotes=tuple(quotes), rejected=tuple(rejected), bars=tuple(bars), failed=tuple(failed))
+        return QuoteBatch(
+            quotes=tuple(quotes),
+            rejected=tuple(rejected),
+            bars=tuple(bars),
+            failed=tuple(failed),
+            failures=tuple(failures.records) if failed else (),
+        )
 
     @staticmethod
     def _collect(

@@ -45,7 +45,7 @@ class RefreshSummary:
     source: str
     # The wait a provider asked for before the failed symbols are worth asking again, if one said.
     retry_after: float | None = None
-    # Every provider that failed when the chain served nothing (its dead letter names them).
+    # Every provider that failed during the call when symbols are left failed (their dead letter names them).
     provider_failures: tuple[ProviderFailure, ...] = ()
 
     @property
@@ -111,7 +111,8 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
         # Long enough for every failed symbol's providers to be asked again (each symbol's own wait is
         # already the shortest one among its providers).
         retry_after=max(waits) if waits else None,
-        provider_failures=provider_failures,
+        # Every provider that failed during the call, when symbols are left failed (their dead letter names them).
+        provider_failures=provider_failures or (batch.failures if failed else ()),
     )
 
 

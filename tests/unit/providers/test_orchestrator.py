@@ -146,6 +146,16 @@ def test_what_no_provider_serves_because_of_a_transient_fault_is_failed_with_eve
     assert "no identifier" in reasons["XYZ"].reason and not reasons["XYZ"].unknown
 
 
+def test_a_partly_served_call_names_every_provider_that_failed_for_the_rest() -> None:
+    chain = ProviderChain(
+        [FakeClient("binance", ["BTCUSDT"]), FakeClient("coingecko", error=transient("coingecko", retry_after=9))],
+    )
+    batch = chain.fetch_quotes([BTC, ETH])
+    assert served(batch) == {"BTC": "binance"} and [f.symbol for f in batch.failed] == ["ETH"]
+    assert [(f.provider, f.error) for f in batch.failures] == [("coingecko", "TransientProviderError")]
+    assert not chain.fetch_quotes([BTC]).failures  # nothing failed: nothing to name
+
+
 def test_every_requested_symbol_ends_in_exactly_one_place() -> None:
     class Partial(FakeClient):
         def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from backend.market.models import Asset, Quote
 from backend.providers.errors import AllProvidersFailedError, TransientProviderError
-from backend.providers.models import Failed, QuoteBatch, Rejected
+from backend.providers.models import Failed, ProviderFailure, QuoteBatch, Rejected
 from backend.providers.models import Quote as QuoteRecord
 from backend.providers.orchestrator import Instrument
 from backend.tasks import quotes
@@ -48,6 +48,9 @@ class ScriptedChain:
             failed=tuple(
                 Failed(s, "429 Too Many Requests", retry_after=3.0) for s, v in verdicts.items() if v == "fail"
             ),
+            failures=(ProviderFailure("yahoo", "ProviderThrottledError", "429"),)
+            if "fail" in verdicts.values()
+            else (),
         )
 
 
@@ -81,6 +84,18 @@ def test_every_symbol_ends_in_exactly_one_outcome(make_asset, scripted) -> None:
     assert sorted(outcomes) == sorted([*VERDICTS, "BTC", "GONE"])
     assert set(Quote.objects.values_list("asset__symbol", flat=True)) == {"AAPL", "MSFT"}
     assert summary.as_dict()["stored_quotes"] == 2
+
+
+def test_symbols_left_failed_by_a_partly_served_call_name_the_providers_that_failed(make_asset, scripted) -> None:
+    make_asset("AAPL")
+    make_asset("SLOW")
+    scripted({"AAPL": "ok", "SLOW": "fail"}.get)
+    summary = quotes.refresh_quotes("stock", ["AAPL", "SLOW"])
+    assert summary.stored == ["AAPL"] and list(summary.failed) == ["SLOW"]
+    fault = quotes.transient_fault(summary)
+    assert [(f.provider, f.error) for f in fault.failures] == [("yahoo", "ProviderThrottledError")]
+    scripted({"AAPL": "ok"}.get)
+    assert quotes.refresh_quotes("stock", ["AAPL"]).provider_failures == ()
 
 
 def test_a_chain_that_served_nothing_fails_every_symbol_transiently(make_asset, scripted) -> None:
