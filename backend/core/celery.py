@@ -4,7 +4,7 @@ import logging.config
 import os
 
 from celery import Celery
-from celery.signals import beat_init, setup_logging, worker_init
+from celery.signals import beat_init, setup_logging, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.core.settings")
 
@@ -46,6 +46,15 @@ def build_exchange_calendars(**_: object) -> None:
     """Build the exchange calendars before the pool forks: every pool process inherits them instead of
     building its own inside its first quote dispatch."""
     from backend.common.exchange_sessions import warm_up
+
+    warm_up()
+
+
+@worker_process_init.connect
+def build_quote_sources(**_: object) -> None:
+    """Each pool process builds its provider clients when it starts (after the fork, so no socket is
+    shared) instead of inside its first quote fetch."""
+    from backend.tasks.sources import warm_up
 
     warm_up()
 

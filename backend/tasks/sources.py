@@ -183,6 +183,16 @@ def quote_source(asset_class: str) -> AssetSource:
         return _sources[key]
 
 
+def warm_up() -> None:
+    """Build the quote sources of every asset class now (a pool process at start). A configuration the
+    clients refuse is logged here and raised again by the first fetch that needs it."""
+    for asset_class in QUOTE_CHAINS:
+        try:
+            quote_source(asset_class)
+        except ValueError as exc:
+            logger.warning("%s quote sources not built at start: %s", asset_class, exc)
+
+
 def news_source() -> NewsSource:
     """The news source under the configured MARKET_DATA_MODE (simulated articles when offline)."""
     mode = settings.MARKET_DATA_MODE
