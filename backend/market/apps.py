@@ -7,3 +7,7 @@ class MarketConfig(AppConfig):
     name = "backend.market"
     label = "market"
     verbose_name = "Market data"
+
+    def ready(self) -> None:
+        """Register the ``any_of`` lookup (``backend/market/lookups.py``) on text fields."""
+        from . import lookups  # noqa: F401 - importing registers it

@@ -66,7 +66,7 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
     """
     asset_class, symbols = check_asset_class(asset_class), check_symbols(symbols)
     # Only what the batch reads: provider ids for the chain, the key for the upserts and verdicts.
-    refreshable = Asset.objects.refreshable().of_class(asset_class).filter(symbol__in=symbols)
+    refreshable = Asset.objects.refreshable().of_class(asset_class).filter(symbol__any_of=symbols)
     rows = refreshable.values_list("pk", "symbol", "binance_symbol", "coingecko_id", "unknown_streak")
     assets = {row[1]: AssetIds(*row) for row in rows}
     skipped = sorted(set(symbols) - assets.keys())
