@@ -191,11 +191,10 @@ def store_bars(asset_ids: Mapping[str, int], bars: Iterable[Bar]) -> int:
 
 def _written(table: UpsertTable, rows: list[tuple[object, ...]], what: str) -> int:
     """Upsert ``rows``; says how many rows of assets deleted meanwhile were dropped."""
-    written = upsert(table, rows)
-    distinct = len({tuple(row[table.columns.index(c)] for c in table.key) for row in rows})
-    if written < distinct:
-        logger.info("dropped %d %s of assets deleted while the task ran", distinct - written, what)
-    return written
+    outcome = upsert(table, rows)
+    if outcome.dropped:
+        logger.info("dropped %d %s of assets deleted while the task ran", outcome.dropped, what)
+    return outcome.written
 
 
 def store_articles(articles: Iterable[Article], symbols_known: Mapping[str, Asset]) -> tuple[int, int]:

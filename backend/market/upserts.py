@@ -17,6 +17,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from operator import itemgetter
 from typing import Any
 
 from django.db import connection
@@ -81,19 +82,32 @@ class UpsertTable:
         )
 
 
-def upsert(table: UpsertTable, rows: Sequence[Sequence[object]]) -> int:
-    """Insert ``rows`` (tuples in ``table.columns`` order), updating where the key exists; returns rows written.
+@dataclass(frozen=True)
+class Upserted:
+    """What one upsert did: ``offered`` distinct keys, ``written`` rows (the rest had lost their owner)."""
+
+    offered: int
+    written: int
+
+    @property
+    def dropped(self) -> int:
+        """Rows not written because their owner row was gone."""
+        return self.offered - self.written
+
+
+def upsert(table: UpsertTable, rows: Sequence[Sequence[object]]) -> Upserted:
+    """Insert ``rows`` (tuples in ``table.columns`` order), updating where the key exists.
 
     Within one call the last row of a key wins. Rows whose owner no longer exists are not written.
     """
-    key_at = [table.columns.index(c) for c in table.key]
-    latest = list({tuple(row[i] for i in key_at): row for row in rows}.values())
+    key_of = itemgetter(*[table.columns.index(c) for c in table.key])
+    latest = list({key_of(row): row for row in rows}.values())
     if not latest:
-        return 0
+        return Upserted(0, 0)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            return _upsert_json(cursor, table, latest)
-        return _upsert_rows(cursor, table, latest)
+            return Upserted(len(latest), _upsert_json(cursor, table, latest))
+        return Upserted(len(latest), _upsert_rows(cursor, table, latest))
 
 
 def _upsert_json(cursor: Any, table: UpsertTable, rows: Sequence[Sequence[object]]) -> int:

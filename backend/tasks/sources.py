@@ -153,13 +153,14 @@ def instrument_of(asset_class: str, asset: Asset | AssetIds) -> Instrument:
 
 def provider_ids(asset_class: str, symbol: str, *, binance_symbol: str = "", coingecko_id: str = "") -> dict[str, str]:
     """Each provider's identifier for one of our assets (empty ones are left out)."""
-    ids = {"simulated": symbol}
+    # A batch builds these for hundreds of assets: plain literals, empties dropped only where they can be.
     if asset_class == "crypto":
-        ids.update(binance=binance_symbol, coingecko=coingecko_id, coinmarketcap=symbol)
-    elif asset_class == "stock":
+        ids = {"simulated": symbol, "binance": binance_symbol, "coingecko": coingecko_id, "coinmarketcap": symbol}
+        return ids if binance_symbol and coingecko_id else {p: v for p, v in ids.items() if v}
+    if asset_class == "stock":
         # Yahoo spells share classes with a hyphen (BRK-B); exchanges and Alpha Vantage use the dot.
-        ids.update(yahoo=symbol.replace(".", "-"), alphavantage=symbol)
-    return {provider: value for provider, value in ids.items() if value}
+        return {"simulated": symbol, "yahoo": symbol.replace(".", "-"), "alphavantage": symbol}
+    return {"simulated": symbol}
 
 
 # --- lazily built, per process ------------------------------------------------------------------

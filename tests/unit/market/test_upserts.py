@@ -11,7 +11,7 @@ from django.db import connection
 
 from backend.market.models import Asset, IndicatorSnapshot, NewsArticle, PriceBar, Quote
 from backend.market.services import BARS, QUOTES, SNAPSHOTS, store_quotes
-from backend.market.upserts import UpsertTable, _upsert_json, _upsert_rows, upsert
+from backend.market.upserts import Upserted, UpsertTable, _upsert_json, _upsert_rows, upsert
 from backend.providers.models import Quote as QuoteRecord
 
 pytestmark = pytest.mark.django_db
@@ -26,7 +26,7 @@ def quote_row(asset: Asset, price: str, *, change: str | None = "1.5", at: datet
 
 def test_values_round_trip_exactly(make_asset) -> None:
     btc = make_asset("BTC", "crypto")
-    assert upsert(QUOTES, [quote_row(btc, "96512.34000001")]) == 1
+    assert upsert(QUOTES, [quote_row(btc, "96512.34000001")]).written == 1
     quote = Quote.objects.get(asset=btc)
     assert quote.price == Decimal("96512.34000001")
     assert (quote.change_24h_pct, quote.volume_24h) == (Decimal("1.5"), Decimal("12345.678"))
@@ -37,7 +37,7 @@ def test_nulls_stay_null_and_a_conflict_updates_in_place(make_asset) -> None:
     btc = make_asset("BTC", "crypto")
     upsert(QUOTES, [quote_row(btc, "1")])
     first = Quote.objects.get(asset=btc).pk
-    assert upsert(QUOTES, [quote_row(btc, "2", change=None, at=AT + timedelta(minutes=1))]) == 1
+    assert upsert(QUOTES, [quote_row(btc, "2", change=None, at=AT + timedelta(minutes=1))]).written == 1
     quote = Quote.objects.get(asset=btc)
     assert quote.pk == first and Quote.objects.count() == 1
     assert (quote.price, quote.change_24h_pct, quote.volume_24h) == (Decimal("2"), None, None)
@@ -47,7 +47,7 @@ def test_nulls_stay_null_and_a_conflict_updates_in_place(make_asset) -> None:
 def test_the_last_row_of_a_key_within_one_call_wins(make_asset) -> None:
     btc, eth = make_asset("BTC", "crypto"), make_asset("ETH", "crypto")
     rows = [quote_row(btc, "1"), quote_row(eth, "5"), quote_row(btc, "3")]
-    assert upsert(QUOTES, rows) == 2
+    assert upsert(QUOTES, rows).written == 2
     assert dict(Quote.objects.values_list("asset__symbol", "price")) == {"BTC": Decimal("3"), "ETH": Decimal("5")}
 
 
@@ -66,12 +66,12 @@ def test_bars_and_snapshots_upsert_on_their_three_column_keys(make_asset) -> Non
     aapl = make_asset("AAPL")
     bar = (aapl.pk, "1d", AT, Decimal("10"), Decimal("12"), Decimal("9"), Decimal("11"), Decimal("1000"), "yahoo")
     next_day = (aapl.pk, "1d", AT + timedelta(days=1), *bar[3:])
-    assert upsert(BARS, [bar, next_day]) == 2
-    assert upsert(BARS, [(*bar[:6], Decimal("11.5"), *bar[7:])]) == 1
+    assert upsert(BARS, [bar, next_day]).written == 2
+    assert upsert(BARS, [(*bar[:6], Decimal("11.5"), *bar[7:])]).written == 1
     assert list(PriceBar.objects.order_by("timestamp").values_list("close", flat=True)) == [Decimal("11.5"), 11]
     indicators = [1.25, None, 55.5, None, None, None, 1e-7, None, None]
     snapshot = (aapl.pk, "1d", AT, *indicators, 250, AT)
-    assert upsert(SNAPSHOTS, [snapshot]) == 1
+    assert upsert(SNAPSHOTS, [snapshot]).written == 1
     stored = IndicatorSnapshot.objects.get()
     assert (stored.sma, stored.ema, stored.rsi, stored.bb_upper, stored.bars_used) == (1.25, None, 55.5, 1e-7, 250)
 
@@ -94,6 +94,15 @@ def test_the_row_by_row_statement_gives_the_same_outcome(make_asset) -> None:
     assert list(Quote.objects.values_list("asset_id", "price")) == [(btc.pk, Decimal("7"))]
 
 
+def test_the_outcome_counts_distinct_keys_offered_and_rows_written(make_asset) -> None:
+    btc, eth = make_asset("BTC", "crypto"), make_asset("ETH", "crypto")
+    rows = [quote_row(btc, "1"), quote_row(eth, "2"), quote_row(btc, "3")]
+    eth.delete()
+    outcome = upsert(QUOTES, rows)
+    assert (outcome.offered, outcome.written, outcome.dropped) == (2, 1, 1)
+    assert upsert(QUOTES, []) == Upserted(0, 0)
+
+
 def test_a_table_without_an_owner_writes_every_row() -> None:
     articles = UpsertTable(
         NewsArticle,
@@ -102,8 +111,8 @@ def test_a_table_without_an_owner_writes_every_row() -> None:
         update=("title",),
     )
     row = ("https://x/1", "first", "", "", AT, "newsapi", AT)
-    assert upsert(articles, [row, ("https://x/2", *row[1:])]) == 2
-    assert upsert(articles, [("https://x/1", "renamed", *row[2:])]) == 1
+    assert upsert(articles, [row, ("https://x/2", *row[1:])]).written == 2
+    assert upsert(articles, [("https://x/1", "renamed", *row[2:])]).written == 1
     assert dict(NewsArticle.objects.values_list("url", "title")) == {"https://x/1": "renamed", "https://x/2": "first"}
 
 
