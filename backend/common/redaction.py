@@ -152,6 +152,52 @@ def redact_value(value: Any, secrets: Sequence[str] = (), *, repr_of: Callable[[
     return redact_text(repr_of(value)[:REPR_LIMIT], secrets)
 
 
+def redact_shown(value: Any, secrets: Sequence[str] = (), *, budget: int, repr_of: Callable[[Any], str] = repr) -> Any:
+    """:func:`redact_value` of as much of ``value`` as a repr cut at ``budget`` characters shows.
+
+    A list or dict stops taking items once its repr is surely longer than ``budget`` and ends with
+    a ``"<N more>"`` item instead, so a message carrying 500 symbols redacts the hundred or so its
+    argsrepr shows, not all 500. A value whose repr fits is redacted whole, as ``redact_value`` does.
+    """
+    return _shown(value, secrets, budget, repr_of)[0]
+
+
+def _more(count: int) -> str:
+    return f"<{count} more>"
+
+
+def _shown(value: Any, secrets: Sequence[str], budget: int, repr_of: Callable[[Any], str]) -> tuple[Any, int]:
+    """(redacted prefix of ``value``, a lower bound of its repr's length)."""
+    if isinstance(value, dict):
+        shown: dict[str, Any] = {}
+        used = 2
+        for k, v in value.items():
+            if used > budget:
+                shown["..."] = _more(len(value) - len(shown))
+                break
+            name = str(k)
+            if _SECRET_NAME.search(name):
+                item, length = REDACTED, len(REDACTED)
+            else:
+                item, length = _shown(v, secrets, budget - used, repr_of)
+            shown[name] = item
+            used += len(name) + length + 4
+        return shown, used
+    if isinstance(value, list | tuple | set | frozenset):
+        items: list[Any] = []
+        used = 2
+        for v in value:
+            if used > budget:
+                items.append(_more(len(value) - len(items)))
+                break
+            item, length = _shown(v, secrets, budget - used, repr_of)
+            items.append(item)
+            used += length + 2
+        return items, used
+    redacted = redact_value(value, secrets, repr_of=repr_of)
+    return redacted, len(redacted) if isinstance(redacted, str) else len(repr(redacted))
+
+
 def scrub_exception(exc: BaseException | None, secrets: Sequence[str] = ()) -> None:
     """Redact an exception's arguments in place (and its causes'), so whatever formats it later
     shows no secret. Wrapped exceptions (``exc.exc``, as Celery's ``Retry`` keeps them) are scrubbed too."""

@@ -22,7 +22,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from .accounting import record_outcome
-from .deadletters import delivery_guard, redact_value
+from .deadletters import delivery_guard, redacted_repr
 
 logger = logging.getLogger(__name__)
 
@@ -123,8 +123,8 @@ class ReliableTask(Task):
 
     def apply_async(self, args=None, kwargs=None, **options):
         """Send the task with redacted argument reprs: they travel in task events (Flower shows them)."""
-        options.setdefault("argsrepr", repr(redact_value(list(args or ()))))
-        options.setdefault("kwargsrepr", repr(redact_value(dict(kwargs or {}))))
+        options.setdefault("argsrepr", redacted_repr(list(args or ())))
+        options.setdefault("kwargsrepr", redacted_repr(dict(kwargs or {})))
         return super().apply_async(args, kwargs, **options)
 
     def beat_schedule(self) -> str | None:

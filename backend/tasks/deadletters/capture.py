@@ -16,12 +16,11 @@ import traceback as traceback_module
 from typing import Any
 
 from celery import signals
-from celery.utils.saferepr import saferepr
 
 from .fallback import record_failure
 from .history import mark_replay_outcome
 from .records import build_record, replay_header
-from .secrets import REDACTED, configured_secrets, redact_text, redact_value, scrub_einfo
+from .secrets import REDACTED, configured_secrets, redact_text, redacted_repr, scrub_einfo
 
 logger = logging.getLogger(__name__)
 
@@ -181,8 +180,8 @@ def redact_published_reprs(headers: dict[str, Any] | None = None, body: Any = No
         return
     try:
         secrets = configured_secrets()
-        headers["argsrepr"] = saferepr(redact_value(list(body[0] or []), secrets), 1024)
-        headers["kwargsrepr"] = saferepr(redact_value(dict(body[1] or {}), secrets), 1024)
+        headers["argsrepr"] = redacted_repr(list(body[0] or []), secrets)
+        headers["kwargsrepr"] = redacted_repr(dict(body[1] or {}), secrets)
     except Exception:  # noqa: BLE001 - never stop a publish over its log repr
         headers["argsrepr"] = headers["kwargsrepr"] = REDACTED
 

@@ -16,7 +16,18 @@ from backend.common import redaction
 from backend.common.redaction import REDACTED
 from backend.core.secrets import configured_secrets
 
-__all__ = ["REDACTED", "configured_secrets", "redact_text", "redact_value", "scrub_exception", "scrub_einfo"]
+__all__ = [
+    "REDACTED",
+    "configured_secrets",
+    "redacted_repr",
+    "redact_text",
+    "redact_value",
+    "scrub_exception",
+    "scrub_einfo",
+]
+
+# How long an argsrepr/kwargsrepr is: what Flower, task events and result rows show of the arguments.
+ARGS_REPR_LIMIT = 1024
 
 
 def _bounded_repr(value: Any) -> str:
@@ -31,6 +42,12 @@ def redact_text(text: str, secrets: Sequence[str] | None = None) -> str:
 def redact_value(value: Any, secrets: Sequence[str] | None = None) -> Any:
     """A JSON-ready copy of ``value`` with secrets redacted: credential-named keys lose their values."""
     return redaction.redact_value(value, configured_secrets() if secrets is None else secrets, repr_of=_bounded_repr)
+
+
+def redacted_repr(value: Any, secrets: Sequence[str] | None = None, limit: int = ARGS_REPR_LIMIT) -> str:
+    """The redacted repr of ``value`` cut at ``limit`` characters, redacting only the part it shows."""
+    secrets = configured_secrets() if secrets is None else secrets
+    return saferepr(redaction.redact_shown(value, secrets, budget=limit, repr_of=_bounded_repr), limit)
 
 
 def scrub_exception(exc: BaseException | None) -> None:

@@ -9,6 +9,7 @@ import sys
 from backend.common.redaction import (
     REDACTED,
     RedactSecretsFilter,
+    redact_shown,
     redact_text,
     redact_value,
     scrub_url,
@@ -43,6 +44,26 @@ def test_provider_urls_keep_their_shape_with_keys_masked() -> None:
 
 def test_values_of_unknown_types_are_shown_through_the_given_repr() -> None:
     assert redact_value({"when": object()}, repr_of=lambda v: "<object>") == {"when": "<object>"}
+
+
+def test_a_value_whose_repr_fits_is_redacted_whole() -> None:
+    value = ["stock", ["AAPL", KEY], {"api_key": "x", "url": f"redis://:{KEY}@h/0"}, (1, 2.5, None, True)]
+    assert redact_shown(value, [KEY], budget=1024) == redact_value(value, [KEY])
+
+
+def test_a_cut_repr_redacts_only_what_it_shows_and_says_how_much_it_left_out() -> None:
+    """The argsrepr of a 500-symbol batch redacts the symbols its 1,024 characters show, not all 500."""
+    from celery.utils.saferepr import saferepr
+
+    shown = redact_shown(["stock", [f"SYM{i}" for i in range(500)], 7, {"send": True}], [KEY], budget=1024)
+    symbols = shown[1]
+    assert 100 < len(symbols) < 200 and symbols[:2] == ["SYM0", "SYM1"]
+    assert symbols[-1] == f"<{501 - len(symbols)} more>"
+    assert shown[2:] == ["<2 more>"]  # the budget was spent inside the symbols
+    secrets_everywhere = [KEY, {"token": KEY, "k": [f"x={KEY}"] * 300}, [f"redis://:{KEY}@h"] * 300]
+    for budget in (10, 100, 1024):
+        text = saferepr(redact_shown(secrets_everywhere, [KEY], budget=budget), budget)
+        assert KEY not in text and "[redacted" in text
 
 
 def test_the_log_filter_asks_for_the_secrets_at_every_record() -> None:
