@@ -14,8 +14,9 @@ caller learns how many were written and may say how many were dropped.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from operator import itemgetter
 from typing import Any
@@ -113,8 +114,27 @@ def upsert(table: UpsertTable, rows: Sequence[Sequence[object]]) -> Upserted:
 def _upsert_json(cursor: Any, table: UpsertTable, rows: Sequence[Sequence[object]]) -> int:
     """PostgreSQL: the whole batch as one JSON parameter, unpacked by the server."""
     # allow_nan=False: a NaN would reach PostgreSQL as invalid JSON; refuse it here, by name.
-    cursor.execute(table.postgresql_sql, [json.dumps(rows, default=str, allow_nan=False)])
+    cursor.execute(table.postgresql_sql, [json.dumps(rows, default=_text_of_batch(), allow_nan=False)])
     return cursor.rowcount
+
+
+def _text_of_batch() -> Callable[[object], str]:
+    """``str`` for the values JSON has no type for (Decimal, datetime), each distinct datetime formatted once.
+
+    A batch repeats its datetimes (one ``fetched_at`` for every row, a provider's market time for
+    most): formatting is ~1 us a value, a lookup a tenth of that.
+    """
+    texts: dict[datetime, str] = {}
+
+    def text(value: object) -> str:
+        if type(value) is datetime:
+            known = texts.get(value)
+            if known is None:
+                known = texts[value] = str(value)
+            return known
+        return str(value)
+
+    return text
 
 
 def _upsert_rows(cursor: Any, table: UpsertTable, rows: Sequence[Sequence[object]]) -> int:

@@ -33,6 +33,19 @@ def test_values_round_trip_exactly(make_asset) -> None:
     assert (quote.as_of, quote.fetched_at, quote.source, quote.currency) == (AT, AT, "binance", "USD")
 
 
+def test_a_batch_sharing_datetimes_stores_each_row_its_own_instant(make_asset) -> None:
+    """Datetimes repeat within a batch (formatted once); equal instants in other zones and distinct ones
+    still land as their own instants."""
+    from zoneinfo import ZoneInfo
+
+    assets = [make_asset(symbol, "crypto") for symbol in ("BTC", "ETH", "SOL", "ADA")]
+    same_instant = AT.astimezone(ZoneInfo("America/New_York"))
+    times = [AT, AT, same_instant, AT + timedelta(seconds=1)]
+    upsert(QUOTES, [quote_row(asset, "1", at=at) for asset, at in zip(assets, times, strict=True)])
+    stored = dict(Quote.objects.values_list("asset__symbol", "as_of"))
+    assert stored == {"BTC": AT, "ETH": AT, "SOL": AT, "ADA": AT + timedelta(seconds=1)}
+
+
 def test_nulls_stay_null_and_a_conflict_updates_in_place(make_asset) -> None:
     btc = make_asset("BTC", "crypto")
     upsert(QUOTES, [quote_row(btc, "1")])
