@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from http.cookiejar import Cookie, CookieJar
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -52,12 +53,28 @@ _BAN_WITHOUT_RETRY_AFTER = 120.0
 ErrorHook = Callable[[int, Any, str], ProviderError | None]
 
 
+class NoCookieJar(CookieJar):
+    """A cookie jar that keeps nothing.
+
+    Providers keep the session state they need themselves (Yahoo's cookie on its client, sent as a
+    header). A shared jar would hand one provider's cookies to every other provider on the same host
+    and make every request walk the jar.
+    """
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        """Keep nothing."""
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        """Keep nothing from a response."""
+
+
 def build_client(*, transport: httpx.BaseTransport | None = None, timeout: float = 10.0) -> httpx.Client:
     """Build the httpx client every provider shares; tests pass ``transport=httpx.MockTransport(...)``."""
     return httpx.Client(
         transport=transport,
         timeout=httpx.Timeout(timeout),
         headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        cookies=NoCookieJar(),
         # A redirect could take a keyed request to another host; never follow one.
         follow_redirects=False,
     )

@@ -55,6 +55,22 @@ def test_build_client_sets_timeout_user_agent_and_refuses_redirects() -> None:
     assert http.follow_redirects is False
 
 
+def test_the_shared_client_keeps_no_cookie_one_provider_was_sent() -> None:
+    """Yahoo's session cookie (on its client, sent as a header) never rides along to another provider."""
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        return httpx.Response(200, json={}, headers={"set-cookie": "A3=session; Path=/"})
+
+    http = build_client(transport=httpx.MockTransport(handler))
+    request_json(http, "GET", "http://127.0.0.1:9/yahoo/v1/test", provider="yahoo")
+    request_json(http, "GET", "http://127.0.0.1:9/binance/api/v3/ticker", provider="binance")
+    request_json(http, "GET", "http://127.0.0.1:9/yahoo/v1/test", provider="yahoo", headers={"Cookie": "A3=mine"})
+    assert seen == [None, None, "A3=mine"]
+    assert not http.cookies
+
+
 def test_it_returns_parsed_json_with_decimal_floats() -> None:
     http = client_returning(httpx.Response(200, json={"price": 1.1, "n": 3}))
     assert call(http) == {"price": Decimal("1.1"), "n": 3}
