@@ -319,9 +319,17 @@ def aligned_times(step: int, start: float, end: float, *, offset: int = 0, limit
 
 # Cached: a quote reply asks this for every row with the same ``now``, and the calendar lookups are
 # pandas calls costly enough to make the fake server, not the platform, the bottleneck of a benchmark.
-@lru_cache(maxsize=64)
 def latest_session_day(now: float) -> date:
     """The New York trading day whose session is open now or closed most recently (real calendar)."""
+    # Asked for every quote row: answer per minute. A session opens and closes on the minute, so
+    # at most one change falls in a minute; when both ends agree, the whole minute does.
+    start = now // 60 * 60
+    first, last = _latest_session_day_at(start), _latest_session_day_at(start + 59.999)
+    return first if first == last else _latest_session_day_at(now)
+
+
+@lru_cache(maxsize=64)
+def _latest_session_day_at(now: float) -> date:
     clock = market_clock(CALENDAR, datetime.fromtimestamp(now, UTC))
     if clock.phase is Phase.OPEN or clock.last_close is None:
         return clock.day

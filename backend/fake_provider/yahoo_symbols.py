@@ -58,8 +58,7 @@ def yahoo_exchange(symbol: str, now: float) -> dict[str, Any]:
         exchange, full, tz = "SNP", "SNP", NEW_YORK
     else:
         exchange, full, tz = "NMS", "NasdaqGS", NEW_YORK
-    local = datetime.fromtimestamp(now, tz)
-    offset = int(local.utcoffset().total_seconds()) if local.utcoffset() is not None else 0
+    tz_short, offset = _zone_at(tz, now)
     currency = symbol.rsplit("-", 1)[1] if kind == "CRYPTOCURRENCY" else "USD"
     if kind == "CURRENCY" and len(symbol) == 8:
         currency = symbol[3:6]
@@ -68,8 +67,16 @@ def yahoo_exchange(symbol: str, now: float) -> dict[str, Any]:
         "exchange": exchange,
         "full": full,
         "tz_name": "UTC" if tz is UTC else str(tz),
-        "tz_short": local.tzname() or "UTC",
+        "tz_short": tz_short,
         "gmtoffset": offset,
         "currency": currency,
         "continuous": kind in ("CRYPTOCURRENCY", "CURRENCY"),
     }
+
+
+@lru_cache(maxsize=16)
+def _zone_at(tz: Any, now: float) -> tuple[str, int]:
+    """(abbreviation, UTC offset in seconds) of ``tz`` at ``now``: once per zone and request, not per row."""
+    local = datetime.fromtimestamp(now, tz)
+    offset = local.utcoffset()
+    return local.tzname() or "UTC", int(offset.total_seconds()) if offset is not None else 0

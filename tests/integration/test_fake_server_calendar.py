@@ -23,3 +23,16 @@ def test_holidays_have_no_bars_and_the_early_close_ends_the_session() -> None:
     assert result["meta"]["regularMarketTime"] == int(datetime(2026, 11, 27, 18, 0, tzinfo=UTC).timestamp())
     days = {datetime.fromtimestamp(t, UTC).date().isoformat() for t in result["timestamp"]}
     assert THANKSGIVING not in days and "2026-11-27" in days
+
+
+def test_the_session_day_turns_at_the_open_even_inside_a_minute() -> None:
+    """The fake answers the session day per minute; the minute of the open still turns at the open itself."""
+    from datetime import date
+
+    from backend.fake_provider.market import latest_session_day, session_open_ts
+
+    opens = session_open_ts(date(2026, 12, 2))  # a Wednesday, 09:30 New York
+    assert latest_session_day(opens - 0.5) == date(2026, 12, 1)
+    assert latest_session_day(opens + 0.5) == date(2026, 12, 2)
+    assert latest_session_day(opens + 30.0) == date(2026, 12, 2)
+    assert latest_session_day(opens - 30.0) == date(2026, 12, 1)
