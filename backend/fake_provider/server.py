@@ -105,23 +105,15 @@ class FakeProviderServer:
         self._lock = threading.Lock()
         self._faults = FaultBook()
         self._log: deque[dict[str, Any]] = deque(maxlen=max_logged_requests)
+        self._clears = 0  # a request that arrived before the last clear is not recorded when it ends
         self._log_fh: TextIO | None = None
         self._weights = WeightMeter(binance_weight_limit)
         self._stopping = threading.Event()
         self._httpd: LoopbackHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._yahoo = YahooApi(self)
-        self._apis = {
-            api.provider: api
-            for api in (
-                self._yahoo,
-                BinanceApi(self),
-                CoinGeckoApi(self),
-                AlphaVantageApi(self),
-                CoinMarketCapApi(self),
-                NewsApi(self),
-            )
-        }
+        apis = (self._yahoo, BinanceApi(self), CoinGeckoApi(self), AlphaVantageApi(self), CoinMarketCapApi(self))
+        self._apis = {api.provider: api for api in (*apis, NewsApi(self))}
         if fault_rate:
             self.set_fault_rate(fault_rate, seed=fault_seed)
 
@@ -273,13 +265,16 @@ class FakeProviderServer:
         return [e for e in entries if provider is None or e["provider"] == provider]
 
     def clear_requests(self) -> None:
+        """Forget the recorded requests (and any still being answered: a hang ends unrecorded)."""
         with self._lock:
             self._log.clear()
+            self._clears += 1
 
-    def _record(self, entry: dict[str, Any]) -> None:
+    def _record(self, entry: dict[str, Any], clears_at_arrival: int) -> None:
         line = json.dumps(entry, separators=(",", ":")) + "\n" if self._log_fh is not None else ""
         with self._lock:
-            self._log.append(entry)
+            if clears_at_arrival == self._clears:
+                self._log.append(entry)
             if self._log_fh is not None:
                 self._log_fh.write(line)
                 self._log_fh.flush()
@@ -288,7 +283,7 @@ class FakeProviderServer:
 
     def serve_request(self, handler: RequestHandler) -> None:
         """Answer one HTTP request (called by the request handler threads)."""
-        started = time.perf_counter()
+        started, clears_at_arrival = time.perf_counter(), self._clears
         try:
             length = int(handler.headers.get("Content-Length") or 0)
         except ValueError:
@@ -323,7 +318,8 @@ class FakeProviderServer:
                 "key_source": key_source,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 "client_port": handler.client_address[1],
-            }
+            },
+            clears_at_arrival,
         )
         self._send(handler, reply, cut=fault is not None and fault.kind == "cut_connection")
 
