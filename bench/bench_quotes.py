@@ -15,6 +15,7 @@ import argparse
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -29,6 +30,7 @@ from bench.harness import (
     wait_until,
     worker_runs,
 )
+from bench.probes.gc_probe import collector_seconds
 
 PROVIDERS = ("YAHOO", "BINANCE", "COINGECKO", "ALPHA_VANTAGE", "COINMARKETCAP", "NEWSAPI")
 
@@ -119,10 +121,27 @@ class FakeServerProcess:
 
 
 def measure(tree: Path, env: dict[str, str], args: argparse.Namespace, server) -> tuple[list[float], list[dict]]:
-    """Start a worker on the code of ``tree``, run ``--runs`` refreshes; (seconds, peak RSS) per run."""
-    return worker_runs(
-        tree, env, args.runs, lambda: run_once(args.assets), profile=args.profile, before_run=server.clear_requests
-    )
+    """Start a worker on the code of ``tree``, run ``--runs`` refreshes; (seconds, peak RSS) per run.
+
+    With ``--gc``, each run's peaks also carry ``gc``: the collector's seconds in the pool processes
+    during the worker's runs so far, per run (bench/probes/gc_probe.py, loaded by the worker)."""
+    if not args.gc:
+        return worker_runs(
+            tree, env, args.runs, lambda: run_once(args.assets), profile=args.profile, before_run=server.clear_requests
+        )
+    with tempfile.TemporaryDirectory(prefix="gc-probe-") as probe_dir:
+        probe_env = {
+            **env,
+            "GC_PROBE_DIR": probe_dir,
+            "PYTHONPATH": str(REPO_DIR / "bench" / "probes"),
+            "FINANCEHUB_EXTRA_TASK_MODULES": "gc_probe",
+        }
+        timings, peaks = worker_runs(
+            tree, probe_env, args.runs, lambda: run_once(args.assets), before_run=server.clear_requests
+        )
+        pool = sorted({int(label[4:]) for peak in peaks for label in peak if label.startswith("pid ")})
+        per_run = collector_seconds(Path(probe_dir), pool) / len(timings)
+    return timings, [{**peak, "gc": per_run} for peak in peaks]
 
 
 def main() -> None:
@@ -136,6 +155,9 @@ def main() -> None:
         "--bars", type=int, default=0, help="daily bars per asset, as after a backfill (the dispatch reads them)"
     )
     parser.add_argument("--profile", help="write a py-spy profile (collapsed stacks) of the worker to this file")
+    parser.add_argument(
+        "--gc", action="store_true", help="time the cyclic collector inside the pool processes (bench/probes)"
+    )
     args = parser.parse_args()
     setup_django()
     from backend.market.models import Asset, AssetType, Quote
@@ -177,6 +199,9 @@ def main() -> None:
             f"| {args.assets / median:,.0f} | {cpu:.2f} | {args.assets / cpu:,.0f} | {other} | {dict(calls)} "
             f"| {dict(sources)} |"
         )
+    for name in timings if args.gc else ():
+        gc_seconds = statistics.median(peak.pop("gc") for peak in peaks[name])
+        print(f"{name}: the cyclic collector took {gc_seconds:.3f} s a run in the pool processes (median)")
     print_peaks(peaks)
 
 

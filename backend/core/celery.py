@@ -67,9 +67,9 @@ def freeze_start_up_objects() -> None:
     """Keep what start-up built (modules, settings, calendars, clients: ~150,000 objects) out of the
     cyclic collector's full passes, which otherwise walk them again every few tasks.
 
-    Measured in the benchmark's two pool processes: collection took 0.15 s of each 10,000-quote
-    refresh before, 0.045 s after. After the fork a full pass would also touch, and so copy, every
-    inherited page. Objects built later are collected as before.
+    Measured in the benchmark's two pool processes (``bench_quotes --gc``): collection took 0.21 s of
+    each 10,000-quote refresh before, 0.04 s after. After the fork a full pass would also touch, and
+    so copy, every inherited page. Objects built later are collected as before.
     """
     gc.freeze()
 
