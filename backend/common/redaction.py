@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -138,18 +139,7 @@ def redact_value(value: Any, secrets: Sequence[str] = (), *, repr_of: Callable[[
 
     ``repr_of`` renders anything that is not JSON (Celery passes its bounded ``saferepr``).
     """
-    if isinstance(value, dict):
-        return {
-            str(k): REDACTED if _SECRET_NAME.search(str(k)) else redact_value(v, secrets, repr_of=repr_of)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple | set | frozenset):
-        return [redact_value(v, secrets, repr_of=repr_of) for v in value]
-    if isinstance(value, str):
-        return redact_text(value, secrets)
-    if value is None or isinstance(value, bool | int | float):
-        return value
-    return redact_text(repr_of(value)[:REPR_LIMIT], secrets)
+    return _redacted(value, secrets, math.inf, repr_of)[0]
 
 
 def redact_shown(value: Any, secrets: Sequence[str] = (), *, budget: int, repr_of: Callable[[Any], str] = repr) -> Any:
@@ -159,15 +149,15 @@ def redact_shown(value: Any, secrets: Sequence[str] = (), *, budget: int, repr_o
     a ``"<N more>"`` item instead, so a message carrying 500 symbols redacts the hundred or so its
     argsrepr shows, not all 500. A value whose repr fits is redacted whole, as ``redact_value`` does.
     """
-    return _shown(value, secrets, budget, repr_of)[0]
+    return _redacted(value, secrets, budget, repr_of)[0]
 
 
 def _more(count: int) -> str:
     return f"<{count} more>"
 
 
-def _shown(value: Any, secrets: Sequence[str], budget: int, repr_of: Callable[[Any], str]) -> tuple[Any, int]:
-    """(redacted prefix of ``value``, a lower bound of its repr's length)."""
+def _redacted(value: Any, secrets: Sequence[str], budget: float, repr_of: Callable[[Any], str]) -> tuple[Any, int]:
+    """(redacted copy of ``value``, cut once its repr passes ``budget``; a lower bound of that repr's length)."""
     if isinstance(value, dict):
         shown: dict[str, Any] = {}
         used = 2
@@ -179,7 +169,7 @@ def _shown(value: Any, secrets: Sequence[str], budget: int, repr_of: Callable[[A
             if _SECRET_NAME.search(name):
                 item, length = REDACTED, len(REDACTED)
             else:
-                item, length = _shown(v, secrets, budget - used, repr_of)
+                item, length = _redacted(v, secrets, budget - used, repr_of)
             shown[name] = item
             used += len(name) + length + 4
         return shown, used
@@ -190,12 +180,14 @@ def _shown(value: Any, secrets: Sequence[str], budget: int, repr_of: Callable[[A
             if used > budget:
                 items.append(_more(len(value) - len(items)))
                 break
-            item, length = _shown(v, secrets, budget - used, repr_of)
+            item, length = _redacted(v, secrets, budget - used, repr_of)
             items.append(item)
             used += length + 2
         return items, used
-    redacted = redact_value(value, secrets, repr_of=repr_of)
-    return redacted, len(redacted) if isinstance(redacted, str) else len(repr(redacted))
+    if value is None or isinstance(value, bool | int | float):
+        return value, len(repr(value))
+    text = redact_text(value if isinstance(value, str) else repr_of(value)[:REPR_LIMIT], secrets)
+    return text, len(text)
 
 
 def scrub_exception(exc: BaseException | None, secrets: Sequence[str] = ()) -> None:
