@@ -22,7 +22,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from .accounting import record_outcome
-from .deadletters import delivery_guard, redacted_repr
+from .deadletters import delivery_guard, send_with_redacted_reprs
 
 logger = logging.getLogger(__name__)
 
@@ -123,9 +123,8 @@ class ReliableTask(Task):
 
     def apply_async(self, args=None, kwargs=None, **options):
         """Send the task with redacted argument reprs: they travel in task events (Flower shows them)."""
-        options.setdefault("argsrepr", redacted_repr(list(args or ())))
-        options.setdefault("kwargsrepr", redacted_repr(dict(kwargs or {})))
-        return super().apply_async(args, kwargs, **options)
+        with send_with_redacted_reprs(args, kwargs, options):
+            return super().apply_async(args, kwargs, **options)
 
     def beat_schedule(self) -> str | None:
         """The beat schedule that sent this run (django-celery-beat's header), if beat sent it."""

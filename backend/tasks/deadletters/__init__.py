@@ -57,7 +57,15 @@ from .poison import (
 )
 from .records import REPLAY_HEADER, FailureRecord, build_record, exception_class_name, exception_lineage, symbols_in
 from .rows import UnstorableRecord, apply_record, storable
-from .secrets import REDACTED, configured_secrets, redact_text, redact_value, redacted_repr, scrub_exception
+from .secrets import (
+    REDACTED,
+    configured_secrets,
+    redact_text,
+    redact_value,
+    redacted_repr,
+    scrub_exception,
+    send_with_redacted_reprs,
+)
 from .storage import fallback_file, uses_redis
 
 __all__ = [
@@ -100,6 +108,7 @@ __all__ = [
     "redact_text",
     "redact_value",
     "redacted_repr",
+    "send_with_redacted_reprs",
     "replay",
     "replay_many",
     "replay_refusal",

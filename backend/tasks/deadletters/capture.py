@@ -20,7 +20,7 @@ from celery import signals
 from .fallback import record_failure
 from .history import mark_replay_outcome
 from .records import build_record, replay_header
-from .secrets import REDACTED, configured_secrets, redact_text, redacted_repr, scrub_einfo
+from .secrets import REDACTED, configured_secrets, redact_text, redacted_by_this_send, redacted_repr, scrub_einfo
 
 logger = logging.getLogger(__name__)
 
@@ -175,13 +175,15 @@ def redact_published_reprs(headers: dict[str, Any] | None = None, body: Any = No
 
     Workers show ``argsrepr``/``kwargsrepr`` in the task-received event (Flower), in
     django-celery-results' ``task_args``/``task_kwargs`` and in logs; the real arguments are untouched.
+    Reprs the send redacted itself (``send_with_redacted_reprs``) are kept, not redacted again.
     """
     if headers is None or not isinstance(body, tuple | list) or len(body) < 2:
         return
     try:
         secrets = configured_secrets()
-        headers["argsrepr"] = redacted_repr(list(body[0] or []), secrets)
-        headers["kwargsrepr"] = redacted_repr(dict(body[1] or {}), secrets)
+        for key, value in (("argsrepr", list(body[0] or [])), ("kwargsrepr", dict(body[1] or {}))):
+            if not redacted_by_this_send(headers.get(key)):
+                headers[key] = redacted_repr(value, secrets)
     except Exception:  # noqa: BLE001 - never stop a publish over its log repr
         headers["argsrepr"] = headers["kwargsrepr"] = REDACTED
 

@@ -7,7 +7,9 @@ passes through here first.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from celery.utils.saferepr import saferepr
@@ -19,11 +21,13 @@ from backend.core.secrets import configured_secrets
 __all__ = [
     "REDACTED",
     "configured_secrets",
+    "redacted_by_this_send",
     "redacted_repr",
     "redact_text",
     "redact_value",
     "scrub_exception",
     "scrub_einfo",
+    "send_with_redacted_reprs",
 ]
 
 # How long an argsrepr/kwargsrepr is: what Flower, task events and result rows show of the arguments.
@@ -48,6 +52,34 @@ def redacted_repr(value: Any, secrets: Sequence[str] | None = None, limit: int =
     """The redacted repr of ``value`` cut at ``limit`` characters, redacting only the part it shows."""
     secrets = configured_secrets() if secrets is None else secrets
     return saferepr(redaction.redact_shown(value, secrets, budget=limit, repr_of=_bounded_repr), limit)
+
+
+# The reprs the send running in this context redacted itself; the publish signal keeps those as they are.
+_redacted_by_send: ContextVar[tuple[str, ...]] = ContextVar("redacted_by_send", default=())
+
+
+@contextmanager
+def send_with_redacted_reprs(args: Any, kwargs: Any, options: dict[str, Any]) -> Iterator[None]:
+    """Put redacted ``argsrepr``/``kwargsrepr`` in the send ``options`` where the caller gave none.
+
+    They travel in the task-sent event, which the publish signal cannot reach; inside this context
+    the signal recognises them and does not redact the same arguments a second time.
+    """
+    made = []
+    for key, value in (("argsrepr", list(args or ())), ("kwargsrepr", dict(kwargs or {}))):
+        if options.get(key) is None:
+            options[key] = redacted_repr(value)
+            made.append(options[key])
+    token = _redacted_by_send.set(tuple(made))
+    try:
+        yield
+    finally:
+        _redacted_by_send.reset(token)
+
+
+def redacted_by_this_send(text: object) -> bool:
+    """Whether ``text`` is a repr the send running in this context redacted itself (the same object)."""
+    return any(text is made for made in _redacted_by_send.get())
 
 
 def scrub_exception(exc: BaseException | None) -> None:

@@ -89,6 +89,48 @@ def test_published_messages_carry_redacted_argument_reprs() -> None:
     assert "AAPL" in headers["argsrepr"]
 
 
+def _publish_in_memory(task, args, kwargs, **options) -> dict:
+    """Send ``task`` through Celery's real publish path to an in-memory broker; the headers it carried."""
+    from celery import signals
+    from kombu import Connection
+
+    from backend.core.celery import app
+
+    published: dict = {}
+
+    def keep(headers=None, **_):
+        published.update(headers or {})
+
+    signals.after_task_publish.connect(keep, weak=False)
+    try:
+        with Connection("memory://") as connection:
+            task.apply_async(args, kwargs, producer=app.amqp.Producer(connection), **options)
+    finally:
+        signals.after_task_publish.disconnect(keep)
+    return published
+
+
+def test_a_send_redacts_its_argument_reprs_once_and_the_publish_keeps_them(monkeypatch) -> None:
+    """The task-sent event needs the reprs before publishing; the publish signal does not redact them again."""
+    from backend.tasks.deadletters import capture
+
+    def second_redaction(*_args, **_kwargs):
+        raise AssertionError("the publish signal redacted the send's own reprs again")
+
+    monkeypatch.setattr(capture, "redacted_repr", second_redaction)  # would turn the headers into REDACTED
+    headers = _publish_in_memory(failing_tasks.leak_secret, ("BTC",), {"api_key": PLANTED})
+    assert headers["argsrepr"] == "['BTC']"
+    assert headers["kwargsrepr"] == f"{{'api_key': '{REDACTED}'}}"
+
+
+def test_reprs_a_caller_wrote_are_still_redacted_at_publish() -> None:
+    headers = _publish_in_memory(
+        failing_tasks.leak_secret, ("BTC",), {"api_key": PLANTED}, kwargsrepr=f"{{'api_key': '{PLANTED}'}}"
+    )
+    assert PLANTED not in headers["kwargsrepr"]
+    assert headers["argsrepr"] == "['BTC']"
+
+
 def test_a_retry_exception_is_scrubbed_in_place() -> None:
     inner = TransientProviderError(f"throttled with {PLANTED}")
     retry = Retry(exc=inner)
