@@ -30,7 +30,7 @@ from bench.harness import (
     wait_until,
     worker_runs,
 )
-from bench.probes.gc_probe import collector_seconds
+from bench.probes import gc_probe
 
 PROVIDERS = ("YAHOO", "BINANCE", "COINGECKO", "ALPHA_VANTAGE", "COINMARKETCAP", "NEWSAPI")
 
@@ -124,24 +124,22 @@ def measure(tree: Path, env: dict[str, str], args: argparse.Namespace, server) -
     """Start a worker on the code of ``tree``, run ``--runs`` refreshes; (seconds, peak RSS) per run.
 
     With ``--gc``, each run's peaks also carry ``gc``: the collector's seconds in the pool processes
-    during the worker's runs so far, per run (bench/probes/gc_probe.py, loaded by the worker)."""
-    if not args.gc:
-        return worker_runs(
-            tree, env, args.runs, lambda: run_once(args.assets), profile=args.profile, before_run=server.clear_requests
-        )
+    per run, over the worker's runs (bench/probes/gc_probe.py, loaded by the worker)."""
     with tempfile.TemporaryDirectory(prefix="gc-probe-") as probe_dir:
-        probe_env = {
-            **env,
-            "GC_PROBE_DIR": probe_dir,
-            "PYTHONPATH": str(REPO_DIR / "bench" / "probes"),
-            "FINANCEHUB_EXTRA_TASK_MODULES": "gc_probe",
-        }
+        run_env = {**env, **gc_probe.worker_env(Path(probe_dir))} if args.gc else env
         timings, peaks = worker_runs(
-            tree, probe_env, args.runs, lambda: run_once(args.assets), before_run=server.clear_requests
+            tree,
+            run_env,
+            args.runs,
+            lambda: run_once(args.assets),
+            profile=args.profile,
+            before_run=server.clear_requests,
         )
-        pool = sorted({int(label[4:]) for peak in peaks for label in peak if label.startswith("pid ")})
-        per_run = collector_seconds(Path(probe_dir), pool) / len(timings)
-    return timings, [{**peak, "gc": per_run} for peak in peaks]
+        if args.gc:
+            pool = sorted({int(label[4:]) for peak in peaks for label in peak if label.startswith("pid ")})
+            per_run = gc_probe.collector_seconds(Path(probe_dir), pool) / len(timings)
+            peaks = [{**peak, "gc": per_run} for peak in peaks]
+    return timings, peaks
 
 
 def main() -> None:

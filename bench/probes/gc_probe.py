@@ -15,11 +15,11 @@ import os
 import time
 from pathlib import Path
 
-_totals = {"seconds": 0.0, "full": 0, "started": 0.0}
+_totals = {"seconds": 0.0, "started": 0.0}
 
 
 def _reset() -> None:
-    _totals.update(seconds=0.0, full=0, started=0.0)
+    _totals.update(seconds=0.0, started=0.0)
 
 
 def _time_collection(phase: str, info: dict) -> None:
@@ -27,15 +27,23 @@ def _time_collection(phase: str, info: dict) -> None:
         _totals["started"] = time.perf_counter()
         return
     _totals["seconds"] += time.perf_counter() - _totals["started"]
-    _totals["full"] += info["generation"] == 2
     if info["generation"] >= 1:
         path = Path(os.environ["GC_PROBE_DIR"]) / f"{os.getpid()}.json"
-        path.write_text(json.dumps({"seconds": _totals["seconds"], "full": _totals["full"]}))
+        path.write_text(json.dumps({"seconds": _totals["seconds"]}))
 
 
 if os.environ.get("GC_PROBE_DIR"):  # a worker started by the benchmark; the benchmark itself only reads
     gc.callbacks.append(_time_collection)
     os.register_at_fork(after_in_child=_reset)
+
+
+def worker_env(directory: Path) -> dict[str, str]:
+    """What a worker's environment needs to load this probe and write its totals to ``directory``."""
+    return {
+        "GC_PROBE_DIR": str(directory),
+        "PYTHONPATH": str(Path(__file__).parent),
+        "FINANCEHUB_EXTRA_TASK_MODULES": Path(__file__).stem,
+    }
 
 
 def collector_seconds(directory: Path, pids: list[int]) -> float:
