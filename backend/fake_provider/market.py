@@ -317,12 +317,12 @@ def aligned_times(step: int, start: float, end: float, *, offset: int = 0, limit
     return [int(first + i * step) for i in range(count)]
 
 
-# Cached: a quote reply asks this for every row with the same ``now``, and the calendar lookups are
+# Answered per minute from a cache: a quote reply asks this for every row, and the calendar lookups are
 # pandas calls costly enough to make the fake server, not the platform, the bottleneck of a benchmark.
+# A session opens and closes on the minute, so at most one change falls in a minute; when both ends
+# of the minute agree, the whole minute does.
 def latest_session_day(now: float) -> date:
     """The New York trading day whose session is open now or closed most recently (real calendar)."""
-    # Asked for every quote row: answer per minute. A session opens and closes on the minute, so
-    # at most one change falls in a minute; when both ends agree, the whole minute does.
     start = now // 60 * 60
     first, last = _latest_session_day_at(start), _latest_session_day_at(start + 59.999)
     return first if first == last else _latest_session_day_at(now)

@@ -25,8 +25,8 @@ def test_holidays_have_no_bars_and_the_early_close_ends_the_session() -> None:
     assert THANKSGIVING not in days and "2026-11-27" in days
 
 
-def test_the_session_day_turns_at_the_open_even_inside_a_minute() -> None:
-    """The fake answers the session day per minute; the minute of the open still turns at the open itself."""
+def test_the_session_day_turns_at_the_open_though_answered_per_minute() -> None:
+    """The fake answers the session day per minute; the day still turns at the open, not a minute off."""
     from datetime import date
 
     from backend.fake_provider.market import latest_session_day, session_open_ts
