@@ -3,7 +3,9 @@
 A refresh writes hundreds of rows per batch. Django's ``bulk_create(update_conflicts=True)`` builds a
 model instance per row and quotes every value of every row into the SQL text (Django's psycopg
 cursor binds on the client); on PostgreSQL this sends the whole batch as ONE JSON parameter instead
-and lets the server unpack it (``json_array_elements``), which costs the worker a ``json.dumps``.
+and lets the server unpack it (``jsonb_array_elements``), which costs the worker a ``json.dumps``.
+The parameter is read as ``jsonb``: parsed once, where plain ``json`` re-parses a row's text for each
+of its columns (a 500-quote upsert: ~9 ms of server time as ``json``, ~5.5 ms as ``jsonb``).
 Other databases (the embedded SQLite default) take the same statement row by row (``executemany``).
 
 Rows that belong to an asset deleted while its task ran (an operator removed it mid-refresh) are
@@ -69,7 +71,7 @@ class UpsertTable:
         owner_value = casts[self.columns.index(self.owner)] if self.owner else ""
         return (
             f"INSERT INTO {_q(self.model._meta.db_table)} ({', '.join(map(_q, self.columns))}) "
-            f"SELECT {', '.join(casts)} FROM json_array_elements(%s::json) AS e(row) "
+            f"SELECT {', '.join(casts)} FROM jsonb_array_elements(%s::jsonb) AS e(row) "
             f"WHERE {self._owner_check(owner_value)} {self._conflict()}"
         )
 
