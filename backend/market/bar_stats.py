@@ -84,7 +84,8 @@ def _aggregate_in_postgresql(
     """Per asset, its last ``count`` bars from the (asset, interval, timestamp) index, newest first, and the
     stdev of their returns: each bar against the next older one (the oldest has none, so NULL)."""
     if scope is not None:
-        assets_sql, assets_params = scope.values("pk").query.sql_with_params()
+        # Unordered: the assets' default order would sort the subquery for nothing.
+        assets_sql, assets_params = scope.order_by().values("pk").query.sql_with_params()
         assets = f"({assets_sql}) AS a(id)"
     else:
         assets, assets_params = "unnest(%s::bigint[]) AS a(id)", (list(ids),)

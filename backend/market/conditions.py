@@ -192,9 +192,11 @@ def load_conditions(
     among: dict[str, object] = (
         {"asset__in": scope.values("pk")} if scope is not None else {"asset_id__in": [a.pk for a in assets]}
     )
-    # Only the three columns read below: a dispatch reads one quote per asset of the class.
+    # Only the three columns read below: a dispatch reads one quote per asset of the class. Unordered:
+    # Quote's default order (by symbol) would join the assets and sort them for a dict keyed by id.
     rows = (
         Quote.objects.filter(**among)
+        .order_by()
         .annotate(as_of_s=EpochSeconds("as_of"), fetched_at_s=EpochSeconds("fetched_at"))
         .values_list("asset_id", "change_24h_pct", "as_of_s", "fetched_at_s")
     )
