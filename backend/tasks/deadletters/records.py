@@ -28,12 +28,14 @@ _ASSET_CLASSES = {"stock", "crypto", "etf", "forex", "index"}
 def symbols_in(args: Any, kwargs: Any) -> list[str]:
     """Upper-case symbol-like strings in the arguments (lists of symbols, a ``symbol`` keyword)."""
     found: list[str] = []
+    seen: set[str] = set()  # a batch names 500 symbols: membership by set, not by scanning ``found``
 
     def walk(value: Any, depth: int = 0) -> None:
         if depth > 3 or len(found) >= 200:
             return
         if isinstance(value, str):
-            if _SYMBOL.match(value) and value.lower() not in _ASSET_CLASSES and value not in found:
+            if value not in seen and _SYMBOL.match(value) and value.lower() not in _ASSET_CLASSES:
+                seen.add(value)
                 found.append(value)
         elif isinstance(value, list | tuple):
             for item in value:
