@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from .runs import DispatchBatch, DispatchRun
@@ -57,27 +56,29 @@ def record_outcome(
         if run is None:
             logger.warning("outcome for unknown dispatch run %s (batch %s) dropped", run_id, batch)
             return
-        # Under the run's lock nobody else creates this batch's row: a plain read, then one write.
-        row = DispatchBatch.objects.filter(run=run, index=index).first()
+        # Under the run's lock nobody else writes its batch rows: one read of every batch's counts (the
+        # run's totals) and this batch's sets only when it has a row (a repeat delivery, a retry's subset).
+        counts = {i: (d, f) for i, d, f in run.batch_outcomes.values_list("index", "done_count", "failed_count")}
+        row = DispatchBatch.objects.filter(run=run, index=index).first() if index in counts else None
         recorded_done, recorded_failed = (set(row.done), set(row.failed)) if row else (set(), set())
         done_set = recorded_done | done_now
         failed_set = (recorded_failed | failed_now) - done_set
         if row is not None and done_set == recorded_done and failed_set == recorded_failed:
             return  # a repeat of what is recorded: nothing to change
         sets = {"done": _sorted(done_set), "failed": _sorted(failed_set)}
-        counts = {"done_count": len(done_set), "failed_count": len(failed_set)}
+        counts[index] = (len(done_set), len(failed_set))
+        written = {"done_count": len(done_set), "failed_count": len(failed_set)}
         if row is None:
-            DispatchBatch.objects.create(run=run, index=index, **sets, **counts)
+            DispatchBatch.objects.create(run=run, index=index, **sets, **written)
         else:
-            DispatchBatch.objects.filter(pk=row.pk).update(**sets, **counts, updated_at=timezone.now())
-        _derive_counts(run)
+            DispatchBatch.objects.filter(pk=row.pk).update(**sets, **written, updated_at=timezone.now())
+        _derive_counts(run, sum(d for d, _ in counts.values()), sum(f for _, f in counts.values()))
 
 
-def _derive_counts(run: DispatchRun, now: datetime | None = None) -> None:
-    """Set the run's done/failed from its batches (never past the plan) and close it when complete."""
-    totals = run.batch_outcomes.aggregate(done=Sum("done_count"), failed=Sum("failed_count"))
-    run.done = min(run.planned, totals["done"] or 0)
-    run.failed = min(run.planned - run.done, totals["failed"] or 0)
+def _derive_counts(run: DispatchRun, done: int, failed: int, now: datetime | None = None) -> None:
+    """Set the run's done/failed from its batches' totals (never past the plan) and close it when complete."""
+    run.done = min(run.planned, done)
+    run.failed = min(run.planned - run.done, failed)
     update = ["done", "failed"]
     if run.planned and run.missing == 0 and run.status in (DispatchRun.Status.RUNNING, DispatchRun.Status.INCOMPLETE):
         if run.status == DispatchRun.Status.INCOMPLETE:
