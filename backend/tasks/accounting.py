@@ -65,17 +65,21 @@ def record_outcome(
         failed_set = (recorded_failed | failed_now) - done_set
         if row is not None and done_set == recorded_done and failed_set == recorded_failed:
             return  # a repeat of what is recorded: nothing to change
-        sets = {"done": _sorted(done_set), "failed": _sorted(failed_set)}
-        counts[index] = (len(done_set), len(failed_set))
-        written = {"done_count": len(done_set), "failed_count": len(failed_set)}
+        done_count, failed_count = counts[index] = len(done_set), len(failed_set)
+        fields = {
+            "done": _sorted(done_set),
+            "failed": _sorted(failed_set),
+            "done_count": done_count,
+            "failed_count": failed_count,
+        }
         if row is None:
-            DispatchBatch.objects.create(run=run, index=index, **sets, **written)
+            DispatchBatch.objects.create(run=run, index=index, **fields)
         else:
-            DispatchBatch.objects.filter(pk=row.pk).update(**sets, **written, updated_at=timezone.now())
+            DispatchBatch.objects.filter(pk=row.pk).update(**fields, updated_at=timezone.now())
         _derive_counts(run, sum(d for d, _ in counts.values()), sum(f for _, f in counts.values()))
 
 
-def _derive_counts(run: DispatchRun, done: int, failed: int, now: datetime | None = None) -> None:
+def _derive_counts(run: DispatchRun, done: int, failed: int) -> None:
     """Set the run's done/failed from its batches' totals (never past the plan) and close it when complete."""
     run.done = min(run.planned, done)
     run.failed = min(run.planned - run.done, failed)
@@ -85,7 +89,7 @@ def _derive_counts(run: DispatchRun, done: int, failed: int, now: datetime | Non
             run.note = f"{run.note} (late outcomes completed it)"[:300]
             update.append("note")
         run.status = DispatchRun.Status.DONE
-        run.finished_at = now or timezone.now()
+        run.finished_at = timezone.now()
         update += ["status", "finished_at"]
     run.save(update_fields=update)
 
