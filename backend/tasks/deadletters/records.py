@@ -27,16 +27,14 @@ _ASSET_CLASSES = {"stock", "crypto", "etf", "forex", "index"}
 
 def symbols_in(args: Any, kwargs: Any) -> list[str]:
     """Upper-case symbol-like strings in the arguments (lists of symbols, a ``symbol`` keyword)."""
-    found: list[str] = []
-    seen: set[str] = set()  # a batch names 500 symbols: membership by set, not by scanning ``found``
+    found: dict[str, None] = {}  # ordered, and a batch's 500 symbols are looked up, not scanned
 
     def walk(value: Any, depth: int = 0) -> None:
         if depth > 3 or len(found) >= 200:
             return
         if isinstance(value, str):
-            if value not in seen and _SYMBOL.match(value) and value.lower() not in _ASSET_CLASSES:
-                seen.add(value)
-                found.append(value)
+            if value not in found and _SYMBOL.match(value) and value.lower() not in _ASSET_CLASSES:
+                found[value] = None
         elif isinstance(value, list | tuple):
             for item in value:
                 walk(item, depth + 1)
@@ -47,7 +45,7 @@ def symbols_in(args: Any, kwargs: Any) -> list[str]:
 
     walk(args)
     walk(kwargs)
-    return found
+    return list(found)
 
 
 # The header a replay is sent with: the task id of the dead letter it replays.
