@@ -20,7 +20,15 @@ from celery import signals
 from .fallback import record_failure
 from .history import mark_replay_outcome
 from .records import build_record, replay_header
-from .secrets import REDACTED, configured_secrets, redact_text, redacted_by_this_send, redacted_repr, scrub_einfo
+from .secrets import (
+    REDACTED,
+    configured_secrets,
+    redact_text,
+    redacted_by_this_send,
+    redacted_repr,
+    repr_headers,
+    scrub_einfo,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +189,7 @@ def redact_published_reprs(headers: dict[str, Any] | None = None, body: Any = No
         return
     try:
         secrets = configured_secrets()
-        for key, value in (("argsrepr", list(body[0] or [])), ("kwargsrepr", dict(body[1] or {}))):
+        for key, value in repr_headers(body[0], body[1]):
             if not redacted_by_this_send(headers.get(key)):
                 headers[key] = redacted_repr(value, secrets)
     except Exception:  # noqa: BLE001 - never stop a publish over its log repr

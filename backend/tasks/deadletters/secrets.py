@@ -24,6 +24,7 @@ __all__ = [
     "redacted_by_this_send",
     "redacted_repr",
     "redact_text",
+    "repr_headers",
     "redact_value",
     "scrub_exception",
     "scrub_einfo",
@@ -54,6 +55,12 @@ def redacted_repr(value: Any, secrets: Sequence[str] | None = None, limit: int =
     return saferepr(redaction.redact_shown(value, secrets, budget=limit, repr_of=_bounded_repr), limit)
 
 
+def repr_headers(args: Any, kwargs: Any) -> tuple[tuple[str, Any], ...]:
+    """The two repr headers of a message and what each shows: the positional arguments as a list, the
+    keyword arguments as a dict."""
+    return (("argsrepr", list(args or ())), ("kwargsrepr", dict(kwargs or {})))
+
+
 # The reprs the send running in this context redacted itself; the publish signal keeps those as they are.
 _redacted_by_send: ContextVar[tuple[str, ...]] = ContextVar("redacted_by_send", default=())
 
@@ -66,7 +73,7 @@ def send_with_redacted_reprs(args: Any, kwargs: Any, options: dict[str, Any]) ->
     the signal recognises them and does not redact the same arguments a second time.
     """
     made = []
-    for key, value in (("argsrepr", list(args or ())), ("kwargsrepr", dict(kwargs or {}))):
+    for key, value in repr_headers(args, kwargs):
         if options.get(key) is None:
             options[key] = redacted_repr(value)
             made.append(options[key])
