@@ -278,11 +278,16 @@ class YahooApi:
             lows.append(num_value(lo, req.nan, digits))
             closes.append(num_value(c, req.nan, digits))
             volumes.append(int(v))
+        daily = step >= DAY or step < 0
         indicators: dict[str, Any] = {
             "quote": [{"open": opens, "high": highs, "low": lows, "close": closes, "volume": volumes}]
         }
-        if step >= DAY or step < 0:
+        if daily:
             indicators["adjclose"] = [{"adjclose": list(closes)}]
+        if not bars:
+            # Yahoo's answer for a window without a trade (1m over a weekend): no "timestamp" key and
+            # empty column objects, not empty lists.
+            indicators = {"quote": [{}], **({"adjclose": [{}]} if daily else {})}
         meta = {
             "currency": ex["currency"],
             "symbol": symbol,
@@ -309,7 +314,7 @@ class YahooApi:
             "range": range_,
             "validRanges": list(_YAHOO_RANGES),
         }
-        result = {"meta": meta, "timestamp": [t for t, _ in bars], "indicators": indicators}
+        result = {"meta": meta, **({"timestamp": [t for t, _ in bars]} if bars else {}), "indicators": indicators}
         return json_reply(200, {"chart": {"result": [result], "error": None}})
 
     @staticmethod

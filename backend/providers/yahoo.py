@@ -64,6 +64,7 @@ MAX_BARS = 5000
 # Yahoo serves 1m data for ~8 days back and other intraday intervals for ~60 days.
 _LOOKBACK_CAP = {"1m": timedelta(days=7), "intraday": timedelta(days=59)}
 _CRUMB_THROTTLE_PAUSE = 60.0
+_CHART_COLUMNS = ("open", "high", "low", "close", "volume")
 _CRUMB = re.compile(r"[A-Za-z0-9./_\-]{1,64}")
 # RFC 6265 cookie-name (a token) and cookie-octets: no controls, spaces, quotes, commas, ; or backslash.
 _COOKIE_PAIR = re.compile(r"([A-Za-z0-9!#$%&'*+.^_`|~\-]{1,64})=([\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]{0,4096})")
@@ -289,8 +290,15 @@ def _to_bars(raw: Any, *, symbol: str, interval: str, now: datetime | None) -> l
         quote = result["indicators"]["quote"][0]
     except (KeyError, IndexError, TypeError):
         raise MalformedReplyError("yahoo: chart reply lacks result/indicators", provider="yahoo") from None
+    if not isinstance(quote, dict):
+        raise MalformedReplyError("yahoo: chart quote is not an object", provider="yahoo")
     timestamps = result.get("timestamp") or []
-    columns = [quote.get(name) for name in ("open", "high", "low", "close", "volume")]
+    columns = [quote.get(name) for name in _CHART_COLUMNS]
+    if not timestamps and all(not column for column in columns):
+        # A window without a trade (1-minute bars over a weekend, a holiday) comes without "timestamp"
+        # and with an empty quote object: no bars, which is an answer, not a malformed reply.
+        logger.info("yahoo has no %s bars for %s in the window asked for", interval, symbol)
+        return []
     if not isinstance(timestamps, list) or not all(isinstance(col, list) for col in columns):
         raise MalformedReplyError("yahoo: chart columns are not lists", provider="yahoo")
     bars: list[Bar] = []

@@ -193,6 +193,18 @@ def test_yahoo_chart_intraday_has_no_adjclose_and_honours_periods(http: httpx.Cl
     assert "adjclose" not in result["indicators"]
 
 
+def test_yahoo_chart_of_a_window_without_trades_has_no_timestamps_and_empty_columns(http: httpx.Client) -> None:
+    """As Yahoo answers a 1-minute chart over a weekend (tests/fixtures/yahoo/chart_no_trades.json)."""
+    saturday = int(datetime(2026, 11, 21, 12, 0, tzinfo=UTC).timestamp())
+    params = {"period1": saturday, "period2": saturday + 6 * 3600, "interval": "1m"}
+    response = http.get("/yahoo/v8/finance/chart/AAPL", params=params)
+    assert response.status_code == 200
+    result = response.json()["chart"]["result"][0]
+    assert "timestamp" not in result
+    assert result["indicators"] == {"quote": [{}]}
+    assert result["meta"]["symbol"] == "AAPL"
+
+
 def test_yahoo_chart_unknown_symbol_is_404_with_chart_error(http: httpx.Client) -> None:
     response = http.get("/yahoo/v8/finance/chart/ZZZNOPE", params={"range": "5d"})
     assert response.status_code == 404

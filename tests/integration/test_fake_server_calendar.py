@@ -36,3 +36,16 @@ def test_the_session_day_turns_at_the_open_though_answered_per_minute() -> None:
     assert latest_session_day(opens + 0.5) == date(2026, 12, 2)
     assert latest_session_day(opens + 30.0) == date(2026, 12, 2)
     assert latest_session_day(opens - 30.0) == date(2026, 12, 1)
+
+
+def test_the_yahoo_client_reads_a_weekend_of_one_minute_bars_as_no_bars() -> None:
+    """The real client against the fake's no-trade answer: an empty list, not a permanent error."""
+    from backend.providers.http import build_client
+    from backend.providers.yahoo import YahooClient
+
+    sunday_noon = datetime(2026, 11, 29, 17, 0, tzinfo=UTC)  # 12:00 New York, the market shut since Friday
+    with FakeProviderServer(now=sunday_noon) as fake, build_client(timeout=5.0) as http:
+        client = YahooClient(http, base_url=f"{fake.url}/yahoo", clock=lambda: sunday_noon)
+        assert client.fetch_bars("AAPL", interval="1m", limit=120) == []
+        assert len(client.fetch_bars("AAPL", interval="1d", limit=5)) == 5  # the same client still reads days
+        assert [r["status"] for r in fake.requests("yahoo")] == [200, 200]

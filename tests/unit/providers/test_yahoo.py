@@ -199,6 +199,22 @@ def test_it_skips_bars_with_null_fields(yahoo_fake: FakeApi, clock) -> None:
     assert datetime(2024, 11, 26, tzinfo=UTC) not in [b.timestamp for b in bars]
 
 
+def test_a_window_without_trades_is_no_bars_not_a_malformed_reply(yahoo_fake: FakeApi, clock) -> None:
+    """A 1-minute chart over a weekend: Yahoo leaves out ``timestamp`` and sends ``"quote": [{}]``."""
+    yahoo_fake.route("/v8/finance/chart/AAPL", lambda request: json_response("yahoo", "chart_no_trades.json"))
+    client = YahooClient(yahoo_fake.client(), base_url=yahoo_fake.base_url, clock=clock)
+    assert client.fetch_bars("AAPL", interval="1m", limit=60) == []
+
+
+@pytest.mark.parametrize("quote", [None, [], "none"])
+def test_a_chart_quote_that_is_not_an_object_is_malformed(yahoo_fake: FakeApi, clock, quote: object) -> None:
+    raw = fixture_json("yahoo", "chart_no_trades.json")
+    raw["chart"]["result"][0]["indicators"]["quote"] = [quote]
+    yahoo_fake.route("/v8/finance/chart/AAPL", lambda request: httpx.Response(200, json=raw))
+    with pytest.raises(MalformedReplyError):
+        YahooClient(yahoo_fake.client(), base_url=yahoo_fake.base_url, clock=clock).fetch_bars("AAPL", interval="1m")
+
+
 def test_it_maps_a_chart_not_found_to_unknown_symbol(yahoo: YahooClient) -> None:
     with pytest.raises(UnknownSymbolError, match="delisted"):
         yahoo.fetch_bars("NOPE")
