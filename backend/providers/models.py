@@ -73,7 +73,8 @@ class Rejected:
 class Failed:
     """A symbol nobody served because of TRANSIENT faults (429, 5xx, timeout, truncated body, pause).
 
-    ``retry_after`` is the shortest wait a provider asked for, in seconds, when one said.
+    ``retry_after``: seconds until the first of its providers may be asked again; ``None`` when one
+    failed without naming a wait (it may be asked again after the retry backoff).
     """
 
     symbol: str

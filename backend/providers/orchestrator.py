@@ -23,9 +23,11 @@ Every instrument ends in exactly one of three places, with every provider's reas
   them said it does not know the symbol (what quarantine counts).
 
 When nothing at all was served and something failed, the call raises instead:
-``AllProvidersFailedError`` (transient, with the smallest ``retry_after`` any provider asked for)
-if any failure was transient, else the permanent verdict naming every provider's complaint. Both
-carry ``failures``, one ``ProviderFailure`` per provider that failed.
+``AllProvidersFailedError`` (transient) if any failure was transient, else the permanent verdict
+naming every provider's complaint. Both carry ``failures``, one ``ProviderFailure`` per provider that
+failed. The transient verdict's ``retry_after`` (and each ``Failed`` symbol's) is the earliest moment
+ANY provider can be asked again, ``None`` (after the retry backoff) when one failed without naming a
+wait: a provider paused for hours is skipped at the retry, not waited for.
 
 A provider that answers "come back at T" (``ProviderThrottledError``) is paused for every worker
 on the breaker's ``PauseBoard``; a paused provider is skipped without a request until then.
@@ -191,8 +193,7 @@ class ProviderChain:
                 )
         failed = [failed_of(i.symbol, outcomes[i.symbol]) for i in pending if outcomes[i.symbol].transient]
         if pending and not quotes and failures:
-            waits = [f.retry_after for f in failed if f.retry_after is not None]
-            failures.raise_for(f"{len(pending)} quotes", retry_after=min(waits) if waits else None)
+            failures.raise_for(f"{len(pending)} quotes", waits=[f.retry_after for f in failed])
         rejected = [
             rejected_of(i.symbol, outcomes[i.symbol], self.providers)
             for i in pending

@@ -8,7 +8,7 @@ place: ``failed`` when any provider failed TRANSIENTLY for a symbol nobody serve
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from backend.providers.errors import (
@@ -47,17 +47,20 @@ class CallFailures:
     def __bool__(self) -> bool:
         return bool(self.records)
 
-    def raise_for(self, what: str, *, retry_after: float | None = None) -> None:
-        """Raise the verdict for a call that served nothing (only called when something failed)."""
+    def raise_for(self, what: str, *, waits: Iterable[float | None] | None = None) -> None:
+        """Raise the verdict for a call that served nothing (only called when something failed).
+
+        ``waits``: when each unserved item could be asked again (``None``: after the retry backoff);
+        by default one per provider that failed transiently. The verdict's ``retry_after`` is the
+        earliest of them (``earliest_wait``).
+        """
         summary = "; ".join(f"{f.provider}: {f.error}: {f.message}" for f in self.records)
         failures = tuple(self.records)
-        if self.transient or retry_after is not None or any(f.error == "Failed" for f in failures):
-            waits = [e.retry_after for e in self.transient if e.retry_after is not None]
-            if retry_after is not None:
-                waits.append(retry_after)
+        waits = list(waits) if waits is not None else [e.retry_after for e in self.transient]
+        if self.transient or waits or any(f.error == "Failed" for f in failures):
             raise AllProvidersFailedError(
                 f"every provider failed for {what}: {summary}",
-                retry_after=min(waits) if waits else None,
+                retry_after=earliest_wait(waits),
                 failures=failures,
             )
         if len(self.permanent) == 1:
@@ -74,7 +77,8 @@ class SymbolOutcome:
     asked: int = 0
     unknown: int = 0
     transient: bool = False
-    waits: list[float] = field(default_factory=list)
+    # One per transient failure: the wait that provider named, None when it named none.
+    waits: list[float | None] = field(default_factory=list)
 
     def refused(self, reason: str, *, unknown: bool) -> None:
         """A provider refused the symbol permanently (``unknown``: it said it does not know it)."""
@@ -85,8 +89,7 @@ class SymbolOutcome:
         """A provider failed the symbol transiently."""
         self.reasons.append(reason)
         self.transient = True
-        if retry_after is not None:
-            self.waits.append(retry_after)
+        self.waits.append(retry_after)
 
 
 def failure_of(exc: ProviderError, provider: str = "") -> ProviderFailure:
@@ -98,9 +101,24 @@ def failure_of(exc: ProviderError, provider: str = "") -> ProviderFailure:
     )
 
 
+def earliest_wait(waits: Iterable[float | None]) -> float | None:
+    """The earliest moment, in seconds from now, at which any of ``waits`` allows asking again.
+
+    ``None`` in ``waits`` is a provider that failed without naming a wait (an HTTP 500, a timeout): it
+    may be asked again after the ordinary retry backoff, so the answer is ``None`` too. A retry is due
+    when the FIRST provider can take it; a provider still paused then is skipped without a request
+    (its pause is on the shared board), never waited for. Taking the longest wait instead deferred a
+    batch for ten minutes behind Alpha Vantage's spent daily quota after one HTTP 500 from Yahoo.
+    """
+    values = list(waits)
+    if not values or any(wait is None for wait in values):
+        return None
+    return min(wait for wait in values if wait is not None)
+
+
 def failed_of(symbol: str, outcome: SymbolOutcome) -> Failed:
-    """The ``Failed`` record of a symbol nobody served after a transient fault."""
-    return Failed(symbol, "; ".join(outcome.reasons), min(outcome.waits) if outcome.waits else None)
+    """The ``Failed`` record of a symbol nobody served after a transient fault (its earliest wait)."""
+    return Failed(symbol, "; ".join(outcome.reasons), earliest_wait(outcome.waits))
 
 
 def rejected_of(symbol: str, outcome: SymbolOutcome, providers: Sequence[str]) -> Rejected:

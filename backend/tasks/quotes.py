@@ -12,6 +12,7 @@ from backend.market.services import store_bars, store_quotes
 from backend.market.symbols import check_asset_class, check_symbols
 from backend.providers.errors import ProviderFailure, TransientProviderError
 from backend.providers.models import Failed, QuoteBatch
+from backend.providers.verdicts import earliest_wait
 
 from .sources import AssetIds, AssetSource, quote_source
 
@@ -43,7 +44,7 @@ class RefreshSummary:
     skipped: list[str]
     quarantined: list[str]
     source: str
-    # The wait a provider asked for before the failed symbols are worth asking again, if one said.
+    # Seconds until the first provider can take the failed symbols again; None: after the backoff.
     retry_after: float | None = None
     # Every provider that failed during the call when symbols are left failed (their dead letter names them).
     provider_failures: tuple[ProviderFailure, ...] = ()
@@ -96,7 +97,9 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
     streaks = {symbol: asset.unknown_streak for symbol, asset in assets.items()}
     quarantined = record_verdicts(ids, stored=stored, unknown=unknown, by="quotes.fetch", streaks=streaks)
     logger.info("stored %d quotes and %d bars for %s from %s", len(stored), stored_bars, asset_class, source.name)
-    waits = [f.retry_after for f in batch.failed if f.symbol in failed and f.retry_after is not None]
+    # When each failed symbol may be asked again (a symbol the chain left without a record: after the backoff).
+    named = {f.symbol: f.retry_after for f in batch.failed}
+    waits = [named.get(symbol) for symbol in failed]
     return RefreshSummary(
         asset_class=asset_class,
         requested=len(symbols),
@@ -108,9 +111,9 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
         quarantined=quarantined,
         # Which providers really served (the chain fails over per symbol), not the chain's name.
         source=",".join(sorted({q.source for q in quotes})) or source.name,
-        # Long enough for every failed symbol's providers to be asked again (each symbol's own wait is
-        # already the shortest one among its providers).
-        retry_after=max(waits) if waits else None,
+        # The retry is due when the first provider can serve any failed symbol (each symbol's wait is
+        # already its earliest provider's): a paused provider is skipped then, never waited for.
+        retry_after=earliest_wait(waits),
         # Every provider that failed during the call, when symbols are left failed (their dead letter names them).
         provider_failures=provider_failures or (batch.failures if failed else ()),
     )

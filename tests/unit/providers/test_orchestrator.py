@@ -333,13 +333,22 @@ def test_bars_keep_the_unknown_symbol_error_when_it_is_the_only_failure() -> Non
         ProviderChain([FakeClient("binance", [])]).fetch_bars(BTC)
 
 
-def test_bars_raise_all_failed_when_every_provider_is_down() -> None:
+def test_bars_raise_all_failed_when_every_provider_is_down_due_when_the_first_can_serve() -> None:
+    chain = ProviderChain(
+        [FakeClient("binance", error=transient("binance", 7)), FakeClient("coingecko", error=transient("coingecko", 3))]
+    )
+    with pytest.raises(AllProvidersFailedError) as caught:
+        chain.fetch_bars(BTC)
+    assert caught.value.retry_after == 3
+
+
+def test_bars_from_a_provider_that_named_no_wait_are_due_after_the_backoff_not_the_others_wait() -> None:
     chain = ProviderChain(
         [FakeClient("binance", error=transient("binance", 7)), FakeClient("coingecko", error=transient("coingecko"))]
     )
     with pytest.raises(AllProvidersFailedError) as caught:
         chain.fetch_bars(BTC)
-    assert caught.value.retry_after == 7
+    assert caught.value.retry_after is None
 
 
 def test_an_empty_bar_answer_falls_through_to_the_next_provider() -> None:
