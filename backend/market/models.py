@@ -7,6 +7,7 @@ refused by the database whichever code path writes it.
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -214,10 +215,21 @@ class PriceBar(models.Model):
         return f"{self.asset_id} {self.interval} {self.timestamp:%Y-%m-%d %H:%M}"
 
 
-class NewsArticle(models.Model):
-    """A news article, unique by URL, linked to the assets it mentions."""
+def url_digest(url: str) -> str:
+    """The key a news article is unique by: SHA-256 of its URL, hex (the URL itself may be any length)."""
+    return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
 
-    url = models.URLField(max_length=1000, unique=True)
+
+class NewsArticle(models.Model):
+    """A news article, unique by URL, linked to the assets it mentions.
+
+    The URL is stored whole, as text: real article URLs run past 1,400 characters, and a cut URL is
+    another article's key. Uniqueness is on ``url_hash`` (an index entry of a long URL could exceed
+    what a B-tree page holds); bulk upserts compute it, ``save`` keeps it in step.
+    """
+
+    url = models.TextField()
+    url_hash = models.CharField(max_length=64, editable=False, help_text="SHA-256 of the URL, hex.")
     title = models.CharField(max_length=500)
     summary = models.TextField(blank=True)
     publisher = models.CharField(max_length=200, blank=True)
@@ -228,9 +240,18 @@ class NewsArticle(models.Model):
 
     class Meta:
         ordering = ["-published_at"]
+        # A constraint rather than unique=True: the same index, without the pattern-ops copy of it.
+        constraints = [models.UniqueConstraint(fields=["url_hash"], name="newsarticle_url_hash_unique")]
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args, **kwargs) -> None:
+        """Save with ``url_hash`` computed from the URL."""
+        self.url_hash = url_digest(self.url)
+        if kwargs.get("update_fields") is not None and "url" in kwargs["update_fields"]:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "url_hash"}
+        super().save(*args, **kwargs)
 
 
 class IndicatorSnapshot(models.Model):

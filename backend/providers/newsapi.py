@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 MAX_QUERY_LENGTH = 500
+# The store keeps URLs whole at any length (real article URLs pass 1,400 characters with tracking
+# parameters); this bound only keeps junk out: 8 KiB is what common web servers accept in a request line.
+MAX_URL_LENGTH = 8192
 MAX_PAGES = 10
 _KEY_CODES = frozenset({"apiKeyMissing", "apiKeyInvalid", "apiKeyDisabled"})
 _THROTTLE_CODES = frozenset({"rateLimited", "apiKeyExhausted"})
@@ -159,10 +162,10 @@ def _to_article(raw: Any, *, now: datetime | None = None) -> Article:
     if not isinstance(raw, dict):
         raise InvalidRecordError("article is not an object")
     url = raw.get("url")
-    if not isinstance(url, str) or len(url) > 2000:
+    if not isinstance(url, str) or len(url) > MAX_URL_LENGTH:
         raise InvalidRecordError("url missing or too long")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or strip_control(url, 2000) != url:
+    if parts.scheme not in ("http", "https") or not parts.hostname or strip_control(url, MAX_URL_LENGTH) != url:
         raise InvalidRecordError("url is not an absolute http(s) URL")
     title = raw.get("title")
     if not isinstance(title, str) or not title.strip() or title.strip() == _REMOVED_TITLE:

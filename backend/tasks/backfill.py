@@ -35,9 +35,12 @@ def backfill_asset(symbol: str, *, interval: str | None = None, bars: int | None
     interval = interval or settings.INDICATOR_INTERVAL
     source = quote_source(asset.asset_type.code)
     history = source.fetch_asset_bars(asset, interval=interval, limit=bars or bars_needed())
-    stored = store_bars({symbol: asset.pk}, history)
-    logger.info("backfilled %d %s bars for %s from %s", stored, interval, symbol, source.name)
-    return stored
+    written = store_bars({symbol: asset.pk}, history)
+    if written.gone:
+        logger.info("backfill of %s stored nothing: the asset was deleted while its history was fetched", symbol)
+        return 0
+    logger.info("backfilled %d %s bars for %s from %s", written.written, interval, symbol, source.name)
+    return written.written
 
 
 def active_asset_id(symbol: str) -> int | None:

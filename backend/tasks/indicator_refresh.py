@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
@@ -93,12 +93,17 @@ def _aware(value: object) -> datetime:
 
 @dataclass(frozen=True)
 class IndicatorSummary:
-    """What one chunk computed, small enough to be a task result."""
+    """What one chunk computed, small enough to be a task result.
+
+    Every asset of the chunk is stored, ``without_bars``, ``refused`` (bad data, or a snapshot the store
+    cannot hold, with the reason) or ``gone`` (deleted while the chunk ran).
+    """
 
     assets: int
     stored: int
     without_bars: list[int]
     refused: dict[int, str]
+    gone: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form."""
@@ -123,7 +128,14 @@ def compute_indicator_chunk(asset_ids: list[int]) -> IndicatorSummary:
         # In SNAPSHOTS.columns order: key, the indicators, then bars used and when.
         indicators = (getattr(values, name) for name in INDICATOR_NAMES)
         rows.append((asset_id, interval, last_bar, *indicators, len(series), now))
-    stored = store_indicator_snapshots(rows)
+    written = store_indicator_snapshots(rows)
+    refused |= written.refused
     without_bars = sorted(set(asset_ids) - closes.keys())
-    logger.info("computed indicators for %d of %d assets", stored, len(asset_ids))
-    return IndicatorSummary(assets=len(asset_ids), stored=stored, without_bars=without_bars, refused=refused)
+    logger.info("computed indicators for %d of %d assets", written.written, len(asset_ids))
+    return IndicatorSummary(
+        assets=len(asset_ids),
+        stored=written.written,
+        without_bars=without_bars,
+        refused=refused,
+        gone=sorted(written.gone),
+    )

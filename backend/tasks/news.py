@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -19,13 +19,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class NewsSummary:
-    """What one news refresh did."""
+    """What one news refresh did: of the ``fetched`` articles, all were stored but the ``refused`` ones
+    (one line each: the URL as shown and why the store could not hold it)."""
 
     query_symbols: int
     fetched: int
     new: int
     links: int
     source: str
+    refused: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form."""
@@ -53,6 +55,20 @@ def refresh_news() -> NewsSummary:
     since = newest - timedelta(hours=1) if newest else timezone.now() - timedelta(days=2)
     source = news_source()
     articles = source.fetch_articles(news_query(symbols), since=since)
-    new, links = store_articles(articles, assets)
-    logger.info("stored %d new articles (%d fetched, %d asset links) from %s", new, len(articles), links, source.name)
-    return NewsSummary(query_symbols=len(symbols), fetched=len(articles), new=new, links=links, source=source.name)
+    stored = store_articles(articles, assets)
+    logger.info(
+        "stored %d new articles (%d fetched, %d refused, %d asset links) from %s",
+        stored.new,
+        len(articles),
+        len(stored.refused),
+        stored.links,
+        source.name,
+    )
+    return NewsSummary(
+        query_symbols=len(symbols),
+        fetched=len(articles),
+        new=stored.new,
+        links=stored.links,
+        source=source.name,
+        refused=list(stored.refused),
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from backend.common.logsafe import escape
 from backend.market.models import Asset
@@ -30,9 +30,10 @@ def plan_quote_batches(asset_class: str, batch_size: int) -> list[list[str]]:
 class RefreshSummary:
     """What one batch refresh did, small enough to be a task result.
 
-    Every requested symbol is in exactly one of ``stored``, ``rejected`` (permanent, with the reason),
-    ``failed`` (transient, with the reason: retry these) or ``skipped`` (not an active, unquarantined
-    asset of the class: nothing to fetch).
+    Every requested symbol is in exactly one of ``stored``, ``rejected`` (permanent, with the reason:
+    a provider's refusal, or a quote the store cannot hold), ``failed`` (transient, with the reason:
+    retry these), ``skipped`` (not an active, unquarantined asset of the class: nothing to fetch) or
+    ``gone`` (the asset was deleted while the batch ran: nothing left to store it for).
     """
 
     asset_class: str
@@ -48,6 +49,7 @@ class RefreshSummary:
     retry_after: float | None = None
     # Every provider that failed during the call when symbols are left failed (their dead letter names them).
     provider_failures: tuple[ProviderFailure, ...] = ()
+    gone: list[str] = field(default_factory=list)
 
     @property
     def stored_quotes(self) -> int:
@@ -60,7 +62,7 @@ class RefreshSummary:
 
 
 def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
-    """Fetch quotes for one batch and upsert them; every symbol ends stored, rejected, failed or skipped.
+    """Fetch quotes for one batch and upsert them; every symbol ends stored, rejected, failed, skipped or gone.
 
     Unknown, inactive, quarantined or other-class symbols are skipped. ``InvalidInputError`` before any
     query when the input is not an asset class and a list of symbols.
@@ -76,23 +78,30 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
     source = quote_source(asset_class)
     batch, provider_failures = _fetch(source, [assets[symbol] for symbol in sorted(assets)])
     quotes = [q for q in batch.quotes if q.symbol in assets]
-    stored = sorted({q.symbol for q in quotes})
-    rejected = {r.symbol: r.reason for r in batch.rejected if r.symbol in assets and r.symbol not in stored}
-    failed = {f.symbol: f.reason for f in batch.failed if f.symbol in assets}
-    # A symbol the chain left out of all three is not silently dropped: it failed, and is retried.
-    for symbol in assets.keys() - set(stored) - rejected.keys():
-        failed.setdefault(symbol, "no outcome from the provider chain")
-    for symbol in (*stored, *rejected):
-        failed.pop(symbol, None)
+    served = {q.symbol for q in quotes}
+    rejected = {r.symbol: r.reason for r in batch.rejected if r.symbol in assets and r.symbol not in served}
     for symbol, reason in sorted(rejected.items()):
         logger.warning("provider %s rejected %s: %s", source.name, symbol, reason)
+    ids = {symbol: asset.pk for symbol, asset in assets.items()}
+    written, bars = store_quotes(ids, quotes), store_bars(ids, batch.bars)
+    # An asset deleted while the batch ran is an outcome of its own; a quote the store could not hold
+    # is refused, with the store's reason, like a provider's refusal.
+    gone = sorted(str(symbol) for symbol in written.gone | bars.gone)
+    rejected |= {str(s): f"the store refused the quote: {reason}" for s, reason in written.refused.items()}
+    for symbol in gone:
+        rejected.pop(symbol, None)
+    stored = sorted(served - rejected.keys() - set(gone))
+    failed = {f.symbol: f.reason for f in batch.failed if f.symbol in assets}
+    # A symbol the chain left out of all three is not silently dropped: it failed, and is retried.
+    for symbol in assets.keys() - set(stored) - rejected.keys() - set(gone):
+        failed.setdefault(symbol, "no outcome from the provider chain")
+    for symbol in (*stored, *rejected, *gone):
+        failed.pop(symbol, None)
     if failed:
         logger.warning(
             "%d of %d %s symbols failed transiently: %s", len(failed), len(symbols), asset_class, sorted(failed)[:10]
         )
-    ids = {symbol: asset.pk for symbol, asset in assets.items()}
-    store_quotes(ids, quotes)
-    stored_bars = store_bars(ids, batch.bars)
+    stored_bars = bars.written
     unknown = {r.symbol: r.reason for r in batch.rejected if r.unknown and r.symbol in rejected}
     streaks = {symbol: asset.unknown_streak for symbol, asset in assets.items()}
     quarantined = record_verdicts(ids, stored=stored, unknown=unknown, by="quotes.fetch", streaks=streaks)
@@ -116,6 +125,7 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
         retry_after=earliest_wait(waits),
         # Every provider that failed during the call, when symbols are left failed (their dead letter names them).
         provider_failures=provider_failures or (batch.failures if failed else ()),
+        gone=gone,
     )
 
 

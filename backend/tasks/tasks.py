@@ -83,13 +83,13 @@ def fetch_quotes(
 ) -> dict[str, object]:
     """Fetch and upsert quotes (and the running daily bar) for one batch; retry only what failed transiently.
 
-    Stored symbols count as done, rejected and skipped ones as failed; symbols that failed transiently
+    Stored symbols count as done, rejected, skipped and gone ones as failed; symbols that failed transiently
     are retried by this same task (same id, run and batch) with backoff and the provider's Retry-After.
     When the retries run out, ``on_failure`` counts that subset as failed and its dead letter names it.
     ``reason`` is the routing decision that sent the batch, kept through retries so Flower shows it.
     """
     summary = quotes.refresh_quotes(asset_class, symbols)
-    record_outcome(run_id, batch, done=summary.stored, failed=[*summary.rejected, *summary.skipped])
+    record_outcome(run_id, batch, done=summary.stored, failed=[*summary.rejected, *summary.skipped, *summary.gone])
     if summary.failed:
         raise self.retry(
             args=(asset_class, list(summary.failed)),
@@ -128,7 +128,7 @@ def dispatch_indicators(self: ReliableTask) -> dict[str, object]:
 def compute_indicators(asset_ids: list[int], run_id: int | None = None, batch: int | None = None) -> dict[str, object]:
     """Compute SMA, EMA, RSI, MACD and Bollinger Bands for a chunk of assets and upsert the snapshots."""
     summary = indicator_refresh.compute_indicator_chunk(asset_ids)
-    unserved = set(summary.without_bars) | set(summary.refused)
+    unserved = set(summary.without_bars) | set(summary.refused) | set(summary.gone)
     record_outcome(
         run_id, batch, done=[a for a in asset_ids if a not in unserved], failed=[a for a in asset_ids if a in unserved]
     )

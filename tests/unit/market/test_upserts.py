@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from backend.market.models import Asset, IndicatorSnapshot, NewsArticle, PriceBar, Quote
-from backend.market.services import BARS, QUOTES, SNAPSHOTS, store_quotes
+from backend.market.services import BARS, QUOTES, SNAPSHOTS, Stored, store_quotes
 from backend.market.upserts import Upserted, UpsertTable, _upsert_json, _upsert_rows, upsert
 from backend.providers.models import Quote as QuoteRecord
 
@@ -70,9 +70,9 @@ def test_rows_of_a_deleted_asset_are_dropped_and_the_rest_written(make_asset, ca
     eth.delete()  # an operator deleted it while its batch was being fetched
     quotes = [QuoteRecord(symbol, Decimal("10"), AT, "binance") for symbol in ids]
     with caplog.at_level(logging.INFO, logger="backend.market.services"):
-        assert store_quotes(ids, quotes) == 1
+        assert store_quotes(ids, quotes) == Stored(written=1, gone=frozenset({"ETH"}))
     assert list(Quote.objects.values_list("asset__symbol", flat=True)) == ["BTC"]
-    assert "dropped 1 quotes of assets deleted while the task ran" in caplog.text
+    assert "dropped 1 quotes of assets deleted while the task ran: ['ETH']" in caplog.text
 
 
 def test_bars_and_snapshots_upsert_on_their_three_column_keys(make_asset) -> None:
@@ -110,22 +110,23 @@ def test_the_row_by_row_statement_gives_the_same_outcome(make_asset) -> None:
 def test_the_outcome_counts_distinct_keys_offered_and_rows_written(make_asset) -> None:
     btc, eth = make_asset("BTC", "crypto"), make_asset("ETH", "crypto")
     rows = [quote_row(btc, "1"), quote_row(eth, "2"), quote_row(btc, "3")]
+    eth_id = eth.pk
     eth.delete()
     outcome = upsert(QUOTES, rows)
-    assert (outcome.offered, outcome.written, outcome.dropped) == (2, 1, 1)
+    assert (outcome.offered, outcome.written, outcome.dropped, outcome.gone) == (2, 1, 1, {eth_id})
     assert upsert(QUOTES, []) == Upserted(0, 0)
 
 
 def test_a_table_without_an_owner_writes_every_row() -> None:
     articles = UpsertTable(
         NewsArticle,
-        columns=("url", "title", "summary", "publisher", "published_at", "source", "fetched_at"),
-        key=("url",),
+        columns=("url", "url_hash", "title", "summary", "publisher", "published_at", "source", "fetched_at"),
+        key=("url_hash",),
         update=("title",),
     )
-    row = ("https://x/1", "first", "", "", AT, "newsapi", AT)
-    assert upsert(articles, [row, ("https://x/2", *row[1:])]).written == 2
-    assert upsert(articles, [("https://x/1", "renamed", *row[2:])]).written == 1
+    row = ("https://x/1", "h1", "first", "", "", AT, "newsapi", AT)
+    assert upsert(articles, [row, ("https://x/2", "h2", *row[2:])]).written == 2
+    assert upsert(articles, [(*row[:2], "renamed", *row[3:])]).written == 1
     assert dict(NewsArticle.objects.values_list("url", "title")) == {"https://x/1": "renamed", "https://x/2": "first"}
 
 

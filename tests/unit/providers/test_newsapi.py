@@ -102,6 +102,15 @@ def test_it_drops_unusable_articles_and_keeps_the_rest(fake: FakeApi, clock) -> 
     assert [a.url for a in articles] == [good["url"]]
 
 
+def test_a_long_article_url_is_kept_whole_and_an_absurd_one_dropped(fake: FakeApi, clock) -> None:
+    good = PAGE2["articles"][0]
+    long_url = "https://www.example.com/markets/story?utm_source=feed&ref=" + "a1" * 700  # 1,458 characters
+    rows = [{**good, "url": long_url}, {**good, "url": "https://a.test/?q=" + "x" * 9000}]
+    body = {"status": "ok", "totalResults": 2, "articles": rows}
+    articles = client_for(fake, clock, lambda request: httpx.Response(200, json=body)).fetch_articles("x")
+    assert [a.url for a in articles] == [long_url]
+
+
 def test_control_characters_in_titles_are_stripped(fake: FakeApi, clock) -> None:
     row = {**PAGE2["articles"][0], "title": "Fake\r\nINFO admin logged in"}
     body = {"status": "ok", "totalResults": 1, "articles": [row]}

@@ -23,22 +23,22 @@ def article(url: str, title: str, symbols: tuple[str, ...] = ()) -> Article:
 
 def test_articles_are_upserted_by_url_and_linked_to_named_assets(make_asset) -> None:
     assets = {s: make_asset(s) for s in ("AAPL", "MSFT", "V")}
-    new, _ = store_articles(
+    new = store_articles(
         [
             article("https://x/1", "AAPL and $MSFT rally"),
             article("https://x/1", "AAPL and $MSFT rally (updated)"),
             article("https://x/2", "Visa beats", symbols=("V",)),
         ],
         assets,
-    )
+    ).new
     assert new == 2
     assert NewsArticle.objects.count() == 2
     one = NewsArticle.objects.get(url="https://x/1")
     assert one.title.endswith("(updated)")
     assert set(one.assets.values_list("symbol", flat=True)) == {"AAPL", "MSFT"}
     assert list(NewsArticle.objects.get(url="https://x/2").assets.values_list("symbol", flat=True)) == ["V"]
-    again, _ = store_articles([article("https://x/1", "AAPL and $MSFT rally")], assets)
-    assert again == 0 and NewsArticle.objects.count() == 2
+    again = store_articles([article("https://x/1", "AAPL and $MSFT rally")], assets)
+    assert (again.new, again.links, again.refused) == (0, 2, ()) and NewsArticle.objects.count() == 2
 
 
 def test_a_one_letter_symbol_in_free_text_is_not_a_mention(make_asset) -> None:
