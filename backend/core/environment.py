@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -79,6 +79,53 @@ def parse_database_url(url: str) -> dict:
     if not config.get("NAME"):
         raise ImproperlyConfigured("DATABASE_URL: the URL names no database")
     return config
+
+
+# Redis ships with databases 0-15; a derived cache database past the last one would not exist.
+REDIS_DEFAULT_DATABASES = 16
+
+
+def redis_location(url: str) -> tuple[str, str, int] | None:
+    """Where a Redis URL's keys live: (server, port or socket path, database); None for other schemes.
+
+    Two URLs with the same location share one keyspace, whatever their passwords or options.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in {"redis", "rediss", "unix"}:
+        return None
+    query = parse_qs(parts.query)
+    if parts.scheme == "unix":
+        server, where, path_db = "unix", parts.path, ""
+    else:
+        try:
+            port = parts.port or 6379
+        except ValueError:
+            return None  # junk port: check_broker_url names the setting
+        server, where, path_db = (parts.hostname or "localhost").lower(), str(port), parts.path.strip("/")
+    raw_db = (query.get("db") or [path_db or "0"])[0]
+    try:
+        return server, where, int(raw_db)
+    except ValueError:
+        return server, where, -1  # not a number: redis-py refuses it when it connects
+
+
+def next_redis_database(name: str, url: str) -> str:
+    """``url`` with the database after its own (``/0`` -> ``/1``), refused past Redis's default sixteen."""
+    location = redis_location(check_broker_url(name, url))
+    if location is None:
+        raise ImproperlyConfigured(f"{name}: cannot derive a cache database from a {urlsplit(url).scheme} URL")
+    database = location[2] + 1
+    if not 0 < database < REDIS_DEFAULT_DATABASES:
+        raise ImproperlyConfigured(
+            f"{name} uses Redis database {location[2]}; the cache takes the next one, which Redis does not have "
+            "by default: set CACHE_REDIS_URL to a database of its own"
+        )
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    if "db" in query:
+        query["db"] = [str(database)]
+        return urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 def check_broker_url(name: str, url: str) -> str:

@@ -9,7 +9,7 @@ import logging
 import os
 from pathlib import Path
 
-from ..environment import env_bool, env_list, env_str, parse_database_url, persistent_secret
+from ..environment import env_bool, env_list, env_str, next_redis_database, parse_database_url, persistent_secret
 
 # backend/, the checkout, and the runtime directory (SQLite file, filesystem broker, metrics, secrets).
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -79,11 +79,15 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Shared by every process: dispatch locks live here. Redis when there is one, else a table.
-# The broker (celery section) and provider state (providers section) default to the same Redis.
+# The broker (celery section) and provider state (providers section) default to this Redis.
 REDIS_URL = env_str("REDIS_URL")
-if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# The cache is shared by every process (dispatch locks, worker liveness, alert state): Redis when there
+# is one, else a table. Never the broker's database: cache.clear() is a FLUSHDB, which there would drop
+# queued and unacknowledged tasks, quotas, breakers and pauses. So it takes the database after
+# REDIS_URL's (/0 -> /1) unless CACHE_REDIS_URL names one; start-up refuses a shared one (setting_checks).
+CACHE_REDIS_URL = env_str("CACHE_REDIS_URL") or (next_redis_database("REDIS_URL", REDIS_URL) if REDIS_URL else "")
+if CACHE_REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "financehub_cache"}}
 
