@@ -61,13 +61,33 @@ def env_list(name: str, default: str = "") -> list[str]:
 def persistent_secret(var_dir: Path, filename: str) -> str:
     """Return a random secret kept under ``var_dir``, creating it on first use."""
     path = var_dir / filename
-    if path.exists():
-        return path.read_text().strip()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(48)
-    path.write_text(value)
-    path.chmod(0o600)
-    return value
+    if not path.exists():
+        write_secret_file(path, secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def write_secret_file(path: Path, text: str) -> bool:
+    """Create ``path`` holding ``text``, readable by its owner only from its first byte; False when it exists.
+
+    The file is created 0600 (write then chmod would leave it world-readable for a moment) under a
+    temporary name and linked into place once written, so a process starting at the same time (web and
+    worker on a fresh checkout) reads either nothing or the whole secret, and both end up with one value.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(descriptor, text.encode())
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    try:
+        os.link(temporary, path)  # fails if another process got there first: its secret stands
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink()
+    return True
 
 
 def parse_database_url(url: str) -> dict:
