@@ -9,6 +9,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from .environment import redis_location
+from .secret_checks import check_secrets
 
 
 def check_settings(values: Mapping[str, Any]) -> None:
@@ -59,6 +60,7 @@ def check_settings(values: Mapping[str, Any]) -> None:
     if values["LOG_FORMAT"] not in values["LOGGING"]["formatters"]:
         raise ImproperlyConfigured(f"LOG_FORMAT: expected plain or json, got {values['LOG_FORMAT']!r}")
     check_cache_apart(values)
+    check_secrets(values)
 
 
 def check_cache_apart(values: Mapping[str, Any]) -> None:

@@ -36,6 +36,9 @@ PROMETHEUS_MULTIPROC_DIR = Path(env_str("FINANCEHUB_METRICS_DIR", str(VAR_DIR / 
 # into var/metrics_token (point Prometheus's credentials_file at it); processes that do not share
 # var/ (containers) must all be given the same METRICS_TOKEN.
 METRICS_TOKEN = env_str("METRICS_TOKEN") or persistent_secret(VAR_DIR, "metrics_token")
+# Flower's basic auth (user:password, comma-separated): Flower reads it itself as an option. Read here too
+# so that start-up refuses a placeholder password and every log redacts the passwords.
+FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH")
 # Each worker writes "I consume queue Q" every this many seconds; /health/ready counts a worker whose
 # entry is older than three intervals as gone.
 WORKER_LIVENESS_SECONDS = env_float("WORKER_LIVENESS_SECONDS", 10.0)
