@@ -39,6 +39,9 @@ METRICS_TOKEN = env_str("METRICS_TOKEN") or persistent_secret(VAR_DIR, "metrics_
 # Flower's basic auth (user:password, comma-separated): Flower reads it itself as an option. Read here too
 # so that start-up refuses a placeholder password and every log redacts the passwords.
 FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH")
+# /health/data's report is computed at most this often (seconds) by the web processes sharing the cache:
+# a storm of polls costs one computation. 0 computes it for every request.
+HEALTH_DATA_CACHE_SECONDS = env_float("HEALTH_DATA_CACHE_SECONDS", 5.0)
 # Each worker writes "I consume queue Q" every this many seconds; /health/ready counts a worker whose
 # entry is older than three intervals as gone.
 WORKER_LIVENESS_SECONDS = env_float("WORKER_LIVENESS_SECONDS", 10.0)
