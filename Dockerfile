@@ -32,9 +32,12 @@ COPY backend/ backend/
 RUN mkdir -p /app/var/prometheus && chown -R app:app /app/var
 
 # The admin's static files, collected (and gzipped) into the image for WhiteNoise to serve.
-# Throwaway secret and broker URL: settings must load, and neither a generated secret nor the
-# filesystem broker's folders may end up in a layer. Nothing connects to anything here.
-RUN DJANGO_SECRET_KEY=collectstatic-only METRICS_TOKEN=collectstatic-only REDIS_URL=redis://collectstatic-only:6379/0 \
+# Throwaway secrets and broker URL: settings must load, and neither a generated secret file nor the
+# filesystem broker's folders may end up in a layer. The secrets are random (start-up refuses
+# placeholders) and live only in this one shell. Nothing connects to anything here.
+RUN DJANGO_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(48))')" \
+    METRICS_TOKEN="$(python -c 'import secrets; print(secrets.token_urlsafe(48))')" \
+    REDIS_URL=redis://collectstatic-only:6379/0 \
     python backend/manage.py collectstatic --noinput --verbosity 0
 
 USER app

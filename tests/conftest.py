@@ -26,9 +26,18 @@ pytest_plugins = [
 
 @pytest.fixture
 def empty_cache() -> Iterator[None]:
-    """The cache (schedule locks, claimed tick slots) empty before and after the test."""
+    """The cache (schedule locks, claimed tick slots) empty before and after the test.
+
+    Only the cache's own database is cleared: settings refuse a cache that shares the broker's or the
+    provider state's Redis database, and this checks it again before a FLUSHDB could reach either.
+    """
     from django.core.cache import cache
 
+    from backend.core.environment import redis_location
+
+    cache_at = redis_location(str(settings.CACHES["default"].get("LOCATION", "")))
+    shared = {redis_location(settings.CELERY_BROKER_URL), redis_location(settings.PROVIDER_STATE_REDIS_URL or "")}
+    assert cache_at is None or cache_at not in shared, "the cache shares a Redis database with the broker"
     cache.clear()
     yield
     cache.clear()

@@ -6,3 +6,6 @@ class CoreConfig(AppConfig):
 
     name = "backend.core"
     label = "core"
+
+    def ready(self) -> None:
+        from . import deploy_checks  # noqa: F401 - registers the deploy checks

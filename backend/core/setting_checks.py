@@ -8,6 +8,9 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from .environment import redis_location
+from .secret_checks import check_secrets
+
 
 def check_settings(values: Mapping[str, Any]) -> None:
     """Refuse to start, naming the setting, when values contradict each other (limits, timeouts, modes)."""
@@ -56,3 +59,21 @@ def check_settings(values: Mapping[str, Any]) -> None:
         raise ImproperlyConfigured(f"MARKET_DATA_MODE: expected simulated, fake or live, got {MARKET_DATA_MODE!r}")
     if values["LOG_FORMAT"] not in values["LOGGING"]["formatters"]:
         raise ImproperlyConfigured(f"LOG_FORMAT: expected plain or json, got {values['LOG_FORMAT']!r}")
+    check_cache_apart(values)
+    check_secrets(values)
+
+
+def check_cache_apart(values: Mapping[str, Any]) -> None:
+    """Refuse a cache in the Redis database of the broker or of the provider state: clearing the cache
+    (a FLUSHDB) would drop queued tasks, or every quota, breaker and pause."""
+    cache = redis_location(values.get("CACHE_REDIS_URL") or "")
+    if cache is None:
+        return
+    for name in ("CELERY_BROKER_URL", "PROVIDER_STATE_REDIS_URL"):
+        if redis_location(values.get(name) or "") == cache:
+            server, where, database = cache
+            raise ImproperlyConfigured(
+                f"CACHE_REDIS_URL: the cache shares Redis database {database} on {server}:{where} with {name}; "
+                "cache.clear() would empty it. Give the cache a database of its own (unset CACHE_REDIS_URL: "
+                "the database after REDIS_URL's)"
+            )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
@@ -18,6 +20,10 @@ from .freshness import current_freshness
 
 # Beat's heartbeat runs every minute; three missed beats mean beat (or every worker) is gone.
 BEAT_MAX_AGE_SECONDS = 180
+# /health/data's report, kept in the shared cache for HEALTH_DATA_CACHE_SECONDS.
+FRESHNESS_CACHE_KEY = "health:freshness"
+# The threads of one process wait for the one computation in progress instead of each starting theirs.
+_freshness_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,29 @@ def check_freshness(now: datetime | None = None) -> Check:
     """Every active asset meets its freshness target; the detail names the stale ones per class."""
     report = current_freshness(now)
     return Check("freshness", report.stale == 0, report.as_dict())
+
+
+def cached_freshness() -> Check:
+    """``check_freshness()``, computed at most once per ``HEALTH_DATA_CACHE_SECONDS`` by the web processes
+    sharing the cache: a storm of polls costs one computation (at worst one per process when the
+    report expires), whatever the size of the universe. Without a reachable cache, each call computes."""
+    seconds = settings.HEALTH_DATA_CACHE_SECONDS
+    if seconds <= 0:
+        return check_freshness()
+    with _freshness_lock:
+        try:
+            cached = cache.get(FRESHNESS_CACHE_KEY)
+        except CACHE_ERRORS:
+            cached = None
+        if cached is not None:
+            ok, detail = cached
+            return Check("freshness", ok, detail)
+        check = check_freshness()
+        try:
+            cache.set(FRESHNESS_CACHE_KEY, (check.ok, check.detail), timeout=seconds)
+        except CACHE_ERRORS:
+            pass  # answered all the same; the next poll computes again
+        return check
 
 
 def readiness() -> tuple[bool, list[Check]]:

@@ -47,8 +47,12 @@ def test_flower_metrics_need_the_token_and_its_ui_keeps_basic_auth(tmp_path) -> 
             assert time.monotonic() < deadline, (tmp_path / "flower.log").read_text()
             time.sleep(0.3)
 
-        assert httpx.get(f"{base}/metrics", timeout=5).status_code == 401
-        assert httpx.get(f"{base}/metrics", headers={"Authorization": "Bearer nope"}, timeout=5).status_code == 401
+        for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic b3BzOnMzY3JldC1wYXNz"}):
+            refused = httpx.get(f"{base}/metrics", headers=headers, timeout=5)
+            assert refused.status_code == 401, headers
+            # The challenge names the scheme that works here (never Flower's own Basic realm).
+            assert refused.headers["WWW-Authenticate"] == 'Bearer realm="metrics"', headers
+            assert "flower_" not in refused.text
         ok = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {settings.METRICS_TOKEN}"}, timeout=5)
         assert ok.status_code == 200 and "flower_" in ok.text
         assert httpx.get(f"{base}/", timeout=5).status_code == 401

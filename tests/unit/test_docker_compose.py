@@ -407,3 +407,10 @@ def test_migrate_creates_the_first_admin_after_the_schema(services):
     assert "manage.py ensure_superuser" in script
     assert script.index("manage.py migrate") < script.index("manage.py ensure_superuser")
     assert importlib.util.find_spec("backend.core.management.commands.ensure_superuser") is not None
+
+
+def test_the_stack_is_served_over_https_behind_a_tls_proxy_unless_told_otherwise(services, env_example):
+    reference = VARIABLE.fullmatch(environment(services["web"])["DJANGO_BEHIND_TLS_PROXY"])
+    assert reference and reference["op"] == ":-" and reference["arg"] == "true"
+    assert env_example["DJANGO_BEHIND_TLS_PROXY"] == (True, "true")
+    assert env_example["DJANGO_HSTS_SECONDS"] == (True, "0")  # off until asked

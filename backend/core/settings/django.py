@@ -9,7 +9,15 @@ import logging
 import os
 from pathlib import Path
 
-from ..environment import env_bool, env_list, env_str, parse_database_url, persistent_secret
+from ..environment import (
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    next_redis_database,
+    parse_database_url,
+    persistent_secret,
+)
 
 # backend/, the checkout, and the runtime directory (SQLite file, filesystem broker, metrics, secrets).
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -20,6 +28,27 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY") or persistent_secret(VAR_DIR, "django_secret_key")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+# --- http on 127.0.0.1 (make run) or https behind a TLS-terminating proxy (docker compose) ---------
+# make run serves plain http to this machine only. In production a proxy terminates TLS and tells the
+# app so in X-Forwarded-Proto; DJANGO_BEHIND_TLS_PROXY=true (compose's default) then turns on what only
+# https allows. The proxy must set that header itself, overwriting a client's: Django trusts it.
+BEHIND_TLS_PROXY = env_bool("DJANGO_BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    # Container healthchecks and Prometheus inside the cluster speak plain http to the container itself.
+    SECURE_REDIRECT_EXEMPT = [r"^health/", r"^metrics$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+# HSTS (sent only on https answers) stays off until asked: once on, browsers refuse plain http to the
+# host for that many seconds. Start small (3600), then a year (31536000) once every path is https.
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+# Off on purpose is not an oversight: Django's "HSTS not set" warning gives way to our own note
+# (backend/core/deploy_checks.py), so `check --deploy --fail-level WARNING` judges everything else.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_SECONDS else ["security.W004"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -79,11 +108,15 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Shared by every process: dispatch locks live here. Redis when there is one, else a table.
-# The broker (celery section) and provider state (providers section) default to the same Redis.
+# The broker (celery section) and provider state (providers section) default to this Redis.
 REDIS_URL = env_str("REDIS_URL")
-if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+# The cache is shared by every process (dispatch locks, worker liveness, alert state): Redis when there
+# is one, else a table. Never the broker's database: cache.clear() is a FLUSHDB, which there would drop
+# queued and unacknowledged tasks, quotas, breakers and pauses. So it takes the database after
+# REDIS_URL's (/0 -> /1) unless CACHE_REDIS_URL names one; start-up refuses a shared one (setting_checks).
+CACHE_REDIS_URL = env_str("CACHE_REDIS_URL") or (next_redis_database("REDIS_URL", REDIS_URL) if REDIS_URL else "")
+if CACHE_REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "financehub_cache"}}
 

@@ -36,6 +36,12 @@ PROMETHEUS_MULTIPROC_DIR = Path(env_str("FINANCEHUB_METRICS_DIR", str(VAR_DIR / 
 # into var/metrics_token (point Prometheus's credentials_file at it); processes that do not share
 # var/ (containers) must all be given the same METRICS_TOKEN.
 METRICS_TOKEN = env_str("METRICS_TOKEN") or persistent_secret(VAR_DIR, "metrics_token")
+# Flower's basic auth (user:password, comma-separated): Flower reads it itself as an option. Read here too
+# so that start-up refuses a placeholder password and every log redacts the passwords.
+FLOWER_BASIC_AUTH = env_str("FLOWER_BASIC_AUTH")
+# /health/data's report is computed at most this often (seconds) by the web processes sharing the cache:
+# a storm of polls costs one computation. 0 computes it for every request.
+HEALTH_DATA_CACHE_SECONDS = env_float("HEALTH_DATA_CACHE_SECONDS", 5.0)
 # Each worker writes "I consume queue Q" every this many seconds; /health/ready counts a worker whose
 # entry is older than three intervals as gone.
 WORKER_LIVENESS_SECONDS = env_float("WORKER_LIVENESS_SECONDS", 10.0)

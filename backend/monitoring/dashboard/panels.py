@@ -19,6 +19,25 @@ from backend.tasks.runs import DispatchRun
 
 from .queue_wait import oldest_waits
 
+# A panel whose rows have an admin page is shown only to those who may view that page. Liveness and
+# provider state have none: they are the platform's own state, shown to every staff member.
+PANEL_PERMISSIONS = {
+    "freshness": ("market.view_asset", "freshness (names assets)"),
+    "tasks": ("django_celery_results.view_taskresult", "the task chart"),
+    "dead_letters": ("tasks.view_deadletter", "dead letters"),
+    "runs": ("tasks.view_dispatchrun", "dispatch runs and their charts"),
+}
+
+
+def visible_panels(user) -> frozenset[str]:
+    """The panels ``user`` may see: those whose admin page's view permission they hold."""
+    return frozenset(panel for panel, (permission, _) in PANEL_PERMISSIONS.items() if user.has_perm(permission))
+
+
+def hidden_panels(visible: frozenset[str]) -> list[str]:
+    """What is left out for lack of a permission, said on the page (``dead letters (tasks.view_deadletter)``)."""
+    return [f"{what} ({permission})" for panel, (permission, what) in PANEL_PERMISSIONS.items() if panel not in visible]
+
 
 @dataclass(frozen=True)
 class FreshnessRow:

@@ -30,43 +30,49 @@ def _actor(request: HttpRequest) -> str:
     return f"admin:{request.user.get_username()}"
 
 
-def _charts() -> list[dict[str, str]]:
-    """Each chart's id, title, one-line meaning and SVG (our own escaped markup, safe to embed)."""
+def _charts(visible: frozenset[str]) -> list[dict[str, str]]:
+    """Each visible chart's id, title, one-line meaning and SVG (our own escaped markup, safe to embed);
+    a chart is read only when its panel is visible (``panels.PANEL_PERMISSIONS``)."""
     built = [
-        ("tasks", "Tasks finished per 10 minutes", "Tasks by final state (result-less batches: from run accounting).",
-         charts.stacked_bars, series.task_results()),
-        ("dead-letters", "New dead letters per 10 minutes", "Tasks that failed for good, by task.",
-         charts.stacked_bars, series.dead_letters()),
-        ("dispatch", "Assets of periodic runs per 10 minutes", "Planned assets done, failed, or still missing.",
-         charts.stacked_bars, series.dispatch_outcomes()),
-        ("tick-wait", "Queue wait of beat ticks", "Seconds from beat sending a tick to a worker starting it.",
-         charts.lines, series.tick_wait()),
+        ("tasks", "tasks", "Tasks finished per 10 minutes",
+         "Tasks by final state (result-less batches: from run accounting).", charts.stacked_bars, series.task_results),
+        ("dead-letters", "dead_letters", "New dead letters per 10 minutes", "Tasks that failed for good, by task.",
+         charts.stacked_bars, series.dead_letters),
+        ("dispatch", "runs", "Assets of periodic runs per 10 minutes", "Planned assets done, failed, or still missing.",
+         charts.stacked_bars, series.dispatch_outcomes),
+        ("tick-wait", "runs", "Queue wait of beat ticks", "Seconds from beat sending a tick to a worker starting it.",
+         charts.lines, series.tick_wait),
     ]  # fmt: skip
     return [
-        {"id": key, "title": title, "meaning": meaning, "svg": mark_safe(draw(ts, title=title))}  # noqa: S308
-        for key, title, meaning, draw, ts in built
+        {"id": key, "title": title, "meaning": meaning, "svg": mark_safe(draw(read(), title=title))}  # noqa: S308
+        for key, panel, title, meaning, draw, read in built
+        if panel in visible
     ]
 
 
 @staff_member_required
 @never_cache
 def dashboard(request: HttpRequest) -> HttpResponse:
-    """Freshness, queues, charts, dead letters, runs, providers and liveness on one page."""
+    """Freshness, queues, charts, dead letters, runs, providers and liveness on one page; each panel whose
+    rows have an admin page only for those who may view that page (and only then read)."""
     now = timezone.now()
+    visible = panels.visible_panels(request.user)
     beat, workers = panels.liveness()
-    letters, open_count = panels.open_letters(request.user)
+    letters, open_count = panels.open_letters(request.user) if "dead_letters" in visible else ([], 0)
     provider_rows, provider_note = panels.providers()
     context = {
         "now": now,
         "refresh_seconds": settings.DASHBOARD_REFRESH_SECONDS,
-        "freshness": panels.freshness(now),
+        "visible": visible,
+        "hidden": panels.hidden_panels(visible),
+        "freshness": panels.freshness(now) if "freshness" in visible else [],
         "beat": beat,
         "workers": workers,
         "queues": panels.queues(workers),
-        "charts": _charts(),
+        "charts": _charts(visible),
         "letters": letters,
         "open_count": open_count,
-        "runs": panels.recent_runs(),
+        "runs": panels.recent_runs() if "runs" in visible else [],
         "providers": provider_rows,
         "provider_note": provider_note,
     }

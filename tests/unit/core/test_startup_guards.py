@@ -35,6 +35,13 @@ def start(argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
         ({"MARKET_DATA_MODE": "magic"}, "MARKET_DATA_MODE"),
         ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
         ({"CELERY_RESULT_EXPIRES": "604800"}, "RETENTION_TASK_RESULTS_DAYS"),
+        # The cache in the broker's or the provider state's database: cache.clear() would empty it.
+        ({"REDIS_URL": "redis://:secret@h:6379/0", "CACHE_REDIS_URL": "redis://h/0"}, "CACHE_REDIS_URL"),
+        (
+            {"REDIS_URL": "redis://h:6379/0", "PROVIDER_STATE_REDIS_URL": "redis://:secret@h:6379/1"},
+            "CACHE_REDIS_URL",
+        ),
+        ({"REDIS_URL": "redis://h:6379/15"}, "CACHE_REDIS_URL"),
     ],
 )
 def test_manage_py_refuses_bad_configuration_with_one_line(env: dict[str, str], setting: str) -> None:

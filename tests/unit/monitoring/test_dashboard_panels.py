@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
@@ -36,7 +36,11 @@ def staff_client(client: Client, monkeypatch) -> Client:
     monkeypatch.setattr(
         panels, "check_workers", lambda: Check("workers", True, {"workers": 1, "queues_without_worker": []})
     )
-    client.force_login(User.objects.create_user("ops", password="pw-for-tests-1", is_staff=True))
+    operator = User.objects.create_user("ops", password="pw-for-tests-1", is_staff=True)
+    # Every panel: each one whose rows have an admin page needs that page's view permission.
+    views = ("view_asset", "view_taskresult", "view_deadletter", "view_dispatchrun")
+    operator.user_permissions.add(*Permission.objects.filter(codename__in=views))
+    client.force_login(operator)
     return client
 
 

@@ -9,16 +9,14 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from backend.core.environment import write_secret_file
+
 
 def _credential(path: Path, user: str) -> str:
-    """Return the password kept in ``path``, generating it on the first run."""
-    if path.exists():
-        return path.read_text().strip().split(":", 1)[1]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    password = secrets.token_urlsafe(18)
-    path.write_text(f"{user}:{password}\n")
-    path.chmod(0o600)
-    return password
+    """Return the password kept in ``path``, generating it (in a file only its owner can read) on the first run."""
+    if not path.exists():
+        write_secret_file(path, f"{user}:{secrets.token_urlsafe(18)}\n")
+    return path.read_text().strip().split(":", 1)[1]
 
 
 def _token_source() -> str:
