@@ -1,15 +1,16 @@
 """Market conditions per asset: is its market trading, is it moving, is its quote stale?
 
-Three small pure measures (``measure_volatility``, ``measure_staleness`` and the exchange clock)
-and one loader, ``load_conditions``, that reads what they need for many assets in two queries.
-The routing decision (``backend.tasks.routing``) consumes the result; nothing here decides.
+Three small pure measures (``measure_volatility``, ``measure_staleness`` and the exchange clock),
+the rule of what holds a closed market's last close (``last_close_stored``), and one loader,
+``load_conditions``, that reads what they need for many assets in two queries. The routing decision
+(``backend.tasks.routing``) consumes the result; nothing here decides.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -135,20 +136,70 @@ def volatility_of(
     return Volatility(level, change, realised, bars)
 
 
-def measure_staleness(
-    as_of: datetime | None, clock: MarketClock, target_seconds: float, *, effective: float | None = None
-) -> Staleness:
-    """In session a quote must be younger than the target; outside it, the last close is fresh.
+def last_close_stored(fetched_at: datetime | None, clock: MarketClock, settle_seconds: float) -> bool:
+    """Whether a quote fetched at ``fetched_at`` holds the market's last close (always, in session).
 
-    ``effective`` is ``effective_target(clock, target_seconds)`` when the caller has it already.
+    Judged by when we fetched it, not by the market time the provider stamps: a provider asked once
+    the close has settled (``settle_seconds`` after it, the closing snapshot's delay) answers with the
+    close whatever it stamps (Yahoo: the last trade, 16:00:00 or 15:59:58; Alpha Vantage: the trading
+    day, read as its close; the simulated walk: the minute of the fetch), and asking again before the
+    next session brings nothing new. A quote fetched before that moment cannot hold the close.
+    """
+    if clock.in_session or clock.last_close is None:
+        return True
+    return fetched_at is not None and fetched_at >= clock.last_close + timedelta(seconds=settle_seconds)
+
+
+def measure_staleness(
+    as_of: datetime | None,
+    clock: MarketClock,
+    target_seconds: float,
+    *,
+    fetched_at: datetime | None = None,
+    settle_seconds: float = 0.0,
+    effective: float | None = None,
+) -> Staleness:
+    """In session a quote must be younger than the target; outside it, it must hold the last close.
+
+    Holding the last close: priced no earlier than the target before the close (a thin stock's last
+    trade may precede it) and fetched once the close had settled (``last_close_stored``). Until the
+    closing snapshot is due and has had a target's time to arrive, a quote that was fresh at the
+    close still counts, so every evening is not an outage. ``fetched_at`` None reads the quote as
+    fetched at its as-of time; ``effective`` is ``effective_target(clock, target_seconds)`` when the
+    caller has it already.
     """
     if as_of is None:
         return Staleness(True, None, target_seconds, "no quote yet")
     age = max(0.0, (clock.at - as_of).total_seconds())
     target = effective_target(clock, target_seconds) if effective is None else effective
-    if target == target_seconds:
+    if clock.in_session or clock.last_close is None:
         return Staleness(age > target_seconds, age, target_seconds)
-    return Staleness(age > target, age, target, f"{clock.phase.value}: last close counts as fresh")
+    if age > target:
+        return Staleness(True, age, target, f"{clock.phase.value}: priced before the last close")
+    if closing_price_overdue(fetched_at or as_of, clock, target_seconds, settle_seconds):
+        return Staleness(True, age, target, f"{clock.phase.value}: last close not stored yet")
+    return Staleness(False, age, target, f"{clock.phase.value}: holds the last close")
+
+
+def closing_price_overdue(
+    fetched_at: datetime, clock: MarketClock, target_seconds: float, settle_seconds: float
+) -> bool:
+    """Outside the session: the quote does not hold the last close, and the grace for storing it is over."""
+    if last_close_stored(fetched_at, clock, settle_seconds):
+        return False
+    grace_ends = close_grace_ends(clock, target_seconds, settle_seconds)
+    return grace_ends is not None and clock.at >= grace_ends
+
+
+def close_grace_ends(clock: MarketClock, target_seconds: float, settle_seconds: float) -> datetime | None:
+    """When a quote fetched before the last close stops counting as fresh (None in session).
+
+    The closing snapshot is due ``settle_seconds`` after the close and may take a target's time to be
+    stored, as any quote may.
+    """
+    if clock.in_session or clock.last_close is None:
+        return None
+    return clock.last_close + timedelta(seconds=settle_seconds + target_seconds)
 
 
 def effective_target(clock: MarketClock, target_seconds: float) -> float:
@@ -181,17 +232,21 @@ def load_conditions(
     default_target: float,
     *,
     scope: QuerySet[Asset] | None = None,
+    stored_by_at: bool = False,
 ) -> list[AssetCondition]:
     """Clock, volatility and staleness of each asset at ``at``: one query for quotes, one for bars.
 
     ``targets`` maps an asset class to the seconds its quotes may age in session. ``scope``, the
     query ``assets`` came from, lets both queries select by it instead of by a list of thousands of
-    ids (each of which the client would quote into the SQL text).
+    ids (each of which the client would quote into the SQL text). ``stored_by_at`` leaves out quotes
+    fetched after ``at`` (a question about the past: only one quote per asset is kept, the latest).
     """
     assets = list(assets)
     among: dict[str, object] = (
         {"asset__in": scope.values("pk")} if scope is not None else {"asset_id__in": [a.pk for a in assets]}
     )
+    if stored_by_at:
+        among["fetched_at__lte"] = at
     # Only the three columns read below: a dispatch reads one quote per asset of the class. Unordered:
     # Quote's default order (by symbol) would join the assets and sort them for a dict keyed by id.
     rows = (
@@ -205,6 +260,7 @@ def load_conditions(
     clocks: dict[tuple[str, str], tuple[MarketClock, float, float]] = {}  # clock, target, effective target
     thresholds: dict[str, Thresholds] = {}
     min_bars = settings.VOLATILITY_MIN_BARS
+    settle = settings.CLOSE_SNAPSHOT_DELAY_SECONDS
     conditions = []
     for asset in assets:
         asset_class = asset.asset_class if isinstance(asset, AssetRef) else asset.asset_type.code
@@ -219,7 +275,9 @@ def load_conditions(
         clock, target, effective = clocks[key]
         change, as_of, fetched_at = quotes.get(asset.pk, (None, None, None))
         volatility = volatility_of(change, stats.get(asset.pk), thresholds[asset_class], min_bars)
-        staleness = measure_staleness(as_of, clock, target, effective=effective)
+        staleness = measure_staleness(
+            as_of, clock, target, fetched_at=fetched_at, settle_seconds=settle, effective=effective
+        )
         conditions.append(AssetCondition(asset.symbol, asset_class, clock, volatility, staleness, fetched_at))
     return conditions
 
@@ -241,7 +299,10 @@ __all__ = [
     "Thresholds",
     "Volatility",
     "clock_for",
+    "close_grace_ends",
+    "closing_price_overdue",
     "effective_target",
+    "last_close_stored",
     "load_conditions",
     "measure_staleness",
     "measure_volatility",
