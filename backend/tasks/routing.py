@@ -40,14 +40,16 @@ class Route:
 
 
 # Crypto trades around the clock and moves fastest, so its quotes lead; indicators and
-# news can wait minutes; backfill and housekeeping fill idle time.
+# news can wait minutes; backfill and housekeeping fill idle time. Backfill is 9, behind the low
+# quote batches (8): a stack first started on a weekend queues a backfill per asset before its
+# first stock fan-out, whose one fetch of the last close must not wait for all of them.
 _BASE_ROUTES = {
     (WorkKind.QUOTES, "crypto"): Route("high", 0),
     (WorkKind.QUOTES, "stock"): Route("high", 3),
     WorkKind.HEARTBEAT: Route("high", 0),
     WorkKind.NEWS: Route("medium", 5),
     WorkKind.INDICATORS: Route("medium", 6),
-    WorkKind.BACKFILL: Route("low", 8),
+    WorkKind.BACKFILL: Route("low", 9),
     WorkKind.MAINTENANCE: Route("low", 9),
 }
 
