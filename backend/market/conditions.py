@@ -136,18 +136,37 @@ def volatility_of(
     return Volatility(level, change, realised, bars)
 
 
+@dataclass(frozen=True, slots=True)
+class CloseMarks:
+    """Outside the session, the two moments that say whether a quote holds the market's last close."""
+
+    settled: datetime  # a quote fetched from here on holds the close
+    grace_ends: datetime  # a quote fetched before ``settled`` is stale from here on
+
+
+def close_marks(clock: MarketClock, target_seconds: float, settle_seconds: float) -> CloseMarks | None:
+    """The close's marks at ``clock`` (None in session or for an always-open market).
+
+    The closing price has settled ``settle_seconds`` after the close (the closing snapshot's delay);
+    the snapshot may then take a target's time to be stored, as any quote may.
+    """
+    if clock.in_session or clock.last_close is None:
+        return None
+    settled = clock.last_close + timedelta(seconds=settle_seconds)
+    return CloseMarks(settled, settled + timedelta(seconds=target_seconds))
+
+
 def last_close_stored(fetched_at: datetime | None, clock: MarketClock, settle_seconds: float) -> bool:
     """Whether a quote fetched at ``fetched_at`` holds the market's last close (always, in session).
 
     Judged by when we fetched it, not by the market time the provider stamps: a provider asked once
-    the close has settled (``settle_seconds`` after it, the closing snapshot's delay) answers with the
-    close whatever it stamps (Yahoo: the last trade, 16:00:00 or 15:59:58; Alpha Vantage: the trading
-    day, read as its close; the simulated walk: the minute of the fetch), and asking again before the
-    next session brings nothing new. A quote fetched before that moment cannot hold the close.
+    the close has settled answers with the close whatever it stamps (Yahoo: the last trade, 16:00:00
+    or 15:59:58; Alpha Vantage: the trading day, read as its close; the simulated walk: the minute
+    of the fetch), and asking again before the next session brings nothing new. A quote fetched
+    before that moment cannot hold the close.
     """
-    if clock.in_session or clock.last_close is None:
-        return True
-    return fetched_at is not None and fetched_at >= clock.last_close + timedelta(seconds=settle_seconds)
+    marks = close_marks(clock, 0.0, settle_seconds)
+    return marks is None or (fetched_at is not None and fetched_at >= marks.settled)
 
 
 def measure_staleness(
@@ -157,7 +176,6 @@ def measure_staleness(
     *,
     fetched_at: datetime | None = None,
     settle_seconds: float = 0.0,
-    effective: float | None = None,
 ) -> Staleness:
     """In session a quote must be younger than the target; outside it, it must hold the last close.
 
@@ -165,41 +183,33 @@ def measure_staleness(
     trade may precede it) and fetched once the close had settled (``last_close_stored``). Until the
     closing snapshot is due and has had a target's time to arrive, a quote that was fresh at the
     close still counts, so every evening is not an outage. ``fetched_at`` None reads the quote as
-    fetched at its as-of time; ``effective`` is ``effective_target(clock, target_seconds)`` when the
-    caller has it already.
+    fetched at its as-of time.
     """
+    effective = effective_target(clock, target_seconds)
+    return _staleness(
+        as_of, fetched_at, clock, target_seconds, effective, close_marks(clock, target_seconds, settle_seconds)
+    )
+
+
+def _staleness(
+    as_of: datetime | None,
+    fetched_at: datetime | None,
+    clock: MarketClock,
+    target_seconds: float,
+    effective: float,
+    marks: CloseMarks | None,
+) -> Staleness:
+    """``measure_staleness`` with the per-clock values worked out once (a dispatch measures thousands)."""
     if as_of is None:
         return Staleness(True, None, target_seconds, "no quote yet")
     age = max(0.0, (clock.at - as_of).total_seconds())
-    target = effective_target(clock, target_seconds) if effective is None else effective
-    if clock.in_session or clock.last_close is None:
+    if marks is None:
         return Staleness(age > target_seconds, age, target_seconds)
-    if age > target:
-        return Staleness(True, age, target, f"{clock.phase.value}: priced before the last close")
-    if closing_price_overdue(fetched_at or as_of, clock, target_seconds, settle_seconds):
-        return Staleness(True, age, target, f"{clock.phase.value}: last close not stored yet")
-    return Staleness(False, age, target, f"{clock.phase.value}: holds the last close")
-
-
-def closing_price_overdue(
-    fetched_at: datetime, clock: MarketClock, target_seconds: float, settle_seconds: float
-) -> bool:
-    """Outside the session: the quote does not hold the last close, and the grace for storing it is over."""
-    if last_close_stored(fetched_at, clock, settle_seconds):
-        return False
-    grace_ends = close_grace_ends(clock, target_seconds, settle_seconds)
-    return grace_ends is not None and clock.at >= grace_ends
-
-
-def close_grace_ends(clock: MarketClock, target_seconds: float, settle_seconds: float) -> datetime | None:
-    """When a quote fetched before the last close stops counting as fresh (None in session).
-
-    The closing snapshot is due ``settle_seconds`` after the close and may take a target's time to be
-    stored, as any quote may.
-    """
-    if clock.in_session or clock.last_close is None:
-        return None
-    return clock.last_close + timedelta(seconds=settle_seconds + target_seconds)
+    if age > effective:
+        return Staleness(True, age, effective, f"{clock.phase.value}: priced before the last close")
+    if (fetched_at or as_of) < marks.settled and clock.at >= marks.grace_ends:
+        return Staleness(True, age, effective, f"{clock.phase.value}: last close not stored yet")
+    return Staleness(False, age, effective, f"{clock.phase.value}: holds the last close")
 
 
 def effective_target(clock: MarketClock, target_seconds: float) -> float:
@@ -257,7 +267,8 @@ def load_conditions(
     )
     quotes = {asset_id: (change, from_epoch(as_of), from_epoch(fetched)) for asset_id, change, as_of, fetched in rows}
     stats = recent_bar_stats(at, scope=scope, ids=[a.pk for a in assets] if scope is None else ())
-    clocks: dict[tuple[str, str], tuple[MarketClock, float, float]] = {}  # clock, target, effective target
+    # clock, target, effective target and the close's marks
+    clocks: dict[tuple[str, str], tuple[MarketClock, float, float, CloseMarks | None]] = {}
     thresholds: dict[str, Thresholds] = {}
     min_bars = settings.VOLATILITY_MIN_BARS
     settle = settings.CLOSE_SNAPSHOT_DELAY_SECONDS
@@ -269,15 +280,13 @@ def load_conditions(
             # One clock and one effective target per (class, exchange), not per asset.
             clock = clock_for(asset_class, asset.exchange, at)
             target = targets.get(asset_class, default_target)
-            clocks[key] = (clock, target, effective_target(clock, target))
+            clocks[key] = (clock, target, effective_target(clock, target), close_marks(clock, target, settle))
         if asset_class not in thresholds:
             thresholds[asset_class] = thresholds_for(asset_class)
-        clock, target, effective = clocks[key]
+        clock, target, effective, marks = clocks[key]
         change, as_of, fetched_at = quotes.get(asset.pk, (None, None, None))
         volatility = volatility_of(change, stats.get(asset.pk), thresholds[asset_class], min_bars)
-        staleness = measure_staleness(
-            as_of, clock, target, fetched_at=fetched_at, settle_seconds=settle, effective=effective
-        )
+        staleness = _staleness(as_of, fetched_at, clock, target, effective, marks)
         conditions.append(AssetCondition(asset.symbol, asset_class, clock, volatility, staleness, fetched_at))
     return conditions
 
@@ -298,9 +307,9 @@ __all__ = [
     "Staleness",
     "Thresholds",
     "Volatility",
+    "CloseMarks",
     "clock_for",
-    "close_grace_ends",
-    "closing_price_overdue",
+    "close_marks",
     "effective_target",
     "last_close_stored",
     "load_conditions",

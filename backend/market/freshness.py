@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import Aggregate, Case, Count, DateTimeField, DurationField, ExpressionWrapper, F, Q, Value, When
 
-from .conditions import clock_for, close_grace_ends, effective_target
+from .conditions import clock_for, close_marks, effective_target
 from .models import Asset
 
 # Quantiles of asset age reported per class (label value -> fraction of assets younger).
@@ -133,10 +133,9 @@ def _pair_rule(code: str, exchange: str, now: datetime, target: float, settle: f
     """``measure_staleness``'s rule for one pair, as cutoffs the database can compare with."""
     clock = clock_for(code, exchange, now)
     effective = effective_target(clock, target)
-    grace_ends = close_grace_ends(clock, target, settle)
-    settled = None
-    if clock.last_close is not None and grace_ends is not None and now >= grace_ends:
-        settled = clock.last_close + timedelta(seconds=settle)
+    marks = close_marks(clock, target, settle)
+    # Before the grace ends a quote fetched before the close still counts: no fetch-time rule yet.
+    settled = marks.settled if marks is not None and now >= marks.grace_ends else None
     return _PairRule(now - timedelta(seconds=effective), effective, settled)
 
 
