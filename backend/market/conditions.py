@@ -302,12 +302,12 @@ def _duration(seconds: float) -> str:
 
 __all__ = [
     "AssetCondition",
+    "CloseMarks",
     "Level",
     "Phase",
     "Staleness",
     "Thresholds",
     "Volatility",
-    "CloseMarks",
     "clock_for",
     "close_marks",
     "effective_target",
