@@ -113,7 +113,7 @@ def market_clock(exchange: str | None, at: datetime) -> MarketClock:
     next_open = _utc(calendar.next_open(minute))
     if not calendar.is_session(day.isoformat()):
         return MarketClock(
-            code, at, Phase.CLOSED_DAY, day, _closed_day_note(calendar, day), None, None, last_close, next_open
+            code, at, Phase.CLOSED_DAY, day, _closed_day_note(code, day), None, None, last_close, next_open
         )
     session_open = _utc(calendar.session_open(day.isoformat()))
     session_close = _utc(calendar.session_close(day.isoformat()))
@@ -195,9 +195,12 @@ def _is_early_close(calendar: ExchangeCalendar, day: date) -> bool:
     return pd.Timestamp(day) in calendar.early_closes
 
 
-def _closed_day_note(calendar: ExchangeCalendar, day: date) -> str:
+@lru_cache(maxsize=512)
+def _closed_day_note(code: str, day: date) -> str:
+    # Naming a holiday asks pandas' holiday rules (~50 ms): once per exchange and day, not per clock read.
     if day.weekday() >= 5:
         return "weekend"
+    calendar = _calendar(code, day.year)
     names = calendar.regular_holidays.holidays(start=day.isoformat(), end=day.isoformat(), return_name=True)
     if len(names):
         return f"holiday: {names.iloc[0]}"

@@ -1,15 +1,16 @@
 """Market conditions per asset: is its market trading, is it moving, is its quote stale?
 
-Three small pure measures (``measure_volatility``, ``measure_staleness`` and the exchange clock)
-and one loader, ``load_conditions``, that reads what they need for many assets in two queries.
-The routing decision (``backend.tasks.routing``) consumes the result; nothing here decides.
+Three small pure measures (``measure_volatility``, ``measure_staleness`` and the exchange clock),
+the rule of what holds a closed market's last close (``last_close_stored``), and one loader,
+``load_conditions``, that reads what they need for many assets in two queries. The routing decision
+(``backend.tasks.routing``) consumes the result; nothing here decides.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
@@ -135,20 +136,80 @@ def volatility_of(
     return Volatility(level, change, realised, bars)
 
 
-def measure_staleness(
-    as_of: datetime | None, clock: MarketClock, target_seconds: float, *, effective: float | None = None
-) -> Staleness:
-    """In session a quote must be younger than the target; outside it, the last close is fresh.
+@dataclass(frozen=True, slots=True)
+class CloseMarks:
+    """Outside the session, the two moments that say whether a quote holds the market's last close."""
 
-    ``effective`` is ``effective_target(clock, target_seconds)`` when the caller has it already.
+    settled: datetime  # a quote fetched from here on holds the close
+    grace_ends: datetime  # a quote fetched before ``settled`` is stale from here on
+
+
+def close_marks(clock: MarketClock, target_seconds: float, settle_seconds: float) -> CloseMarks | None:
+    """The close's marks at ``clock`` (None in session or for an always-open market).
+
+    The closing price has settled ``settle_seconds`` after the close (the closing snapshot's delay);
+    the snapshot may then take a target's time to be stored, as any quote may.
     """
+    if clock.in_session or clock.last_close is None:
+        return None
+    settled = clock.last_close + timedelta(seconds=settle_seconds)
+    return CloseMarks(settled, settled + timedelta(seconds=target_seconds))
+
+
+def last_close_stored(fetched_at: datetime | None, clock: MarketClock, settle_seconds: float) -> bool:
+    """Whether a quote fetched at ``fetched_at`` holds the market's last close (always, in session).
+
+    Judged by when we fetched it, not by the market time the provider stamps: a provider asked once
+    the close has settled answers with the close whatever it stamps (Yahoo: the last trade, 16:00:00
+    or 15:59:58; Alpha Vantage: the trading day, read as its close; the simulated walk: the minute
+    of the fetch), and asking again before the next session brings nothing new. A quote fetched
+    before that moment cannot hold the close.
+    """
+    marks = close_marks(clock, 0.0, settle_seconds)
+    return marks is None or (fetched_at is not None and fetched_at >= marks.settled)
+
+
+def measure_staleness(
+    as_of: datetime | None,
+    clock: MarketClock,
+    target_seconds: float,
+    *,
+    fetched_at: datetime | None = None,
+    settle_seconds: float = 0.0,
+) -> Staleness:
+    """In session a quote must be younger than the target; outside it, it must hold the last close.
+
+    Holding the last close: priced no earlier than the target before the close (a thin stock's last
+    trade may precede it) and fetched once the close had settled (``last_close_stored``). Until the
+    closing snapshot is due and has had a target's time to arrive, a quote that was fresh at the
+    close still counts, so every evening is not an outage. ``fetched_at`` None reads the quote as
+    fetched at its as-of time.
+    """
+    effective = effective_target(clock, target_seconds)
+    return _staleness(
+        as_of, fetched_at, clock, target_seconds, effective, close_marks(clock, target_seconds, settle_seconds)
+    )
+
+
+def _staleness(
+    as_of: datetime | None,
+    fetched_at: datetime | None,
+    clock: MarketClock,
+    target_seconds: float,
+    effective: float,
+    marks: CloseMarks | None,
+) -> Staleness:
+    """``measure_staleness`` with the per-clock values worked out once (a dispatch measures thousands)."""
     if as_of is None:
         return Staleness(True, None, target_seconds, "no quote yet")
     age = max(0.0, (clock.at - as_of).total_seconds())
-    target = effective_target(clock, target_seconds) if effective is None else effective
-    if target == target_seconds:
+    if marks is None:
         return Staleness(age > target_seconds, age, target_seconds)
-    return Staleness(age > target, age, target, f"{clock.phase.value}: last close counts as fresh")
+    if age > effective:
+        return Staleness(True, age, effective, f"{clock.phase.value}: priced before the last close")
+    if (fetched_at or as_of) < marks.settled and clock.at >= marks.grace_ends:
+        return Staleness(True, age, effective, f"{clock.phase.value}: last close not stored yet")
+    return Staleness(False, age, effective, f"{clock.phase.value}: holds the last close")
 
 
 def effective_target(clock: MarketClock, target_seconds: float) -> float:
@@ -181,17 +242,21 @@ def load_conditions(
     default_target: float,
     *,
     scope: QuerySet[Asset] | None = None,
+    stored_by_at: bool = False,
 ) -> list[AssetCondition]:
     """Clock, volatility and staleness of each asset at ``at``: one query for quotes, one for bars.
 
     ``targets`` maps an asset class to the seconds its quotes may age in session. ``scope``, the
     query ``assets`` came from, lets both queries select by it instead of by a list of thousands of
-    ids (each of which the client would quote into the SQL text).
+    ids (each of which the client would quote into the SQL text). ``stored_by_at`` leaves out quotes
+    fetched after ``at`` (a question about the past: only one quote per asset is kept, the latest).
     """
     assets = list(assets)
     among: dict[str, object] = (
         {"asset__in": scope.values("pk")} if scope is not None else {"asset_id__in": [a.pk for a in assets]}
     )
+    if stored_by_at:
+        among["fetched_at__lte"] = at
     # Only the three columns read below: a dispatch reads one quote per asset of the class. Unordered:
     # Quote's default order (by symbol) would join the assets and sort them for a dict keyed by id.
     rows = (
@@ -202,9 +267,11 @@ def load_conditions(
     )
     quotes = {asset_id: (change, from_epoch(as_of), from_epoch(fetched)) for asset_id, change, as_of, fetched in rows}
     stats = recent_bar_stats(at, scope=scope, ids=[a.pk for a in assets] if scope is None else ())
-    clocks: dict[tuple[str, str], tuple[MarketClock, float, float]] = {}  # clock, target, effective target
+    # clock, target, effective target and the close's marks
+    clocks: dict[tuple[str, str], tuple[MarketClock, float, float, CloseMarks | None]] = {}
     thresholds: dict[str, Thresholds] = {}
     min_bars = settings.VOLATILITY_MIN_BARS
+    settle = settings.CLOSE_SNAPSHOT_DELAY_SECONDS
     conditions = []
     for asset in assets:
         asset_class = asset.asset_class if isinstance(asset, AssetRef) else asset.asset_type.code
@@ -213,13 +280,13 @@ def load_conditions(
             # One clock and one effective target per (class, exchange), not per asset.
             clock = clock_for(asset_class, asset.exchange, at)
             target = targets.get(asset_class, default_target)
-            clocks[key] = (clock, target, effective_target(clock, target))
+            clocks[key] = (clock, target, effective_target(clock, target), close_marks(clock, target, settle))
         if asset_class not in thresholds:
             thresholds[asset_class] = thresholds_for(asset_class)
-        clock, target, effective = clocks[key]
+        clock, target, effective, marks = clocks[key]
         change, as_of, fetched_at = quotes.get(asset.pk, (None, None, None))
         volatility = volatility_of(change, stats.get(asset.pk), thresholds[asset_class], min_bars)
-        staleness = measure_staleness(as_of, clock, target, effective=effective)
+        staleness = _staleness(as_of, fetched_at, clock, target, effective, marks)
         conditions.append(AssetCondition(asset.symbol, asset_class, clock, volatility, staleness, fetched_at))
     return conditions
 
@@ -235,13 +302,16 @@ def _duration(seconds: float) -> str:
 
 __all__ = [
     "AssetCondition",
+    "CloseMarks",
     "Level",
     "Phase",
     "Staleness",
     "Thresholds",
     "Volatility",
     "clock_for",
+    "close_marks",
     "effective_target",
+    "last_close_stored",
     "load_conditions",
     "measure_staleness",
     "measure_volatility",

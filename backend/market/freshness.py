@@ -3,12 +3,16 @@
 An asset's age is counted from the PROVIDER's as-of time of its quote (``Quote.as_of``), not from
 when we fetched it: a Friday close re-fetched on Sunday is a Friday price. Its target follows its
 market's calendar (``conditions.effective_target``): in session the class's target, outside the
-session the time since the last close on top of it, so a quote priced at the close stays fresh.
+session the time since the last close on top of it. Outside the session a quote is fresh when it
+holds the last close (``conditions.measure_staleness``, the same rule the router and explain_route
+use): priced no earlier than a target before the close, and fetched once the close had settled
+(after the closing snapshot's grace; before it, a quote fresh at the close still counts).
 
 Targets differ only per (asset class, exchange) pair, and there are a handful of those. Each pair's
-target becomes a cutoff timestamp; the database then counts, per class, the assets whose quote is
-missing or older than their cutoff, and returns the age quantiles and the stalest assets. Three
-small queries whatever the number of assets, no model instance per asset.
+rule becomes two cutoff timestamps (as-of, and fetched-at outside the session); the database then
+counts, per class, the assets whose quote is missing or older than a cutoff, and returns the age
+quantiles and the stalest assets. Three small queries whatever the number of assets, no model
+instance per asset.
 """
 
 from __future__ import annotations
@@ -19,10 +23,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Aggregate, Case, Count, DateTimeField, DurationField, ExpressionWrapper, F, Q, Value, When
 
-from .conditions import clock_for, effective_target
+from .conditions import clock_for, close_marks, effective_target
 from .models import Asset
 
 # Quantiles of asset age reported per class (label value -> fraction of assets younger).
@@ -68,6 +73,7 @@ class StaleAsset:
     as_of: datetime | None
     source: str
     fetched_at: datetime | None
+    why: str = ""  # "no quote", "older than its target" or "last close not stored yet"
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready form."""
@@ -114,25 +120,61 @@ class _PercentileDisc(Aggregate):
         super().__init__(expression, output_field=DateTimeField(), fraction=float(fraction))
 
 
+@dataclass(frozen=True)
+class _PairRule:
+    """What a quote of one (class, exchange) pair must meet at the moment measured."""
+
+    as_of_cutoff: datetime  # priced before this: stale
+    target: float  # the effective target the cutoff comes from
+    settled: datetime | None  # fetched before this: the last close is not stored (None: no such rule now)
+
+
+def _pair_rule(code: str, exchange: str, now: datetime, target: float, settle: float) -> _PairRule:
+    """``measure_staleness``'s rule for one pair, as cutoffs the database can compare with."""
+    clock = clock_for(code, exchange, now)
+    effective = effective_target(clock, target)
+    marks = close_marks(clock, target, settle)
+    # Before the grace ends a quote fetched before the close still counts: no fetch-time rule yet.
+    settled = marks.settled if marks is not None and now >= marks.grace_ends else None
+    return _PairRule(now - timedelta(seconds=effective), effective, settled)
+
+
 def measure_freshness(
-    now: datetime, targets: Mapping[str, float], default_target: float, *, stalest: int = STALEST_LIMIT
+    now: datetime,
+    targets: Mapping[str, float],
+    default_target: float,
+    *,
+    stalest: int = STALEST_LIMIT,
+    settle_seconds: float | None = None,
 ) -> FreshnessReport:
-    """Freshness of every active, unquarantined asset at ``now``; ``targets`` maps a class to its in-session seconds."""
+    """Freshness of every active, unquarantined asset at ``now``; ``targets`` maps a class to its in-session seconds.
+
+    ``settle_seconds`` (default ``CLOSE_SNAPSHOT_DELAY_SECONDS``) is how long after a close a fetch
+    holds that close.
+    """
+    settle = settings.CLOSE_SNAPSHOT_DELAY_SECONDS if settle_seconds is None else settle_seconds
     assets = Asset.objects.refreshable()
     pairs = sorted(set(assets.values_list("asset_type__code", "exchange").distinct()))
     if not pairs:
         return FreshnessReport(now, (), ())
-    cutoffs: dict[tuple[str, str], tuple[datetime, float]] = {}
-    for code, exchange in pairs:
-        target = effective_target(clock_for(code, exchange, now), targets.get(code, default_target))
-        cutoffs[(code, exchange)] = (now - timedelta(seconds=target), target)
+    rules = {(c, e): _pair_rule(c, e, now, targets.get(c, default_target), settle) for c, e in pairs}
     cutoff = Case(
-        *(When(asset_type__code=c, exchange=e, then=Value(cut)) for (c, e), (cut, _) in cutoffs.items()),
+        *(When(asset_type__code=c, exchange=e, then=Value(r.as_of_cutoff)) for (c, e), r in rules.items()),
         output_field=DateTimeField(),
     )
     stale = Q(quote__isnull=True) | Q(quote__as_of__lt=F("cutoff"))
+    aliases: dict[str, object] = {"cutoff": cutoff}
+    settled_rules = {pair: r.settled for pair, r in rules.items() if r.settled is not None}
+    if settled_rules:
+        # Pairs without the rule get NULL: "fetched_at < NULL" is never true.
+        aliases["settled"] = Case(
+            *(When(asset_type__code=c, exchange=e, then=Value(at)) for (c, e), at in settled_rules.items()),
+            default=None,
+            output_field=DateTimeField(),
+        )
+        stale |= Q(quote__fetched_at__lt=F("settled"))
     # alias, not annotate: an annotation before values() would join the GROUP BY.
-    annotated = assets.alias(cutoff=cutoff)
+    annotated = assets.alias(**aliases)
     postgres = connection.vendor == "postgresql"
     quantile_columns = (
         {f"q{i}": _PercentileDisc("quote__as_of", fraction) for i, fraction in enumerate(QUANTILES.values())}
@@ -176,14 +218,22 @@ def measure_freshness(
             code,
             exchange,
             max(0.0, (now - as_of).total_seconds()) if as_of else None,
-            cutoffs[(code, exchange)][1],
+            rules[(code, exchange)].target,
             as_of,
             source or "",
             fetched,
+            _why(as_of, rules[(code, exchange)]),
         )
         for symbol, code, exchange, as_of, source, fetched in worst
     )
     return FreshnessReport(now, tuple(classes), named)
+
+
+def _why(as_of: datetime | None, rule: _PairRule) -> str:
+    """Which part of the rule a stale asset missed."""
+    if as_of is None:
+        return "no quote"
+    return "older than its target" if as_of < rule.as_of_cutoff else "last close not stored yet"
 
 
 def _quantiles_in_python(assets, now: datetime) -> dict[str, dict[str, float]]:

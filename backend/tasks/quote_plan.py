@@ -30,12 +30,18 @@ SendBatch = Callable[[list[str], int, int, Decision], object]
 
 
 def conditions_for(
-    assets: Iterable[Asset | AssetRef], at: datetime | None = None, *, scope: QuerySet[Asset] | None = None
+    assets: Iterable[Asset | AssetRef],
+    at: datetime | None = None,
+    *,
+    scope: QuerySet[Asset] | None = None,
+    stored_by_at: bool = False,
 ) -> list[AssetCondition]:
     """Clock, volatility and staleness of ``assets`` (selected by ``scope``, if given) at ``at`` (now),
-    against the schedules' freshness targets."""
+    against the schedules' freshness targets; ``stored_by_at`` ignores quotes fetched after ``at``."""
     targets = freshness_targets()
-    return load_conditions(assets, at or timezone.now(), targets, DEFAULT_FRESHNESS_SECONDS, scope=scope)
+    return load_conditions(
+        assets, at or timezone.now(), targets, DEFAULT_FRESHNESS_SECONDS, scope=scope, stored_by_at=stored_by_at
+    )
 
 
 def plan_quote_routes(

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from backend.common.exchange_sessions import Phase
-from backend.market.conditions import AssetCondition, Level
+from backend.common.exchange_sessions import POST_MARKET_LENGTH, MarketClock, Phase
+from backend.market.conditions import AssetCondition, Level, last_close_stored
 
 
 class WorkKind(StrEnum):
@@ -40,14 +40,16 @@ class Route:
 
 
 # Crypto trades around the clock and moves fastest, so its quotes lead; indicators and
-# news can wait minutes; backfill and housekeeping fill idle time.
+# news can wait minutes; backfill and housekeeping fill idle time. Backfill is 9, behind the low
+# quote batches (8): a stack first started on a weekend queues a backfill per asset before its
+# first stock fan-out, whose one fetch of the last close must not wait for all of them.
 _BASE_ROUTES = {
     (WorkKind.QUOTES, "crypto"): Route("high", 0),
     (WorkKind.QUOTES, "stock"): Route("high", 3),
     WorkKind.HEARTBEAT: Route("high", 0),
     WorkKind.NEWS: Route("medium", 5),
     WorkKind.INDICATORS: Route("medium", 6),
-    WorkKind.BACKFILL: Route("low", 8),
+    WorkKind.BACKFILL: Route("low", 9),
     WorkKind.MAINTENANCE: Route("low", 9),
 }
 
@@ -71,6 +73,7 @@ STOCK_CALM = Route("high", 3)
 CATCH_UP = Route("medium", 4)  # the closing snapshot, a first quote outside the session
 PRE_MARKET = Route("medium", 5)
 AFTER_HOURS = Route("low", 8)
+LAST_CLOSE = Route("low", 8)  # a closed day's one fetch of the last close: nothing waits on it
 _QUEUE_RANK = {"high": 0, "medium": 1, "low": 2}
 # The order reasons list their counts in.
 _WHY_ORDER = (
@@ -82,6 +85,7 @@ _WHY_ORDER = (
     "closing snapshot",
     "pre-market cadence",
     "after-hours cadence",
+    "last close not stored yet",
     "operator run-now",
     "not due",
     "closed day",
@@ -189,22 +193,34 @@ def _verdict(c: AssetCondition, policy: QuotePolicy, run_now: bool) -> tuple[Rou
             return URGENT, "stale"
         calm = CRYPTO_CALM if clock.phase is Phase.ALWAYS_OPEN else STOCK_CALM
         return calm, "volatility unknown" if c.volatility.level is Level.UNKNOWN else "calm"
-    if clock.phase is Phase.CLOSED_DAY:
-        return (AFTER_HOURS, "operator run-now") if run_now else (None, "closed day")
     fetched = c.last_fetched_at
+    close_stored = last_close_stored(fetched, clock, policy.close_snapshot_delay)
+    if clock.phase is Phase.CLOSED_DAY:
+        # Closed is not "never": a quote that does not hold the last close (none at all, or one fetched
+        # before that close settled) is fetched once; after that nothing new comes until the next open.
+        if not close_stored:
+            return LAST_CLOSE, "last close not stored yet"
+        return (AFTER_HOURS, "operator run-now") if run_now else (None, "closed day")
     if fetched is None:
         return CATCH_UP, "no quote yet"
     since_fetch = (clock.at - fetched).total_seconds()
-    if clock.last_close is not None:
+    if clock.last_close is not None and not close_stored:
         # One fetch once the close has settled gives the closing price; later ticks are cadence.
-        snapshot_at = clock.last_close + timedelta(seconds=policy.close_snapshot_delay)
-        if clock.at >= snapshot_at > fetched:
+        if clock.at >= clock.last_close + timedelta(seconds=policy.close_snapshot_delay):
             return CATCH_UP, "closing snapshot"
     if clock.phase is Phase.PRE_MARKET and since_fetch >= policy.pre_market_every:
         return PRE_MARKET, "pre-market cadence"
     if clock.phase is not Phase.PRE_MARKET and since_fetch >= policy.after_hours_every:
-        return AFTER_HOURS, "after-hours cadence"
+        if not _overnight_with_everything(clock, fetched):
+            return AFTER_HOURS, "after-hours cadence"
     return (AFTER_HOURS, "operator run-now") if run_now else (None, "not due")
+
+
+def _overnight_with_everything(clock: MarketClock, fetched: datetime) -> bool:
+    """Overnight, a quote fetched after the last extended session ended holds every trade until pre-market."""
+    if clock.phase is not Phase.OVERNIGHT or clock.last_close is None:
+        return False
+    return fetched >= clock.last_close + POST_MARKET_LENGTH
 
 
 def _reason(conditions: Sequence[AssetCondition], whys: list[str], route: Route | None) -> str:

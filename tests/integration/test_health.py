@@ -7,10 +7,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from backend.market.models import Quote
 from backend.providers.errors import TransientProviderError
 from backend.tasks.liveness import publish
 from backend.tasks.runs import Heartbeat
 from backend.tasks.tasks import dispatch_quotes, heartbeat
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +51,9 @@ def test_stale_data_is_reported_by_health_data_not_by_readiness(live_worker, mak
     make_asset("AAPL")
     make_asset("NEVER", "crypto")  # no quote ever: stale, as when every provider is down for it
     dispatch_quotes.delay("stock").get(timeout=60)
+    # The fetch runs after its dispatcher returned: high/0 in session, low/8 on a closed day (behind the
+    # heartbeat). Wait for it whatever the day.
+    assert wait_for(lambda: Quote.objects.filter(asset__symbol="AAPL").exists())
     heartbeat.delay().get(timeout=60)
 
     ready = client.get("/health/ready")

@@ -1,10 +1,10 @@
-"""Market-aware quote routing on a real worker: closed days send no stock fetch; volatile assets go urgent."""
+"""Market-aware quote routing on a real worker: a closed day fetches the last close once; volatile assets go urgent."""
 
 from __future__ import annotations
 
 import ast
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -25,7 +25,7 @@ THANKSGIVING_NOON_NY = datetime(2026, 11, 26, 17, 0, tzinfo=UTC)
 def beat_tick(asset_class: str, at: datetime) -> dict:
     """Run the dispatcher here as beat's tick at ``at`` would run it; its batches go to the real worker."""
     headers = tick_headers(periodic_task(f"quotes: {asset_class} (routing test)", 120), at)
-    return run_dispatch(asset_class, f"routing-test-{asset_class}", headers, at)
+    return run_dispatch(asset_class, f"routing-test-{asset_class}-{at.timestamp()}", headers, at)
 
 
 def _stored(raw: str):
@@ -61,22 +61,37 @@ def bulk_assets(asset_types, *specs: tuple[str, str, str]) -> list[Asset]:
     )
 
 
-def test_a_dispatch_on_a_closed_day_sends_no_stock_fetch_and_says_why(live_worker, asset_types) -> None:
+def test_a_closed_day_fetches_each_stocks_last_close_once_and_then_sends_nothing(live_worker, asset_types) -> None:
     bulk_assets(asset_types, ("AAPL", "stock", "XNYS"), ("MSFT", "stock", "XNAS"), ("BTC", "crypto", "CRYPTO"))
 
     stocks = beat_tick("stock", THANKSGIVING_NOON_NY)
     crypto = beat_tick("crypto", THANKSGIVING_NOON_NY)
 
-    # Crypto trades on Thanksgiving: its batch reaches the worker and is stored ...
-    assert wait_for(lambda: Quote.objects.filter(asset__symbol="BTC").exists()), live_worker.log()[-3000:]
-    assert wait_for(lambda: len(fetches()) == 1)
-    # ... while no stock fetch was ever sent, and the run says why.
-    assert [args for args, _ in fetches()] == [["crypto", ["BTC"]]]
-    assert not Quote.objects.filter(asset__asset_type__code="stock").exists()
-    run = DispatchRun.objects.get(pk=stocks["run"])
+    # Crypto trades on Thanksgiving, and the stocks' last close (Wednesday's) is not stored yet: both
+    # batches reach the worker and are stored, the stocks' at low priority.
+    closed = wait_for(lambda: all(DispatchRun.objects.get(pk=r["run"]).status == "done" for r in (stocks, crypto)))
+    assert closed, live_worker.log()[-3000:]
+    assert wait_for(lambda: len(fetches()) == 2)
+    assert sorted(fetches(), key=lambda f: f[0][0]) == [
+        (["crypto", ["BTC"]], {"run_id": crypto["run"], "batch": 0, "reason": "crypto always open, 1 stale -> high/0"}),
+        (
+            ["stock", ["AAPL", "MSFT"]],
+            {
+                "run_id": stocks["run"],
+                "batch": 0,
+                "reason": "stock closed day (holiday: Thanksgiving), 2 last close not stored yet -> low/8",
+            },
+        ),
+    ]
+    assert Quote.objects.filter(asset__asset_type__code="stock").count() == 2
+    assert DispatchRun.objects.get(pk=stocks["run"]).done == 2
+
+    # The next tick of the holiday: the close is in, nothing to ask until the next session; the run says why.
+    later = beat_tick("stock", THANKSGIVING_NOON_NY + timedelta(minutes=5))
+    run = DispatchRun.objects.get(pk=later["run"])
     assert (run.status, run.planned, run.batches) == ("done", 0, 0)
     assert run.note == "stock closed day (holiday: Thanksgiving), 2 closed day -> none"
-    assert DispatchRun.objects.get(pk=crypto["run"]).note == "crypto always open, 1 stale -> high/0"
+    assert len(fetches()) == 2
 
 
 def test_a_volatile_asset_lands_in_the_urgent_batch(live_worker, asset_types) -> None:

@@ -7,8 +7,10 @@ from django.conf import settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from backend.market.models import Quote
 from backend.tasks.models import DeadLetter
 from backend.tasks.tasks import dispatch_quotes, heartbeat
+from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -26,6 +28,8 @@ def scrape(client) -> dict[str, dict[tuple, float]]:
 def test_metrics_report_tasks_dead_letters_freshness_queues_and_breakers(live_worker, make_asset, client) -> None:
     make_asset("AAPL")
     dispatch_quotes.delay("stock").get(timeout=60)
+    # The fetch runs after its dispatcher returned (low/8 on a closed day): wait for it whatever the day.
+    assert wait_for(lambda: Quote.objects.filter(asset__symbol="AAPL").exists())
     heartbeat.delay().get(timeout=60)
     now = timezone.now()
     DeadLetter.objects.create(task_id="x", task_name="quotes.fetch", first_failure_at=now, last_failure_at=now)

@@ -60,9 +60,38 @@ def test_in_session_a_quote_older_than_its_target_is_stale() -> None:
 
 def test_outside_the_session_the_last_close_is_fresh() -> None:
     clock = market_clock("XNYS", SATURDAY)
-    assert not measure_staleness(FRIDAY_CLOSE, clock, 600).stale
-    assert not measure_staleness(FRIDAY_CLOSE - timedelta(seconds=30), clock, 600).stale  # last trade at 12:59:30
-    assert measure_staleness(FRIDAY_CLOSE - timedelta(hours=3), clock, 600).stale  # the morning's price, not the close
+    after_close = FRIDAY_CLOSE + timedelta(minutes=5)
+
+    def stale(as_of: datetime, fetched_at: datetime) -> bool:
+        return measure_staleness(as_of, clock, 600, fetched_at=fetched_at, settle_seconds=120).stale
+
+    assert not stale(FRIDAY_CLOSE, after_close)  # Yahoo after the close: stamped at the close
+    assert not stale(FRIDAY_CLOSE, SATURDAY)  # the same close fetched on the Saturday
+    assert not stale(FRIDAY_CLOSE - timedelta(seconds=30), after_close)  # last trade at 12:59:30
+    assert not stale(SATURDAY, SATURDAY)  # the simulated walk stamps the minute it was asked
+    assert stale(FRIDAY_CLOSE - timedelta(hours=3), SATURDAY)  # the morning's price, not the close
+    # Fetched before the close had settled: a price of Friday, not Friday's close.
+    assert stale(FRIDAY_CLOSE - timedelta(minutes=2), FRIDAY_CLOSE - timedelta(minutes=2))
+    assert stale(FRIDAY_CLOSE, FRIDAY_CLOSE + timedelta(seconds=30))
+    assert measure_staleness(FRIDAY_CLOSE, clock, 600, fetched_at=SATURDAY).note == "closed day: holds the last close"
+
+
+def test_after_the_close_a_quote_fresh_at_the_close_counts_until_the_snapshot_is_due_and_stored() -> None:
+    close = datetime(2026, 11, 24, 21, 0, tzinfo=UTC)  # a Tuesday, 16:00 New York
+    fetched = close - timedelta(minutes=3)  # the last in-session tick
+
+    def staleness(minutes_after_close: int):
+        clock = market_clock("XNYS", close + timedelta(minutes=minutes_after_close))
+        return measure_staleness(fetched, clock, 600, fetched_at=fetched, settle_seconds=120)
+
+    # The snapshot is due 2 min after the close and may take a target (10 min) to be stored.
+    assert not staleness(5).stale and not staleness(11).stale
+    assert staleness(12).stale and staleness(12).note == "post-market: last close not stored yet"
+    assert staleness(60 * 9).stale  # overnight, still without the close
+
+
+def test_no_quote_is_stale_on_a_closed_day() -> None:
+    assert measure_staleness(None, market_clock("XNYS", SATURDAY), 600).stale
 
 
 def test_crypto_staleness_ignores_the_stock_calendar() -> None:

@@ -9,6 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from backend.common.exchange_sessions import market_clock
+from backend.market.conditions import measure_staleness
 from backend.market.freshness import measure_freshness
 from backend.market.models import Quote
 
@@ -93,3 +95,52 @@ def test_the_query_count_does_not_grow_with_the_assets(make_asset) -> None:
         report = measure_freshness(now, TARGETS, 3600)
     assert report.by_class()["crypto"].stale == 17  # ages 260..580 s against 240 s
     assert len(queries) <= 4
+
+
+def test_a_stock_without_its_last_close_is_named_with_why(make_asset) -> None:
+    saturday = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
+    friday_close = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+    before = friday_close - timedelta(minutes=3)  # the last tick before the close, and then the stack stopped
+    Quote.objects.create(asset=make_asset("AAPL"), price=1, as_of=before, source="t", fetched_at=before)
+    make_asset("NEW")
+
+    report = measure_freshness(saturday, TARGETS, 3600, settle_seconds=120)
+
+    assert [(s.symbol, s.why) for s in report.stalest] == [("NEW", "no quote"), ("AAPL", "last close not stored yet")]
+    assert report.stalest[1].as_dict()["why"] == "last close not stored yet"
+
+
+# Moments on both sides of sessions, early closes, holidays and weekends (UTC).
+MOMENTS = [
+    datetime(2026, 11, 24, 15, 0, tzinfo=UTC),  # Tuesday 10:00 New York, in session
+    datetime(2026, 11, 24, 21, 5, tzinfo=UTC),  # 16:05, the closing snapshot not due yet
+    datetime(2026, 11, 24, 21, 13, tzinfo=UTC),  # 16:13, the grace for storing it over
+    datetime(2026, 11, 25, 4, 0, tzinfo=UTC),  # 23:00, overnight
+    datetime(2026, 11, 26, 17, 0, tzinfo=UTC),  # Thanksgiving
+    datetime(2026, 11, 27, 18, 5, tzinfo=UTC),  # 13:05 after the early close
+    datetime(2026, 11, 28, 17, 0, tzinfo=UTC),  # Saturday
+    datetime(2026, 11, 30, 12, 0, tzinfo=UTC),  # Monday 07:00, pre-market
+]
+# Quotes relative to the moment's last close (as-of offset, fetched-at offset), in minutes.
+AROUND_THE_CLOSE = [(-3, -3), (-12, -12), (-3, 1), (-3, 3), (0, 0), (0, 3), (-30, 60), (-9, 3), (-11, 3), (5, 5)]
+
+
+@pytest.mark.parametrize("now", MOMENTS, ids=lambda m: m.isoformat())
+def test_the_databases_count_is_measure_staleness_per_asset(make_asset, now: datetime) -> None:
+    clock = market_clock("XNYS", now)
+    anchor = now if clock.in_session else clock.last_close
+    expected = {}
+    for i, (as_of_min, fetched_min) in enumerate(AROUND_THE_CLOSE):
+        as_of, fetched = anchor + timedelta(minutes=as_of_min), anchor + timedelta(minutes=fetched_min)
+        if fetched > now:
+            continue  # nothing is stored in the future
+        asset = make_asset(f"S{i}", exchange="XNYS")
+        Quote.objects.create(asset=asset, price=1, as_of=as_of, source="t", fetched_at=fetched)
+        staleness = measure_staleness(as_of, clock, 600, fetched_at=fetched, settle_seconds=120)
+        expected[asset.symbol] = staleness.stale
+
+    report = measure_freshness(now, TARGETS, 3600, settle_seconds=120)
+
+    assert {s.symbol for s in report.stalest} == {symbol for symbol, stale in expected.items() if stale}
+    assert report.by_class()["stock"].stale == sum(expected.values())
+    assert 0 < sum(expected.values()) < len(expected)  # the moment tells fresh from stale quotes

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
+from backend.market.models import Quote
+from backend.monitoring.alerts.conditions import stale_assets
 from backend.monitoring.dashboard import panels
+from backend.monitoring.freshness import current_freshness
 from backend.monitoring.health import Check
 from backend.providers.errors import TransientProviderError
 from backend.tasks.runs import DispatchRun, Heartbeat
@@ -98,3 +102,25 @@ def test_durations_read_short() -> None:
     assert [panels.duration_text(s) for s in (None, 5, 310, 3 * 3600 + 125, 2 * 86400 + 7200)] == [
         "-", "5s", "5m10s", "3h02m", "2d02h",
     ]  # fmt: skip
+
+
+def test_on_a_saturday_a_stock_without_its_last_close_is_named_and_one_holding_it_is_fresh(
+    staff_client: Client, make_asset
+) -> None:
+    saturday = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
+    friday_close = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)  # 13:00 New York, an early close
+    before_close = friday_close - timedelta(minutes=4)
+    aapl = make_asset("AAPL", exchange="XNYS")
+    Quote.objects.create(asset=aapl, price=1, as_of=before_close, source="t", fetched_at=before_close)
+
+    with time_machine.travel(saturday, tick=False):
+        page = staff_client.get("/").content.decode()
+        alerts = stale_assets(current_freshness(saturday))
+    row = page[page.index('data-class="stock"') :].split("</tr>")[0]
+    assert "AAPL 23h04m, last close not stored / 1d00h" in row and 'title="XNYS t: last close not stored yet"' in row
+    assert [a.summary for a in alerts] == ["1 assets are stale (stock 1/1); stalest: AAPL (last close not stored yet)"]
+
+    Quote.objects.filter(asset=aapl).update(as_of=friday_close, fetched_at=saturday - timedelta(hours=20))
+    with time_machine.travel(saturday, tick=False):
+        row = staff_client.get("/").content.decode().split('data-class="stock"')[1].split("</tr>")[0]
+    assert '<span class="ok">none</span>' in row

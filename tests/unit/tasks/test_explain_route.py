@@ -30,7 +30,7 @@ def test_it_explains_a_stock_on_thanksgiving(make_asset) -> None:
     assert "at 2026-11-26T15:00:00+00:00" in text
     assert "market:     XNYS closed day (holiday: Thanksgiving)" in text
     assert "volatility: volatility unknown (no bars yet)" in text
-    assert "staleness:  fresh" in text and "last close counts as fresh" in text
+    assert "staleness:  fresh" in text and "closed day: holds the last close" in text
     assert "decision:   stock closed day (holiday: Thanksgiving), 1 closed day -> none" in text
     assert "run-now:    stock closed day (holiday: Thanksgiving), 1 operator run-now -> low/8" in text
 
@@ -51,3 +51,35 @@ def test_it_refuses_unknown_symbols_and_bad_moments_with_control_characters_esca
     with pytest.raises(CommandError) as caught:
         explain("AAPL", "--at", "yesterday\r\nforged")
     assert "\r" not in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_it_explains_a_stock_whose_last_close_is_not_stored_yet(make_asset) -> None:
+    make_asset("AAPL", exchange="XNYS")  # added on the holiday: never quoted
+
+    text = explain("AAPL", "--at", "2026-11-26T10:00:00-05:00")
+
+    assert "staleness:  stale (no quote yet)" in text
+    assert "decision:   stock closed day (holiday: Thanksgiving), 1 last close not stored yet -> low/8" in text
+    assert "run-now:" not in text  # the decision already sends
+
+
+def test_it_answers_as_of_a_past_moment_from_what_was_stored_then(make_asset) -> None:
+    aapl = make_asset("AAPL", exchange="XNYS")
+    # Fetched on Tuesday afternoon, after the moment asked about (Tuesday morning, in session).
+    later = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)
+    Quote.objects.create(asset=aapl, price=1, change_24h_pct=Decimal("9"), as_of=later, source="t", fetched_at=later)
+
+    text = explain("AAPL", "--at", "2026-11-24T15:00:00Z")
+
+    assert "fresh" not in text
+    assert (
+        "staleness:  unknown at 2026-11-24T15:00:00+00:00: the stored quote is newer "
+        "(as of 2026-11-24T20:00:00+00:00, fetched 2026-11-24T20:00:00+00:00) and earlier quotes are not kept"
+    ) in text
+    assert "volatility: volatility unknown (no bars yet)" in text  # the later quote's 9 % move is not used
+    assert "last fetch: none stored by then" in text
+    assert "decision:   as if no quote was stored then: stock open, 1 stale -> high/0" in text
+
+    after = explain("AAPL", "--at", "2026-11-24T20:05:00Z")  # a moment after the fetch: judged on it
+    assert "staleness:  fresh (age 5m00s, target 1h00m)" in after
+    assert "decision:   stock open, 1 volatile -> high/0" in after

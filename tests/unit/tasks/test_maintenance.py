@@ -99,8 +99,23 @@ def test_a_stock_class_priced_at_the_last_close_is_fresh_outside_the_session(mak
     saturday = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
     friday_close = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)  # the day after Thanksgiving closes at 13:00
     aapl = make_asset("AAPL", exchange="XNYS")
-    Quote.objects.create(asset=aapl, price=1, as_of=friday_close, source="t", fetched_at=friday_close)
+    # The closing snapshot: fetched once the close had settled, priced at the close.
+    snapshot = friday_close + timedelta(minutes=3)
+    Quote.objects.create(asset=aapl, price=1, as_of=friday_close, source="t", fetched_at=snapshot)
 
     assert heartbeat(now=saturday)["freshness"]["classes"]["stock"]["fresh"] is True
     Quote.objects.filter(asset=aapl).update(as_of=friday_close - timedelta(hours=5))
     assert heartbeat(now=saturday)["freshness"]["classes"]["stock"]["fresh"] is False
+
+
+def test_a_stock_quote_fetched_before_the_close_settled_is_stale_on_a_closed_day(make_asset) -> None:
+    saturday = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
+    friday_close = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+    aapl = make_asset("AAPL", exchange="XNYS")
+    # The stack stopped a minute before the close: the price is recent for Friday, not Friday's close.
+    Quote.objects.create(asset=aapl, price=1, as_of=friday_close, source="t", fetched_at=friday_close)
+
+    result = heartbeat(now=saturday)["freshness"]
+
+    assert result["classes"]["stock"]["fresh"] is False
+    assert [(s["symbol"], s["why"]) for s in result["stalest"]] == [("AAPL", "last close not stored yet")]

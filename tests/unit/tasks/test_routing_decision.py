@@ -131,3 +131,38 @@ def test_assets_not_to_fetch_stay_in_the_plan_with_their_reason() -> None:
     batches = plan_routed_batches(saturday, POLICY, batch_size=2)
     assert len(batches) == 1 and not batches[0].decision.send and len(batches[0].symbols) == 3
     assert batches[0].decision.reason == "stock closed day (weekend), 3 closed day -> none"
+
+
+FRIDAY_CLOSE = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)  # the day after Thanksgiving closes at 13:00
+
+
+@pytest.mark.parametrize(
+    ("fetched", "why"),
+    [
+        (None, "never quoted: an asset added while the market is closed"),
+        (FRIDAY_CLOSE - timedelta(minutes=4), "the last tick before the close"),
+        (FRIDAY_CLOSE + timedelta(seconds=30), "after the close, before it settled (the snapshot's delay)"),
+    ],
+)
+def test_a_closed_day_fetches_a_last_close_not_stored_yet_at_low_priority(fetched: datetime | None, why: str) -> None:
+    ago = None if fetched is None else SATURDAY_NOON_NY - fetched
+    decision = decide([condition("AAPL", "stock", SATURDAY_NOON_NY, fetched_ago=ago)], POLICY)
+    assert decision.route == Route("low", 8), why
+    assert decision.reason == "stock closed day (weekend), 1 last close not stored yet -> low/8"
+
+
+def test_a_closed_day_leaves_alone_a_quote_fetched_once_the_close_settled() -> None:
+    settled = SATURDAY_NOON_NY - (FRIDAY_CLOSE + timedelta(seconds=POLICY.close_snapshot_delay))
+    decision = decide([condition("AAPL", "stock", SATURDAY_NOON_NY, fetched_ago=settled)], POLICY)
+    assert decision.route is None and decision.reason == "stock closed day (weekend), 1 closed day -> none"
+
+
+def test_overnight_the_cadence_stops_once_a_quote_was_fetched_after_extended_trading_ended() -> None:
+    monday_1am = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)  # Monday 01:00 New York: overnight
+    fetched_saturday = condition("AAPL", "stock", monday_1am, fetched_ago=timedelta(days=1, hours=20))
+    assert decide([fetched_saturday], POLICY).reason == "stock overnight, 1 not due -> none"
+    tuesday_night = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)  # 22:00 New York; post-market ended at 20:00
+    during_post_market = condition("AAPL", "stock", tuesday_night, fetched_ago=timedelta(hours=3))
+    assert decide([during_post_market], POLICY).reason == "stock overnight, 1 after-hours cadence -> low/8"
+    after_post_market = condition("AAPL", "stock", tuesday_night + timedelta(hours=2), fetched_ago=timedelta(hours=3))
+    assert decide([after_post_market], POLICY).route is None

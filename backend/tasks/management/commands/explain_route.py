@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from backend.common.exchange_sessions import UnknownExchangeError
 from backend.common.logsafe import escape as safe
-from backend.market.models import Asset
+from backend.market.models import Asset, Quote
 from backend.tasks.quote_plan import conditions_for
 from backend.tasks.routing import QuotePolicy, decide
 
@@ -19,7 +19,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("symbol", help="The asset's symbol, e.g. AAPL or BTC.")
-        parser.add_argument("--at", help="ISO-8601 moment to evaluate at (UTC when no offset is given); default: now.")
+        parser.add_argument(
+            "--at",
+            help="ISO-8601 moment to evaluate at (UTC when no offset is given), judged by what was stored then; "
+            "default: now.",
+        )
 
     def handle(self, *args, **options):
         at = _parse_moment(options["at"]) if options["at"] else timezone.now()
@@ -27,19 +31,32 @@ class Command(BaseCommand):
         asset = Asset.objects.select_related("asset_type").filter(symbol=symbol).first()
         if asset is None:
             raise CommandError(f"no asset with symbol {safe(options['symbol'])!r}")
+        # Only the latest quote of an asset is kept: asked about a past moment, a quote fetched after
+        # it says nothing about what was stored then, so it is left out and the output says so.
+        newer = _quote_fetched_after(asset, at) if options["at"] else None
         try:
-            (condition,) = conditions_for([asset], at)
+            (condition,) = conditions_for([asset], at, stored_by_at=bool(options["at"]))
         except UnknownExchangeError as exc:
             raise CommandError(safe(exc)) from None
         policy = QuotePolicy.from_settings()
         decision = decide([condition], policy)
+        staleness = condition.staleness.describe()
+        decided = decision.reason
+        last_fetch = condition.last_fetched_at.isoformat() if condition.last_fetched_at else "never"
+        if newer is not None:
+            staleness = (
+                f"unknown at {at.isoformat()}: the stored quote is newer (as of {newer.as_of.isoformat()}, "
+                f"fetched {newer.fetched_at.isoformat()}) and earlier quotes are not kept"
+            )
+            decided = f"as if no quote was stored then: {decision.reason}"
+            last_fetch = f"none stored by then (the stored quote was fetched {newer.fetched_at.isoformat()})"
         lines = [
             f"{asset.symbol} ({asset.asset_type.code}, exchange {asset.exchange or 'default'}) at {at.isoformat()}",
             f"market:     {condition.clock.describe()}",
             f"volatility: {condition.volatility.describe()}",
-            f"staleness:  {condition.staleness.describe()}",
-            f"last fetch: {condition.last_fetched_at.isoformat() if condition.last_fetched_at else 'never'}",
-            f"decision:   {decision.reason}",
+            f"staleness:  {staleness}",
+            f"last fetch: {last_fetch}",
+            f"decision:   {decided}",
         ]
         if not decision.send:
             lines.append(f"run-now:    {decide([condition], policy, run_now=True).reason}")
@@ -47,6 +64,10 @@ class Command(BaseCommand):
             lines.append("note:       the asset is inactive: no dispatch sends it")
         for line in lines:
             self.stdout.write(safe(line))
+
+
+def _quote_fetched_after(asset: Asset, at: datetime) -> Quote | None:
+    return Quote.objects.filter(asset=asset, fetched_at__gt=at).only("as_of", "fetched_at").first()
 
 
 def _parse_moment(text: str) -> datetime:
