@@ -28,8 +28,9 @@ def health_ready(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if ready else 503)
 
 
-# What an anonymous caller learns of each class: how many assets, how many stale or never quoted.
-PUBLIC_CLASS_COUNTS = ("assets", "stale", "without_quote")
+# What an anonymous caller learns of each class: whether it is fresh, how many assets, how many stale
+# or never quoted (never a name, an age or a target).
+PUBLIC_CLASS_FIELDS = ("fresh", "assets", "stale", "without_quote")
 
 
 def may_see_names(request: HttpRequest) -> bool:
@@ -46,7 +47,7 @@ def counts_only(detail: dict) -> dict:
     return {
         "at": detail.get("at"),
         "stale": detail.get("stale"),
-        "classes": {code: {k: row.get(k) for k in PUBLIC_CLASS_COUNTS} for code, row in classes.items()},
+        "classes": {code: {k: row.get(k) for k in PUBLIC_CLASS_FIELDS} for code, row in classes.items()},
     }
 
 

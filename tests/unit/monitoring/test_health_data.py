@@ -35,7 +35,7 @@ def test_anyone_gets_the_status_and_counts_but_no_names(client: Client, stale_un
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "stale" and body["stale"] == 1
-    assert body["classes"]["crypto"] == {"assets": 1, "stale": 1, "without_quote": 0}
+    assert body["classes"]["crypto"] == {"fresh": False, "assets": 1, "stale": 1, "without_quote": 0}
     assert "stalest" not in body
     assert b"SLOWCOIN" not in response.content
 
