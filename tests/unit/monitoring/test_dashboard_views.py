@@ -32,7 +32,8 @@ def staff(*perms: str) -> User:
 
 
 @pytest.fixture
-def sends(monkeypatch) -> list[dict]:
+def sends(monkeypatch, transactional_db) -> list[dict]:
+    # A replay sends once its transaction commits: the test runs on real transactions.
     calls: list[dict] = []
     monkeypatch.setattr(app, "send_task", lambda name, args=None, kwargs=None, **o: calls.append({"name": name, **o}))
     return calls
