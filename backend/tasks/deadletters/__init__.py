@@ -40,7 +40,7 @@ from .fallback import (
     record_failure,
     write_fallback,
 )
-from .hints import permanent_cause, replay_warning
+from .hints import permanent_cause, replay_warning, truncation_text
 from .history import mark_replay_outcome, record_action
 from .operations import ReplayRefused, discard, filter_dead_letters, refuse, replay, replay_refusal
 from .parking import clear_parked, park, parked_count, parked_records
@@ -110,6 +110,7 @@ __all__ = [
     "refuse",
     "permanent_cause",
     "replay_warning",
+    "truncation_text",
     "redact_value",
     "redacted_repr",
     "send_with_redacted_reprs",

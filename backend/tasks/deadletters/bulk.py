@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 from kombu.exceptions import KombuError
 
 from .hints import replay_warning
@@ -23,6 +24,7 @@ from .operations import ReplayRefused, discard, replay, replay_refusal
 REPLAYED = "replayed"
 DISCARDED = "discarded"
 SEND_FAILED = "send failed"
+NOT_SAVED = "not replayed: the database refused the change"
 NOT_ATTEMPTED = "not attempted (stopped after a send failure)"
 
 
@@ -93,7 +95,8 @@ def replay_many(
 ) -> BulkResult:
     """Replay each dead letter, at most ``rate`` per second (``DEADLETTER_REPLAY_RATE``).
 
-    A send failure (the broker is away) stops the run: the rest are counted as not attempted.
+    A send failure (the broker is away) or a commit the database refused stops the run: the rest are
+    counted as not attempted.
     ``confirm_truncated`` is the operator's confirmation for rows whose arguments were cut.
     """
     rate = float(settings.DEADLETTER_REPLAY_RATE if rate is None else rate)
@@ -118,6 +121,9 @@ def replay_many(
             result.add(exc.outcome, row.pk, str(exc))
         except (KombuError, OSError) as exc:
             result.add(SEND_FAILED, row.pk, f"{type(exc).__name__}: {exc}")
+            stopped = True
+        except DatabaseError as exc:  # nothing was sent: the replay's state never committed
+            result.add(NOT_SAVED, row.pk, f"{type(exc).__name__}: {exc}")
             stopped = True
     return result
 

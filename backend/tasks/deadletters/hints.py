@@ -1,4 +1,4 @@
-"""Replay warnings: when a dead letter's recorded error says that a replay will fail the same way.
+"""What to tell an operator beside Replay: a recorded error that will recur, arguments that were cut.
 
 A permanent provider error (unknown symbol, invalid key, malformed reply), arguments the task refused,
 a task no worker had, or a message that killed its worker on every delivery does not go away by
@@ -9,6 +9,8 @@ first (or discards the row) instead of collecting a second identical dead letter
 from __future__ import annotations
 
 from typing import Any
+
+from .bounds import json_size
 
 # Lineage entry (dotted, as stored) -> what a replay meets again unless it was fixed.
 _PERMANENT: tuple[tuple[str, str], ...] = (
@@ -53,3 +55,11 @@ def _known_here(task_name: str) -> bool:
     from backend.core.celery import app
 
     return task_name in app.tasks
+
+
+def truncation_text(row: Any) -> str:
+    """``kept 30,000 of 100,014 characters`` for a row whose arguments were cut, else ''."""
+    if not row.arguments_truncated:
+        return ""
+    kept = json_size({"args": row.args, "kwargs": row.kwargs})
+    return f"kept {kept:,} of {row.arguments_size:,} characters"

@@ -43,6 +43,7 @@ def filter_dead_letters(
     provider: str | None = None,
     symbol: str | None = None,
     state: str | None = None,
+    origin: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Any:
@@ -64,6 +65,8 @@ def filter_dead_letters(
         qs = qs.filter(symbols__contains=f",{symbol.strip().upper()},")
     if state:
         qs = qs.filter(state=state)
+    if origin:
+        qs = qs.filter(origin=origin)
     if since:
         qs = qs.filter(last_failure_at__gte=since)
     if until:
