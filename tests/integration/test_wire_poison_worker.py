@@ -106,3 +106,24 @@ def test_a_task_unknown_to_the_running_worker_runs_once_when_replayed_after_the_
         time.sleep(1)
     assert ran.read_text().splitlines() == ["replayed"]  # once
     assert DeadLetter.objects.count() == 1
+
+
+def test_a_100000_character_argument_leaves_a_bounded_row_marked_cut(worker, settings) -> None:
+    """The issue's measurement: such a task stored a 100 KB row. Now the row keeps DEADLETTER_KEEP_CHARS."""
+    from django.db import connection
+
+    sent = app.send_task("quotes.fetch", args=["stock", ["A" * 100_000]], queue="high")  # refused: not a symbol
+    assert wait_for(lambda: DeadLetter.objects.filter(task_id=sent.id).exists(), timeout=60), worker.log()[-3000:]
+    row = DeadLetter.objects.get(task_id=sent.id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT octet_length(args::text) + octet_length(kwargs::text), pg_column_size(args) "
+            "FROM tasks_deadletter WHERE id = %s",
+            [row.pk],
+        )
+        text_bytes, stored_bytes = cursor.fetchone()
+    assert row.arguments_truncated and row.arguments_size > 100_000
+    assert text_bytes <= settings.DEADLETTER_KEEP_CHARS + 100 and stored_bytes <= settings.DEADLETTER_KEEP_CHARS
+    assert row.args[0] == "stock" and row.args[1][0].startswith("AAAA")
+    with pytest.raises(deadletters.ReplayRefused, match="confirm"):
+        deadletters.replay(row, actor="test:ops")

@@ -54,6 +54,9 @@ def _known_here(task_name: str) -> bool:
     """Whether the code of this process (the same deploy as its workers) registers ``task_name``."""
     from backend.core.celery import app
 
+    if task_name in app.tasks:
+        return True
+    app.loader.import_default_modules()  # the extra task modules a worker of this deploy loads too
     return task_name in app.tasks
 
 
