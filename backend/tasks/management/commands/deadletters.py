@@ -1,7 +1,8 @@
 """Inspect, replay, discard and flush dead letters from a shell.
 
 manage.py deadletters list [--state open] [--task quotes.fetch] [--exception TransientProviderError]
-                           [--provider yahoo] [--symbol AAPL] [--since 2025-01-01] [--until ...]
+                           [--provider yahoo] [--symbol AAPL] [--origin unregistered]
+                           [--since 2025-01-01] [--until ...]
 manage.py deadletters show ID
 manage.py deadletters replay (ID ... | --all-matching FILTERS) [--dry-run] [--confirm-truncated]
 manage.py deadletters discard (ID ... | --all-matching FILTERS) [--dry-run]
