@@ -285,7 +285,7 @@ class DeadLetterAdmin(DeadLetterDisplay, admin.ModelAdmin):
             "post_to": post_to,
             "hidden": hidden,
             "confirm_field": CONFIRM_TRUNCATED,
-            "keep_chars": settings.DEADLETTER_KEEP_CHARS,
+            "keep_chars": f"{settings.DEADLETTER_KEEP_CHARS:,}",
             "back": back,
         }
         return TemplateResponse(request, "admin/tasks/deadletter/replay_confirmation.html", context)

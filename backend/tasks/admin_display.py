@@ -156,7 +156,11 @@ class DeadLetterDisplay:
     def message_block(self, obj: DeadLetter) -> str:
         if not obj.message:
             return "-"
-        shown = {k: v for k, v in obj.message.items() if k != "body"}
+        # In the order a reader wants them (the database keeps JSON keys in an order of its own).
+        order = ["content_type", "content_encoding", "delivery_info", "headers", "headers_truncated"]
+        order += ["body_bytes", "body_truncated"]
+        shown = {k: obj.message[k] for k in order if k in obj.message}
+        shown.update({k: v for k, v in obj.message.items() if k not in shown and k not in ("body", "body_format")})
         return format_html(
             '<pre style="white-space: pre-wrap">{}</pre><p>body ({}):</p><pre style="white-space: pre-wrap">{}</pre>',
             json.dumps(shown, indent=2, ensure_ascii=False),

@@ -36,7 +36,10 @@ def permanent_cause(row: Any) -> str:
 
 
 def replay_warning(row: Any) -> str:
-    """The warning to show beside Replay of ``row`` ('' when its error is not known to be permanent)."""
+    """The warning to show beside Replay of ``row`` ('' when its error is not known to be permanent, or
+    when there is nothing to replay: a message that could not be decoded)."""
+    if not row.arguments_known:
+        return ""
     cause = permanent_cause(row)
     if not cause:
         return ""
