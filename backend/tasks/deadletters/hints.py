@@ -8,9 +8,13 @@ first (or discards the row) instead of collecting a second identical dead letter
 
 from __future__ import annotations
 
+import importlib
+import logging
 from typing import Any
 
 from .bounds import json_size
+
+logger = logging.getLogger(__name__)
 
 # Lineage entry (dotted, as stored) -> what a replay meets again unless it was fixed.
 _PERMANENT: tuple[tuple[str, str], ...] = (
@@ -59,7 +63,13 @@ def _known_here(task_name: str) -> bool:
 
     if task_name in app.tasks:
         return True
-    app.loader.import_default_modules()  # the extra task modules a worker of this deploy loads too
+    # A worker of this deploy also imports the app's extra task modules (FINANCEHUB_EXTRA_TASK_MODULES);
+    # imported here directly, not through Celery's loader, which would run Django's system checks too.
+    for module in app.conf.imports:
+        try:
+            importlib.import_module(module)
+        except ImportError:  # what this process cannot import, its workers cannot either: not known
+            logger.info("task module %s does not import here", module)
     return task_name in app.tasks
 
 
