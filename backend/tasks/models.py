@@ -22,10 +22,36 @@ class DeadLetter(models.Model):
         FAILED_AGAIN = "failed_again", "replay failed again"
         DISCARDED = "discarded", "discarded"
 
-    task_name = models.CharField(max_length=200, db_index=True)
+    class Origin(models.TextChoices):
+        """Where the dead letter comes from: a task that ran and failed, or a message the consumer
+        discarded before any task could run it."""
+
+        TASK = "task", "task failed"
+        UNREGISTERED = "unregistered", "unregistered task"
+        REJECTED = "rejected", "message rejected"
+        UNDECODABLE = "undecodable", "undecodable message"
+        UNKNOWN = "unknown", "not a task message"
+
+    task_name = models.CharField(max_length=200, db_index=True, blank=True)
     task_id = models.CharField(max_length=255, unique=True)
+    origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.TASK, db_index=True)
     args = models.JSONField(default=list, blank=True)
     kwargs = models.JSONField(default=dict, blank=True)
+    arguments_known = models.BooleanField(
+        default=True, help_text="False when the message could not be decoded: there is nothing to re-send."
+    )
+    arguments_truncated = models.BooleanField(
+        default=False,
+        help_text="The arguments were cut to DEADLETTER_KEEP_CHARS: a replay sends the cut ones, once confirmed.",
+    )
+    arguments_size = models.PositiveIntegerField(
+        default=0, help_text="Characters of the arguments as JSON when they were captured, before any cut."
+    )
+    message = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="A discarded message as it arrived: headers, content type, body (redacted, bounded).",
+    )
     # Derived at capture time so admin and the command can filter by asset, provider and exception.
     symbols = models.TextField(blank=True, default="", help_text="Symbols in the arguments, as ',AAPL,MSFT,'.")
     providers = models.TextField(

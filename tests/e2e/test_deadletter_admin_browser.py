@@ -122,6 +122,7 @@ def test_detail_page_replays_and_keeps_the_history(page: Page, site: str, superu
     expect(page.locator(".field-lineage_text")).to_contain_text("AllProvidersFailedError < TransientProviderError")
     expect(page.get_by_role("link", name="Delete")).to_have_count(0)
     expect(page.locator("input[value=Discard]")).to_be_visible()
+    expect(page.locator(".field-replay_warning_text .readonly")).to_have_text("-")  # nothing to replay, no warning
     page.locator("input[value=Replay]").click()
 
     expect(page.locator("ul.messagelist .success")).to_contain_text("Replayed as task")
@@ -182,3 +183,49 @@ def test_a_viewer_sees_no_action_buttons(page: Page, site: str, transactional_db
     expect(page.locator("input[value=Replay]")).to_have_count(0)
     expect(page.locator("input[value=Discard]")).to_have_count(0)
     expect(page.locator(".deadletter-no-actions")).to_contain_text("may not replay or discard")
+
+
+def test_a_row_with_cut_arguments_is_replayed_through_a_confirmation(page: Page, site: str, superuser: User, sends):
+    deadletters.on_task_failure(sender=failing_tasks.always_transient, task_id="huge-1",
+                                exception=ValueError("not a symbol"), args=["stock", ["A" * 100_000]])  # fmt: skip
+    row = DeadLetter.objects.get(task_id="huge-1")
+    log_in(page, site, "admin")
+    open_changelist(page, site)
+    expect(page.locator("#result_list td.field-state_text")).to_have_text("open (arguments cut)")
+    expect(page.locator("#result_list td.field-exception_short")).to_contain_text("(permanent)")
+
+    page.goto(site + reverse("admin:tasks_deadletter_change", args=[row.pk]))
+    expect(page.locator(".field-truncation_note")).to_contain_text("of 100,0")
+    expect(page.locator(".deadletter-replay-warning")).to_contain_text("will fail the same way")
+    page.locator("input[value=Replay]").click()
+
+    expect(page.locator("h1")).to_have_text("Replay with cut arguments?")
+    expect(page.locator(".deadletter-replay-confirmation table")).to_contain_text(f"#{row.pk}")
+    assert sends == []
+    page.get_by_role("button", name="Yes, replay with the cut arguments").click()
+
+    expect(page.locator("ul.messagelist .success")).to_contain_text("Replayed as task")
+    expect(page.locator("ul.messagelist .warning")).to_contain_text("will fail the same way unless its cause")
+    expect(page.locator("#actions-group tbody tr").first).to_contain_text("truncated arguments, confirmed")
+    assert [s["task_id"] for s in sends] == [DeadLetter.objects.get(pk=row.pk).replay_task_id]
+
+
+def test_a_discarded_message_shows_as_it_arrived_and_offers_discard_only(page: Page, site: str, superuser: User):
+    from kombu.exceptions import ContentDisallowed
+    from kombu.message import Message
+
+    message = Message(body=b"\x80\x04\x95 pickled", delivery_tag="tag-1", content_type="application/x-python-serialize",
+                      content_encoding="binary", delivery_info={"exchange": "high", "routing_key": "high"},
+                      headers={"task": "quotes.fetch", "id": "pickled-1"})  # fmt: skip
+    refused = ContentDisallowed("Refusing to deserialize untrusted content of type pickle")
+    deadletters.on_task_rejected(message=message, exc=refused)
+    row = DeadLetter.objects.get(task_id="pickled-1")
+    log_in(page, site, "admin")
+    page.goto(site + reverse("admin:tasks_deadletter_change", args=[row.pk]))
+
+    expect(page.locator(".field-origin")).to_contain_text("message rejected")
+    expect(page.locator(".field-message_block")).to_contain_text("application/x-python-serialize")
+    expect(page.locator(".field-message_block")).to_contain_text("\\x80\\x04\\x95 pickled")
+    expect(page.locator("input[value=Replay]")).to_have_count(0)
+    expect(page.locator("input[value=Discard]")).to_be_visible()
+    expect(page.locator(".field-replay_warning_text .readonly")).to_have_text("-")  # nothing to replay, no warning

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from backend.core.celery import app
 from backend.market.models import Asset
 from backend.tasks import deadletters, tasks
 from backend.tasks.deadletters import FALLBACK_REDIS_KEY, parking, storage
@@ -126,10 +127,27 @@ def test_every_runbook_example_works_as_written(outage, quick_worker) -> None:
         for provider in STOCK_CHAIN:
             outage.clear_faults(provider)
 
+    def a_task_with_a_huge_argument_fails() -> None:
+        """The runbook's 44: a dead letter whose arguments were cut (a 100,000-character "symbol",
+        refused by the task without asking a provider)."""
+        sent = tasks.fetch_quotes.delay("stock", ["A" * 100_000])
+        assert wait_for(lambda: dead_letter(sent.id)), quick_worker.log()[-4000:]
+        state["cut"] = dead_letter(sent.id)
+        assert state["cut"].arguments_truncated
+        ids["44"] = state["cut"].pk
+
+    def a_newer_sender_reaches_this_worker() -> None:
+        """A task name the running worker has not registered (a rolling deploy): dead-lettered, not dropped."""
+        sent = app.send_task("quotes.fetch_v2", args=["stock", ["AAPL"]], queue="high")
+        assert wait_for(lambda: dead_letter(sent.id)), quick_worker.log()[-4000:]
+        state["unregistered"] = dead_letter(sent.id)
+
     # What happens in the world between two runbook steps.
     before: dict[str, Callable[[], None]] = {
         "replay --all-matching --state open --provider yahoo": stock_providers_recover,
         "list --state failed_again": replay_crypto_into_a_second_failure,
+        "replay 44 --confirm-truncated": a_task_with_a_huge_argument_fails,
+        "list --origin unregistered": a_newer_sender_reaches_this_worker,
     }
     checks: dict[str, Callable[[str], None]] = {
         # Exactly the open rows, ours among them: the shared worker may still be finishing an earlier
@@ -156,6 +174,7 @@ def test_every_runbook_example_works_as_written(outage, quick_worker) -> None:
         "show 43": lambda out: (
             f"{crypto.pk}  replay failed again" in out and f"{ids['43']}  open" in out or pytest.fail(out)
         ),
+        "replay 44 --confirm-truncated": lambda out: outcome(out, "replayed") == 1 or pytest.fail(out),
         "discard --all-matching --state open --provider coingecko --dry-run": lambda out: (
             outcome(out, "discarded") == 1 and "nothing changed" in out or pytest.fail(out)
         ),
@@ -164,6 +183,9 @@ def test_every_runbook_example_works_as_written(outage, quick_worker) -> None:
         ),
         "discard --all-matching --task quotes.fetch --until 2025-06-01": lambda out: (
             re.search(r"^total +0$", out, re.M) or pytest.fail(out)
+        ),
+        "list --origin unregistered": lambda out: (
+            listed_ids(out) == {state["unregistered"].pk} and "(unregistered task)" in out or pytest.fail(out)
         ),
         "flush --dry-run": lambda out: "dry run: would flush 0, 0 remaining" in out or pytest.fail(out),
         "flush": lambda out: "flushed 0, 0 remaining, 0 parked" in out or pytest.fail(out),

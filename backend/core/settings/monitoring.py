@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from ..environment import env_bool, env_float, env_int, env_list, env_str, persistent_secret
 from .django import VAR_DIR
 
@@ -24,6 +26,12 @@ FLOWER_PORT = env_int("FLOWER_PORT", 5555)
 DEADLETTER_MAX_DELIVERIES = env_int("DEADLETTER_MAX_DELIVERIES", 3)
 # Bulk replay sends at most this many tasks per second.
 DEADLETTER_REPLAY_RATE = env_float("DEADLETTER_REPLAY_RATE", 5.0)
+# The most characters a dead letter keeps of a task's arguments (as JSON) and of a discarded message's
+# body and headers: a 100,000-character argument must not become a 100 KB row. A row whose arguments
+# were cut is marked and replays only once an operator confirms (docs/OPERATIONS.md, "Replay").
+DEADLETTER_KEEP_CHARS = env_int("DEADLETTER_KEEP_CHARS", 30_000)
+if DEADLETTER_KEEP_CHARS < 1_000:
+    raise ImproperlyConfigured(f"DEADLETTER_KEEP_CHARS ({DEADLETTER_KEEP_CHARS}) must be at least 1000")
 # Where a dead letter goes when the database is unreachable and Redis is not the broker
 # (append-only JSON lines, flushed into the table once the database is back).
 DEADLETTER_FALLBACK_FILE = Path(env_str("DEADLETTER_FALLBACK_FILE", str(VAR_DIR / "deadletters" / "fallback.jsonl")))

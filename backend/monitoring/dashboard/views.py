@@ -1,8 +1,8 @@
 """The operator dashboard page and its two buttons, for logged-in staff only.
 
 Anyone else is sent to the admin login page and back. Replay and Discard call the same dead-letter
-operations, with the same permissions, as the admin's buttons: every click lands in the dead
-letter's history with the user's name.
+operations, with the same permissions, as the admin's buttons: every click, refused or not, lands in
+the dead letter's history with the user's name.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -20,7 +21,7 @@ from django.views.decorators.http import require_POST
 from kombu.exceptions import KombuError
 
 from backend.tasks import deadletters
-from backend.tasks.models import DeadLetter
+from backend.tasks.models import DeadLetter, DeadLetterAction
 
 from . import charts, panels, series
 
@@ -86,10 +87,15 @@ def _back() -> HttpResponseRedirect:
 @staff_member_required
 @require_POST
 def replay_dead_letter(request: HttpRequest, pk: int) -> HttpResponse:
-    """Replay one dead letter (needs ``tasks.replay_deadletter``), then back to the dashboard."""
+    """Replay one dead letter (needs ``tasks.replay_deadletter``), then back to the dashboard.
+
+    A refusal (no permission, a row that cannot be replayed as it stands) lands in the row's history;
+    a row whose arguments were cut is replayed from its admin page, which asks for a confirmation.
+    """
     row = get_object_or_404(DeadLetter, pk=pk)
     if not request.user.has_perm("tasks.replay_deadletter"):
-        messages.error(request, "You may not replay dead letters.")
+        _refuse(request, row, DeadLetterAction.Kind.REPLAY, "tasks.replay_deadletter")
+        messages.error(request, "You may not replay dead letters (refused; noted in its history).")
         return _back()
     try:
         new_id = deadletters.replay(row, actor=_actor(request))
@@ -97,8 +103,13 @@ def replay_dead_letter(request: HttpRequest, pk: int) -> HttpResponse:
         messages.warning(request, f"Not replayed: {exc}")
     except (KombuError, OSError) as exc:
         messages.error(request, f"Not replayed: the broker refused the task ({type(exc).__name__})")
+    except DatabaseError as exc:
+        messages.error(request, f"Not replayed, nothing sent: the database refused the change ({type(exc).__name__})")
     else:
         messages.success(request, f"Dead letter #{row.pk} ({row.task_name}) replayed as task {new_id}.")
+        warning = deadletters.replay_warning(row)
+        if warning:
+            messages.warning(request, f"#{row.pk}: {warning}")
     return _back()
 
 
@@ -108,10 +119,17 @@ def discard_dead_letter(request: HttpRequest, pk: int) -> HttpResponse:
     """Discard one open dead letter (needs ``tasks.discard_deadletter``), then back to the dashboard."""
     row = get_object_or_404(DeadLetter, pk=pk)
     if not request.user.has_perm("tasks.discard_deadletter"):
-        messages.error(request, "You may not discard dead letters.")
+        _refuse(request, row, DeadLetterAction.Kind.DISCARD, "tasks.discard_deadletter")
+        messages.error(request, "You may not discard dead letters (refused; noted in its history).")
     elif deadletters.discard(row, actor=_actor(request)):
         messages.success(request, f"Dead letter #{row.pk} ({row.task_name}) discarded.")
     else:
         row.refresh_from_db(fields=["state"])
         messages.warning(request, f"Not discarded: #{row.pk} is {row.get_state_display()}, not open.")
     return _back()
+
+
+def _refuse(request: HttpRequest, row: DeadLetter, kind: str, permission: str) -> None:
+    """A click without the permission is history too (docs/OPERATIONS.md: refusals are recorded)."""
+    actor = _actor(request)
+    deadletters.refuse([row], kind=kind, actor=actor, reason=f"refused: {actor} lacks the permission {permission}")

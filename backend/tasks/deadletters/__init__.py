@@ -8,9 +8,14 @@ One module per job:
 * ``rows``       — a record merged into the table: made storable, linked to the dead letter it replayed;
 * ``fallback``   — records the database refused wait there until ``flush_fallback`` moves them in;
 * ``parking``    — records the database will never take as they are, set aside visibly;
+* ``bounds``     — what a dead letter keeps of arguments and messages (``DEADLETTER_KEEP_CHARS``);
 * ``capture``    — the Celery signal receivers that write dead letters and redact what Celery emits;
+* ``wire``       — a message the consumer discarded (unregistered, refused, undecodable) as a record;
+* ``consumer``   — the consumer's discards caught: its signals and a bootstep on its decode errors;
 * ``poison``     — the delivery cap for messages whose worker keeps dying under them;
-* ``operations`` — the filter vocabulary, replay and discard shared by the command and the admin;
+* ``operations`` — the filter vocabulary, replay (sent after commit), discard, refusals, shared by all;
+* ``bulk``       — replay and discard over many rows: throttled, summed up by outcome;
+* ``hints``      — the warning beside Replay when the recorded error will recur (permanent errors);
 * ``history``    — every action on a dead letter (who, when, what, result) and replay outcomes.
 
 Nothing here imports models at module level: the package is loaded while Django sets up.
@@ -18,6 +23,7 @@ Nothing here imports models at module level: the package is loaded while Django 
 
 from __future__ import annotations
 
+from .bulk import BulkResult, discard_many, preview_discard, preview_replay, replay_many
 from .capture import (
     on_task_failure,
     on_task_internal_error,
@@ -25,6 +31,7 @@ from .capture import (
     on_task_success,
     redact_published_reprs,
 )
+from .consumer import DecodeErrorStep, on_task_rejected, on_task_unknown, record_discarded
 from .fallback import (
     FALLBACK_REDIS_KEY,
     FlushResult,
@@ -33,19 +40,9 @@ from .fallback import (
     record_failure,
     write_fallback,
 )
+from .hints import permanent_cause, replay_warning, truncation_text
 from .history import mark_replay_outcome, record_action
-from .operations import (
-    BulkResult,
-    ReplayRefused,
-    discard,
-    discard_many,
-    filter_dead_letters,
-    preview_discard,
-    preview_replay,
-    replay,
-    replay_many,
-    replay_refusal,
-)
+from .operations import ReplayRefused, discard, filter_dead_letters, refuse, replay, replay_refusal
 from .parking import clear_parked, park, parked_count, parked_records
 from .poison import (
     PoisonMessageError,
@@ -73,6 +70,7 @@ __all__ = [
     "REDACTED",
     "REPLAY_HEADER",
     "BulkResult",
+    "DecodeErrorStep",
     "FailureRecord",
     "FlushResult",
     "PoisonMessageError",
@@ -99,13 +97,20 @@ __all__ = [
     "flush_fallback",
     "on_task_failure",
     "on_task_internal_error",
+    "on_task_rejected",
+    "on_task_unknown",
     "on_task_retry",
     "on_task_success",
     "pending_fallback",
     "prune_delivery_counters",
+    "record_discarded",
     "record_failure",
     "redact_published_reprs",
     "redact_text",
+    "refuse",
+    "permanent_cause",
+    "replay_warning",
+    "truncation_text",
     "redact_value",
     "redacted_repr",
     "send_with_redacted_reprs",

@@ -20,11 +20,11 @@ def new_bulk_id(actor: str) -> str:
     return f"{actor[:40]}:{uuid.uuid4().hex[:12]}"
 
 
-def record_action(dead_letter: Any, *, kind: str, result: str, actor: str, detail: str = "", bulk: str = "") -> None:
-    """Add one entry to the dead letter's history."""
+def record_action(dead_letter: Any, *, kind: str, result: str, actor: str, detail: str = "", bulk: str = "") -> Any:
+    """Add one entry to the dead letter's history; the entry."""
     from ..models import DeadLetterAction
 
-    DeadLetterAction.objects.create(
+    return DeadLetterAction.objects.create(
         dead_letter_id=dead_letter.pk, kind=kind, result=result, actor=actor[:150], detail=detail, bulk=bulk[:64]
     )
 

@@ -1,19 +1,18 @@
-"""Operations on dead letters: the shared filter vocabulary, replay and discard, one or many.
+"""Operations on dead letters: the shared filter vocabulary, replay, discard and refusals.
 
-The management command and the admin both call these, so a filter or an action means the same
-thing in the shell and in the browser. Every action, refused or not, is kept in the dead letter's
-history (``history``); a bulk run's actions share one bulk id and its result counts them by outcome.
+The management command, the admin and the dashboard all call these, so a filter or an action means
+the same thing in the shell and in the browser. Every action, refused or not, is kept in the dead
+letter's history (``history``); ``bulk`` runs them over many rows.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -26,12 +25,6 @@ from .records import REPLAY_HEADER
 from .secrets import REDACTED
 
 logger = logging.getLogger(__name__)
-
-# Outcomes of an action, as bulk summaries count them.
-REPLAYED = "replayed"
-DISCARDED = "discarded"
-SEND_FAILED = "send failed"
-NOT_ATTEMPTED = "not attempted (stopped after a send failure)"
 
 
 class ReplayRefused(Exception):
@@ -50,6 +43,7 @@ def filter_dead_letters(
     provider: str | None = None,
     symbol: str | None = None,
     state: str | None = None,
+    origin: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> Any:
@@ -71,6 +65,8 @@ def filter_dead_letters(
         qs = qs.filter(symbols__contains=f",{symbol.strip().upper()},")
     if state:
         qs = qs.filter(state=state)
+    if origin:
+        qs = qs.filter(origin=origin)
     if since:
         qs = qs.filter(last_failure_at__gte=since)
     if until:
@@ -89,13 +85,23 @@ def _contains_redaction(value: Any) -> bool:
     return REDACTED in json.dumps(value, default=str)
 
 
-def replay_refusal(row: Any) -> ReplayRefused | None:
-    """Why ``row`` cannot be replayed as it stands, or None when it can."""
+def replay_refusal(row: Any, *, confirm_truncated: bool = False) -> ReplayRefused | None:
+    """Why ``row`` cannot be replayed as it stands, or None when it can.
+
+    A row whose arguments were cut replays only with ``confirm_truncated`` (an operator confirmed that
+    the cut arguments are what should be sent).
+    """
     from ..models import DeadLetter
 
     if row.state != DeadLetter.State.OPEN:
         return ReplayRefused(
             f"dead letter {row.pk} is {row.get_state_display()}, not open", outcome=f"skipped: {row.state}"
+        )
+    if not row.arguments_known or not row.task_name:
+        return ReplayRefused(
+            f"dead letter {row.pk} ({row.get_origin_display()}): the message could not be decoded into a task "
+            "and its arguments, so there is nothing to re-send; inspect it, then discard it",
+            outcome="refused: not decodable",
         )
     if _contains_redaction(row.args) or _contains_redaction(row.kwargs):
         return ReplayRefused(
@@ -107,51 +113,94 @@ def replay_refusal(row: Any) -> ReplayRefused | None:
             f"dead letter {row.pk} was stored with escaped characters; replaying would send altered arguments",
             outcome="refused: sanitised arguments",
         )
+    if row.arguments_truncated and not confirm_truncated:
+        return ReplayRefused(
+            f"dead letter {row.pk} kept only part of its arguments ({row.arguments_size:,} characters, cut to "
+            f"{settings.DEADLETTER_KEEP_CHARS:,}); a replay sends the cut arguments, so it needs your "
+            "confirmation (admin: the confirmation step; shell: --confirm-truncated)",
+            outcome="refused: truncated arguments, not confirmed",
+        )
     return None
 
 
-def replay(dead_letter: Any, *, actor: str, bulk: str = "") -> str:
+def replay(dead_letter: Any, *, actor: str, bulk: str = "", confirm_truncated: bool = False) -> str:
     """Re-send the original task with its original arguments; returns the new task id.
 
-    The row is locked, the task sent, then the row marked ``replayed`` with the new id, who and
-    when — all in one transaction, so a send that fails leaves the row open. The attempt, sent,
-    refused or failed, goes into the row's history.
+    The row is locked, marked ``replayed`` with a task id chosen now, who and when, and the attempt is
+    written to its history, all in one transaction; the task is sent only once that transaction has
+    committed (``transaction.on_commit``; inside an outer transaction, once that one commits). A commit
+    that fails sends nothing and leaves the row open, so the next Replay cannot run the task twice; a
+    send the broker refuses after the commit puts the row back to open and its history entry says
+    ``send failed``. A refusal (state, arguments, cut arguments not confirmed) is history too.
     """
-    from backend.core.celery import app
-
     from ..models import DeadLetter, DeadLetterAction
 
     kind = DeadLetterAction.Kind.REPLAY
+    new_id = str(uuid.uuid4())
     try:
         with transaction.atomic():
             row = DeadLetter.objects.select_for_update().get(pk=dead_letter.pk)
-            refusal = replay_refusal(row)
+            refusal = replay_refusal(row, confirm_truncated=confirm_truncated)
             if refusal is not None:
                 raise refusal
-            new_id = str(uuid.uuid4())
-            options: dict[str, Any] = {"task_id": new_id, "headers": {REPLAY_HEADER: row.task_id}}
-            if row.queue:
-                options["queue"] = row.queue
-            app.send_task(row.task_name, args=list(row.args), kwargs=dict(row.kwargs), **options)
             row.state = DeadLetter.State.REPLAYED
             row.replay_task_id = new_id
             row.replayed_by = actor[:150]
             row.replayed_at = timezone.now()
             row.save(update_fields=["state", "replay_task_id", "replayed_by", "replayed_at"])
-            record_action(row, kind=kind, result=DeadLetterAction.Result.SENT, actor=actor, detail=new_id, bulk=bulk)
+            detail = new_id + ("; truncated arguments, confirmed" if row.arguments_truncated else "")
+            action = record_action(
+                row, kind=kind, result=DeadLetterAction.Result.SENT, actor=actor, detail=detail, bulk=bulk
+            )
+            transaction.on_commit(partial(_send_replay, row, new_id, action.pk))
     except ReplayRefused as exc:
         record_action(
             dead_letter, kind=kind, result=DeadLetterAction.Result.REFUSED, actor=actor, detail=str(exc), bulk=bulk
         )
         raise
-    except (KombuError, OSError) as exc:
-        detail = f"{type(exc).__name__}: {exc}"
-        record_action(
-            dead_letter, kind=kind, result=DeadLetterAction.Result.SEND_FAILED, actor=actor, detail=detail, bulk=bulk
-        )
-        raise
     logger.info("dead letter %s (%s[%s]) replayed by %s as %s", row.pk, row.task_name, row.task_id, actor, new_id)
     return new_id
+
+
+def _send_replay(row: Any, new_id: str, action_pk: int) -> None:
+    """Send the replay whose state has committed; when the broker refuses, undo that state and re-raise."""
+    from backend.core.celery import app
+
+    options: dict[str, Any] = {"task_id": new_id, "headers": {REPLAY_HEADER: row.task_id}}
+    if row.queue:
+        options["queue"] = row.queue
+    try:
+        app.send_task(row.task_name, args=list(row.args), kwargs=dict(row.kwargs), **options)
+    except (KombuError, OSError) as exc:
+        _undo_replay(row.pk, new_id, action_pk, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _undo_replay(pk: int, new_id: str, action_pk: int, reason: str) -> None:
+    """The replay ``new_id`` was never sent: the row is open again and its history entry says why."""
+    from ..models import DeadLetter, DeadLetterAction
+
+    with transaction.atomic():
+        DeadLetter.objects.filter(pk=pk, state=DeadLetter.State.REPLAYED, replay_task_id=new_id).update(
+            state=DeadLetter.State.OPEN, replay_task_id="", replayed_by="", replayed_at=None
+        )
+        DeadLetterAction.objects.filter(pk=action_pk).update(
+            result=DeadLetterAction.Result.SEND_FAILED, detail=f"{new_id} not sent: {reason}"
+        )
+    logger.warning("dead letter %s: replay %s not sent (%s); the row is open again", pk, new_id, reason)
+
+
+def refuse(dead_letters: Iterable[Any], *, kind: str, actor: str, reason: str) -> int:
+    """Record an attempt refused before it started (the user lacks the permission) in each row's
+    history; how many rows. Several rows share one bulk id, as a bulk run's actions do."""
+    from ..models import DeadLetterAction
+
+    rows = list(dead_letters)
+    bulk = new_bulk_id(actor) if len(rows) > 1 else ""
+    for row in rows:
+        record_action(row, kind=kind, result=DeadLetterAction.Result.REFUSED, actor=actor, detail=reason, bulk=bulk)
+    logger.warning("%s refused for %s on %d dead letter(s): %s", kind, actor, len(rows), reason)
+    return len(rows)
 
 
 def discard(dead_letter: Any, *, actor: str, bulk: str = "") -> bool:
@@ -176,99 +225,3 @@ def discard(dead_letter: Any, *, actor: str, bulk: str = "") -> bool:
             "dead letter %s (%s[%s]) discarded by %s", dead_letter.pk, dead_letter.task_name, dead_letter.task_id, actor
         )
     return bool(updated)
-
-
-@dataclass
-class BulkResult:
-    """What a bulk replay or discard did (or, dry, would do): row ids by outcome, in first-seen order."""
-
-    bulk: str = ""
-    outcomes: dict[str, list[int]] = field(default_factory=dict)
-    reasons: dict[int, str] = field(default_factory=dict)
-
-    def add(self, outcome: str, pk: int, reason: str = "") -> None:
-        self.outcomes.setdefault(outcome, []).append(pk)
-        if reason:
-            self.reasons[pk] = reason
-
-    @property
-    def done(self) -> list[int]:
-        """Rows replayed or discarded."""
-        return [*self.outcomes.get(REPLAYED, []), *self.outcomes.get(DISCARDED, [])]
-
-    @property
-    def refused(self) -> dict[int, str]:
-        """Rows not acted on, with the reason."""
-        skipped = {outcome: pks for outcome, pks in self.outcomes.items() if outcome not in (REPLAYED, DISCARDED)}
-        return {pk: self.reasons.get(pk, outcome) for outcome, pks in skipped.items() for pk in pks}
-
-    @property
-    def total(self) -> int:
-        return sum(len(pks) for pks in self.outcomes.values())
-
-
-def preview_replay(dead_letters: Iterable[Any]) -> BulkResult:
-    """What ``replay_many`` would do, without sending or recording anything (``--dry-run``)."""
-    result = BulkResult()
-    for row in dead_letters:
-        refusal = replay_refusal(row)
-        result.add(refusal.outcome if refusal else REPLAYED, row.pk, str(refusal or ""))
-    return result
-
-
-def preview_discard(dead_letters: Iterable[Any]) -> BulkResult:
-    """What ``discard_many`` would do, without changing or recording anything."""
-    from ..models import DeadLetter
-
-    result = BulkResult()
-    for row in dead_letters:
-        result.add(DISCARDED if row.state == DeadLetter.State.OPEN else f"skipped: {row.state}", row.pk)
-    return result
-
-
-def replay_many(
-    dead_letters: Iterable[Any],
-    *,
-    actor: str,
-    rate: float | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> BulkResult:
-    """Replay each dead letter, at most ``rate`` per second (``DEADLETTER_REPLAY_RATE``).
-
-    A send failure (the broker is away) stops the run: the rest are counted as not attempted.
-    """
-    rate = float(settings.DEADLETTER_REPLAY_RATE if rate is None else rate)
-    interval = 1.0 / rate if rate > 0 else 0.0
-    result = BulkResult(bulk=new_bulk_id(actor))
-    last_sent: float | None = None
-    stopped = False
-    for row in dead_letters:
-        if stopped:
-            result.add(NOT_ATTEMPTED, row.pk)
-            continue
-        if last_sent is not None:
-            wait = interval - (time.monotonic() - last_sent)
-            if wait > 0:
-                sleep(wait)
-        try:
-            replay(row, actor=actor, bulk=result.bulk)
-            result.add(REPLAYED, row.pk)
-            last_sent = time.monotonic()
-        except ReplayRefused as exc:
-            result.add(exc.outcome, row.pk, str(exc))
-        except (KombuError, OSError) as exc:
-            result.add(SEND_FAILED, row.pk, f"{type(exc).__name__}: {exc}")
-            stopped = True
-    return result
-
-
-def discard_many(dead_letters: Iterable[Any], *, actor: str) -> BulkResult:
-    """Discard each open dead letter."""
-    result = BulkResult(bulk=new_bulk_id(actor))
-    for row in dead_letters:
-        if discard(row, actor=actor, bulk=result.bulk):
-            result.add(DISCARDED, row.pk)
-        else:
-            row.refresh_from_db(fields=["state"])
-            result.add(f"skipped: {row.state}", row.pk, f"dead letter {row.pk} is {row.state}, not open")
-    return result

@@ -19,6 +19,7 @@ from typing import Any
 from django.utils import timezone
 
 from . import poison
+from .bounds import Bounded, bounded
 from .secrets import configured_secrets, redact_text, redact_value
 
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,19}$")
@@ -147,6 +148,11 @@ class FailureRecord:
     worker: str = ""
     replay_of: str = ""  # task id of the dead letter this failure replayed
     provider: str = ""  # records written before ``providers`` existed name one provider here
+    origin: str = "task"  # DeadLetter.Origin: a task that failed, or a message the consumer discarded
+    message: dict[str, Any] = field(default_factory=dict)  # a discarded message as it arrived (``wire``)
+    arguments_known: bool = True  # False: the message could not be decoded, there is nothing to re-send
+    arguments_truncated: bool = False  # the arguments were cut to DEADLETTER_KEEP_CHARS
+    arguments_size: int = 0  # characters of the arguments as JSON before any cut
 
     def to_json(self) -> str:
         return json.dumps(self.__dict__, sort_keys=True, default=str)
@@ -167,6 +173,18 @@ class FailureRecord:
         return self.exception_lineage or [self.exception_class]
 
 
+def bounded_arguments(args: Any, kwargs: Any, secrets: Sequence[str]) -> Bounded:
+    """The arguments redacted and cut to ``DEADLETTER_KEEP_CHARS`` as ``{"args": [...], "kwargs": {...}}``.
+
+    Both keys survive any cut (the larger part shrinks first), so a replay still calls the task with
+    every keyword it had.
+    """
+    value = {"args": redact_value(list(args or []), secrets), "kwargs": redact_value(dict(kwargs or {}), secrets)}
+    cut = bounded(value)
+    kept = {"args": list(cut.value.get("args", [])), "kwargs": dict(cut.value.get("kwargs", {}))}
+    return Bounded(kept, cut.truncated, cut.size)
+
+
 def build_record(
     *,
     task_id: str,
@@ -185,6 +203,7 @@ def build_record(
     if deliveries is None:
         deliveries = max(1, poison.current_deliveries(task_id, retries))
     failures = provider_failures(exc, secrets)
+    arguments = bounded_arguments(args, kwargs, secrets)
     return FailureRecord(
         task_id=str(task_id),
         task_name=str(task_name or getattr(request, "task", "") or "unknown"),
@@ -193,8 +212,10 @@ def build_record(
         exception_message=redact_text(str(exc), secrets)[:MESSAGE_LIMIT],
         traceback=redact_text(traceback_text or "", secrets)[:TRACEBACK_LIMIT],
         failed_at=timezone.now().isoformat(),
-        args=redact_value(list(args or []), secrets),
-        kwargs=redact_value(dict(kwargs or {}), secrets),
+        args=arguments.value["args"],
+        kwargs=arguments.value["kwargs"],
+        arguments_truncated=arguments.truncated,
+        arguments_size=arguments.size,
         symbols=symbols_in(args, kwargs),
         providers=list(dict.fromkeys(f["provider"] for f in failures if f["provider"])),
         failures=failures,

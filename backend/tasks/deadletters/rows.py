@@ -91,6 +91,11 @@ def _merge(record: FailureRecord, failed_at: datetime, sanitised: bool) -> bool:
         "queue": record.queue,
         "worker": record.worker,
         "sanitised": sanitised,
+        "origin": record.origin,
+        "message": record.message,
+        "arguments_known": record.arguments_known,
+        "arguments_truncated": record.arguments_truncated,
+        "arguments_size": record.arguments_size,
     }
     with transaction.atomic():
         row = DeadLetter.objects.select_for_update().filter(task_id=record.task_id).first()

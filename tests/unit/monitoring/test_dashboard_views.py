@@ -32,7 +32,8 @@ def staff(*perms: str) -> User:
 
 
 @pytest.fixture
-def sends(monkeypatch) -> list[dict]:
+def sends(monkeypatch, transactional_db) -> list[dict]:
+    # A replay sends once its transaction commits: the test runs on real transactions.
     calls: list[dict] = []
     monkeypatch.setattr(app, "send_task", lambda name, args=None, kwargs=None, **o: calls.append({"name": name, **o}))
     return calls
@@ -96,8 +97,9 @@ def test_replay_needs_the_admin_permission_and_lands_in_the_history(client: Clie
     row.refresh_from_db()
     assert row.state == DeadLetter.State.REPLAYED and row.replayed_by == f"admin:{operator.username}"
     assert [s["name"] for s in sends] == ["quotes.fetch"] and sends[0]["task_id"] == row.replay_task_id
-    action = DeadLetterAction.objects.get(dead_letter=row)
-    assert (action.kind, action.result, action.actor) == ("replay", "sent", f"admin:{operator.username}")
+    refused, sent = DeadLetterAction.objects.filter(dead_letter=row).order_by("pk")
+    assert (refused.kind, refused.result) == ("replay", "refused")  # the first click, without the permission
+    assert (sent.kind, sent.result, sent.actor) == ("replay", "sent", f"admin:{operator.username}")
 
 
 def test_discard_needs_its_permission_and_refuses_a_closed_letter(client: Client) -> None:
@@ -113,6 +115,7 @@ def test_discard_needs_its_permission_and_refuses_a_closed_letter(client: Client
     assert DeadLetter.objects.get(pk=row.pk).state == DeadLetter.State.DISCARDED
     assert "Not discarded" in again
     assert list(DeadLetterAction.objects.filter(dead_letter=row).values_list("result", flat=True)) == [
+        "refused",  # the replay-only user's click
         "discarded",
         "refused",
     ]
@@ -132,3 +135,39 @@ def test_buttons_need_a_csrf_token_and_a_post(sends) -> None:
     assert client.post(reverse("dashboard-replay", args=[row.pk])).status_code == 403
     assert client.get(reverse("dashboard-replay", args=[row.pk])).status_code == 405
     assert DeadLetter.objects.get(pk=row.pk).state == DeadLetter.State.OPEN and sends == []
+
+
+def test_buttons_pressed_without_permission_are_refused_in_the_history(client: Client, sends) -> None:
+    row = letter()
+    user = staff("view_deadletter")
+    client.force_login(user)
+    replayed = client.post(reverse("dashboard-replay", args=[row.pk]), follow=True).content.decode()
+    client.post(reverse("dashboard-discard", args=[row.pk]))
+
+    assert "may not replay dead letters" in replayed and sends == []
+    history = list(DeadLetterAction.objects.filter(dead_letter=row).values_list("kind", "result", "actor", "detail"))
+    actor = f"admin:{user.username}"
+    assert history == [
+        ("replay", "refused", actor, f"refused: {actor} lacks the permission tasks.replay_deadletter"),
+        ("discard", "refused", actor, f"refused: {actor} lacks the permission tasks.discard_deadletter"),
+    ]
+
+
+def test_a_replay_on_a_permanent_error_says_it_will_fail_the_same_way(client: Client, sends) -> None:
+    row = letter(
+        exception_class="backend.providers.errors.UnknownSymbolError",
+        exception_lineage=",backend.providers.errors.UnknownSymbolError,backend.providers.errors.PermanentProviderError,",
+    )
+    client.force_login(staff("view_deadletter", "replay_deadletter"))
+    page = client.post(reverse("dashboard-replay", args=[row.pk]), follow=True).content.decode()
+    assert "replayed as task" in page
+    assert f"#{row.pk}: The recorded error is permanent (UnknownSymbolError" in page
+    assert "will fail the same way unless its cause was fixed" in page
+
+
+def test_a_row_with_cut_arguments_is_not_replayed_from_the_dashboard(client: Client, sends) -> None:
+    row = letter(arguments_truncated=True, arguments_size=100_014)
+    client.force_login(staff("view_deadletter", "replay_deadletter"))
+    page = client.post(reverse("dashboard-replay", args=[row.pk]), follow=True).content.decode()
+    assert "Not replayed" in page and "confirm" in page and sends == []
+    assert DeadLetterAction.objects.get(dead_letter=row).result == "refused"

@@ -188,7 +188,7 @@ def test_bulk_replay_shows_a_progress_bar(db, sent) -> None:
     assert "replay: 100%" in err.getvalue() and "3/3" in err.getvalue()
 
 
-def test_a_broker_refusal_stops_the_bulk_run_and_is_history(db, monkeypatch) -> None:
+def test_a_broker_refusal_stops_the_bulk_run_and_is_history(transactional_db, monkeypatch) -> None:
     from kombu.exceptions import OperationalError
 
     from backend.core.celery import app

@@ -1,9 +1,10 @@
 """Inspect, replay, discard and flush dead letters from a shell.
 
 manage.py deadletters list [--state open] [--task quotes.fetch] [--exception TransientProviderError]
-                           [--provider yahoo] [--symbol AAPL] [--since 2025-01-01] [--until ...]
+                           [--provider yahoo] [--symbol AAPL] [--origin unregistered]
+                           [--since 2025-01-01] [--until ...]
 manage.py deadletters show ID
-manage.py deadletters replay (ID ... | --all-matching FILTERS) [--dry-run]
+manage.py deadletters replay (ID ... | --all-matching FILTERS) [--dry-run] [--confirm-truncated]
 manage.py deadletters discard (ID ... | --all-matching FILTERS) [--dry-run]
 manage.py deadletters flush [--dry-run]
 manage.py deadletters parked [--clear]
@@ -14,6 +15,7 @@ from __future__ import annotations
 import getpass
 import json
 from datetime import UTC, datetime, time
+from functools import partial
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
@@ -24,7 +26,7 @@ from backend.common.logsafe import escape, escape_lines
 from backend.tasks import deadletters
 from backend.tasks.models import DeadLetter
 
-FILTERS = ("task", "exception", "provider", "symbol", "state", "since", "until")
+FILTERS = ("task", "exception", "provider", "symbol", "state", "origin", "since", "until")
 
 
 def _moment(value: str) -> datetime:
@@ -61,6 +63,11 @@ class Command(BaseCommand):
             sub.add_argument("--provider", help="any provider that failed for the task, e.g. yahoo")
             sub.add_argument("--symbol", help="asset symbol in the task's arguments")
             sub.add_argument("--state", choices=DeadLetter.State.values)
+            sub.add_argument(
+                "--origin",
+                choices=DeadLetter.Origin.values,
+                help="a task that failed, or a message the worker discarded",
+            )
             sub.add_argument("--since", type=_moment, help="last failure at or after (ISO date/time, UTC)")
             sub.add_argument("--until", type=_moment, help="last failure before (ISO date/time, UTC)")
             return sub
@@ -73,6 +80,12 @@ class Command(BaseCommand):
             sub.add_argument("ids", nargs="*", type=int, help="dead letter ids")
             sub.add_argument("--all-matching", action="store_true", help="act on every row matching the filters")
             sub.add_argument("--dry-run", action="store_true", help="show the same summary, change nothing")
+            if name == "replay":
+                sub.add_argument(
+                    "--confirm-truncated",
+                    action="store_true",
+                    help="also replay rows whose arguments were cut (DEADLETTER_KEEP_CHARS): they are sent cut",
+                )
         actions.add_parser("flush", help="move fallback records into the table").add_argument(
             "--dry-run", action="store_true"
         )
@@ -87,10 +100,14 @@ class Command(BaseCommand):
     def do_list(self, options: dict) -> None:
         rows = self._filtered(options)[: options["limit"]]
         for row in rows:
+            origin = "" if row.origin == DeadLetter.Origin.TASK else f" ({row.get_origin_display()})"
+            marks = (" permanent" if deadletters.permanent_cause(row) else "") + (
+                " arguments-cut" if row.arguments_truncated else ""
+            )
             line = (
-                f"{row.pk:>6}  {row.state:<12}  {row.last_failure_at:%Y-%m-%d %H:%M:%S}  {row.task_name}  "
-                f"{row.exception_name}  providers={','.join(row.provider_list) or '-'}  retries={row.retries}  "
-                f"{','.join(row.symbol_list[:5])}"
+                f"{row.pk:>6}  {row.state:<12}  {row.last_failure_at:%Y-%m-%d %H:%M:%S}  {row.task_name or '-'}"
+                f"{origin}  {row.exception_name}{marks}  providers={','.join(row.provider_list) or '-'}  "
+                f"retries={row.retries}  {','.join(row.symbol_list[:5])}"
             )
             self.stdout.write(escape(line))
         self.stdout.write(f"{len(rows)} dead letters")
@@ -101,13 +118,21 @@ class Command(BaseCommand):
         except DeadLetter.DoesNotExist:
             raise CommandError(f"no dead letter {options['id']}") from None
         for name in (
-            "task_name", "task_id", "state", "queue", "worker", "exception_class", "exception_message",
+            "task_name", "task_id", "origin", "state", "queue", "worker", "exception_class", "exception_message",
             "retries", "deliveries", "first_failure_at", "last_failure_at", "replay_task_id", "sanitised",
         ):  # fmt: skip
             self.stdout.write(escape(f"{name}: {getattr(row, name)}"))
+        self.stdout.write(escape(f"replay warning: {deadletters.replay_warning(row) or '-'}"))
         self.stdout.write(f"exception lineage: {' < '.join(row.lineage_names)}")
-        self.stdout.write(f"args: {json.dumps(row.args)}")
-        self.stdout.write(f"kwargs: {json.dumps(row.kwargs)}")
+        if not row.arguments_known:
+            self.stdout.write("args: - (the message could not be decoded: nothing to re-send)")
+        else:
+            self.stdout.write(f"args: {json.dumps(row.args)}")
+            self.stdout.write(f"kwargs: {json.dumps(row.kwargs)}")
+        if row.arguments_truncated:
+            self.stdout.write(f"arguments cut: {deadletters.truncation_text(row)}; replay needs --confirm-truncated")
+        if row.message:
+            self._show_message(row.message)
         self.stdout.write(escape(f"symbols: {', '.join(row.symbol_list)}"))
         self.stdout.write("providers that failed:" + ("" if row.provider_failures else " -"))
         for failure in row.provider_failures:
@@ -129,7 +154,14 @@ class Command(BaseCommand):
         self.stdout.write(escape_lines(row.traceback))
 
     def do_replay(self, options: dict) -> None:
-        self._bulk(options, "replay", deadletters.preview_replay, deadletters.replay_many, "nothing sent")
+        confirm = options["confirm_truncated"]
+        self._bulk(
+            options,
+            "replay",
+            partial(deadletters.preview_replay, confirm_truncated=confirm),
+            partial(deadletters.replay_many, confirm_truncated=confirm),
+            "nothing sent",
+        )
 
     def do_discard(self, options: dict) -> None:
         self._bulk(options, "discard", deadletters.preview_discard, deadletters.discard_many, "nothing changed")
@@ -169,6 +201,17 @@ class Command(BaseCommand):
             self.stdout.write(line)
         for pk, reason in result.reasons.items():
             self.stderr.write(escape(f"{pk}: {reason}"))
+        for pk, warning in result.warnings.items():
+            self.stdout.write(escape(f"{pk}: warning: {warning}"))
+
+    def _show_message(self, message: dict) -> None:
+        """A discarded message as it arrived: content type, delivery, headers, then the body."""
+        self.stdout.write("message as it arrived:")
+        for key in ("content_type", "content_encoding", "delivery_info", "body_bytes", "body_truncated"):
+            self.stdout.write(escape(f"  {key}: {message.get(key)}"))
+        self.stdout.write(escape(f"  headers: {json.dumps(message.get('headers', {}), ensure_ascii=False)}"))
+        self.stdout.write(f"  body ({message.get('body_format', 'text')}):")
+        self.stdout.write(escape_lines(str(message.get("body", ""))))
 
     def _progress(self, rows: list, verb: str):
         # tqdm needs the raw stream: Django's OutputWrapper would end every redraw with a newline.
