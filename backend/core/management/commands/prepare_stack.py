@@ -1,4 +1,9 @@
-"""Get a checkout ready to run: migrate, static files, demo assets, schedules, credentials."""
+"""Get a checkout ready to run: migrate, static files, demo assets, schedules, credentials.
+
+Run on every start (``make run``), so it only ever adds what is missing: the demo universe is loaded
+into an empty database once, and an operator's later edits to assets (paused, renamed, quarantined,
+deleted) stay as they are across restarts, as their edits to schedules do.
+"""
 
 import secrets
 from pathlib import Path
@@ -8,6 +13,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+
+from backend.market.models import Asset, AssetType
 
 
 def _credential(path: Path, user: str) -> str:
@@ -29,14 +36,29 @@ def _token_source() -> str:
 
 
 class Command(BaseCommand):
-    help = "Migrate, collect static files, load the demo universe, sync schedules and create local credentials."
+    help = (
+        "Migrate, collect static files, load the demo universe into an empty database, sync schedules "
+        "and create local credentials."
+    )
+
+    def _load_demo_universe_once(self) -> None:
+        """Load the demo universe on a first start only: any asset or asset type means it was loaded (or
+        the operator built their own), and reloading would undo their edits and deletions."""
+        assets = Asset.objects.count()
+        if assets or AssetType.objects.exists():
+            self.stdout.write(
+                f"assets: {assets} in the database, kept as they are "
+                "(bin/manage load_demo_assets adds missing ones from a file, --update overwrites)"
+            )
+            return
+        call_command("load_demo_assets", stdout=self.stdout)
 
     def handle(self, *args, **options):
         call_command("migrate", verbosity=0)
         call_command("createcachetable", verbosity=0)
         # gunicorn + WhiteNoise serve the admin's CSS/JS from STATIC_ROOT, as in the image.
         call_command("collectstatic", interactive=False, verbosity=0)
-        call_command("load_demo_assets", stdout=self.stdout)
+        self._load_demo_universe_once()
         call_command("sync_schedules", stdout=self.stdout)
         var = settings.VAR_DIR
         admin_password = _credential(var / "admin_credentials", "admin")
