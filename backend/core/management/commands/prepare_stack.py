@@ -14,8 +14,6 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from backend.market.models import Asset, AssetType
-
 
 def _credential(path: Path, user: str) -> str:
     """Return the password kept in ``path``, generating it on the first run."""
@@ -41,24 +39,13 @@ class Command(BaseCommand):
         "and create local credentials."
     )
 
-    def _load_demo_universe_once(self) -> None:
-        """Load the demo universe on a first start only: any asset or asset type means it was loaded (or
-        the operator built their own), and reloading would undo their edits and deletions."""
-        assets = Asset.objects.count()
-        if assets or AssetType.objects.exists():
-            self.stdout.write(
-                f"assets: {assets} in the database, kept as they are "
-                "(bin/manage load_demo_assets adds missing ones from a file, --update overwrites)"
-            )
-            return
-        call_command("load_demo_assets", stdout=self.stdout)
-
     def handle(self, *args, **options):
         call_command("migrate", verbosity=0)
         call_command("createcachetable", verbosity=0)
         # gunicorn + WhiteNoise serve the admin's CSS/JS from STATIC_ROOT, as in the image.
         call_command("collectstatic", interactive=False, verbosity=0)
-        self._load_demo_universe_once()
+        # Only into an empty database: reloading on every start undid operators' edits and deletions.
+        call_command("load_demo_assets", "--if-empty", stdout=self.stdout)
         call_command("sync_schedules", stdout=self.stdout)
         var = settings.VAR_DIR
         admin_password = _credential(var / "admin_credentials", "admin")

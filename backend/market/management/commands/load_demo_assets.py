@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from backend.common.logsafe import escape
+from backend.market.models import Asset, AssetType
 from backend.market.services import load_assets
 from backend.market.symbols import InvalidInputError
 
@@ -24,11 +25,23 @@ class Command(BaseCommand):
             action="store_true",
             help="Also overwrite existing assets with the file's values (name, exchange, ids, is_active).",
         )
+        parser.add_argument(
+            "--if-empty",
+            action="store_true",
+            help="Load only into a database with no assets and no asset types (a first start: make run).",
+        )
 
     def handle(self, *args, **options):
         path = options["file"] or settings.DEMO_ASSETS_FILE
         if not path.exists():
             raise CommandError(f"no such file: {escape(path)}")
+        if options["if_empty"] and (Asset.objects.exists() or AssetType.objects.exists()):
+            # Not a first start: the universe is the operator's now, with their edits and deletions.
+            self.stdout.write(
+                f"assets: {Asset.objects.count()} in the database, kept as they are "
+                "(load_demo_assets adds missing ones from a file, --update overwrites them)"
+            )
+            return
         try:
             result = load_assets(path, update=options["update"])
         except (json.JSONDecodeError, UnicodeDecodeError, InvalidInputError) as exc:
