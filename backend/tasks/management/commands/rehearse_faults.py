@@ -2,6 +2,8 @@
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
+from redis.exceptions import RedisError
 
 from backend.tasks import rehearsal
 
@@ -18,6 +20,13 @@ class Command(BaseCommand):
         parser.add_argument("--off", action="store_true", help="Stop the faults now.")
 
     def handle(self, *args, **options):
+        try:
+            self._handle(options)
+        except (RedisError, DatabaseError) as exc:
+            # The state lives in the shared cache: Redis, or the database's cache table (make run creates it).
+            raise CommandError(f"the shared cache is unavailable ({type(exc).__name__}: {exc})") from None
+
+    def _handle(self, options) -> None:
         if options["off"]:
             stopped = rehearsal.stop()
             self.stdout.write("fault rehearsal stopped" if stopped else "no fault rehearsal was running")
