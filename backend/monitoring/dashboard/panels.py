@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -123,7 +124,10 @@ def providers() -> tuple[list[ProviderRow], PanelNote]:
     from backend.tasks.sources import circuit_breaker  # built lazily from settings on first use
 
     if settings.MARKET_DATA_MODE == "simulated":
-        running = rehearsal.current()
+        try:
+            running = rehearsal.current()
+        except (RedisError, DatabaseError) as exc:
+            return [], PanelNote(f"fault rehearsal state unreadable ({type(exc).__name__})", problem=True)
         faults = f" Fault rehearsal on: {running.describe()}." if running else ""
         return [], PanelNote(
             "Not used in simulated mode: the offline simulated provider serves every asset class, with no "

@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from backend.monitoring.dashboard import panels
 from backend.monitoring.health import Check
@@ -89,6 +90,17 @@ def test_a_fault_rehearsal_shows_on_the_providers_panel(staff_client: Client, se
     rows, note = panels.providers()
     assert note.problem and "Fault rehearsal on: the simulated provider fails 50% of calls until" in str(note)
     assert '<p class="bad" id="provider-note">' in staff_client.get("/").content.decode()
+
+
+def test_an_unreadable_rehearsal_state_is_said_not_raised(settings, monkeypatch) -> None:
+    settings.MARKET_DATA_MODE = "simulated"
+
+    def down(**kwargs):
+        raise RedisConnectionError("redis is down")
+
+    monkeypatch.setattr(rehearsal, "current", down)
+    rows, note = panels.providers()
+    assert rows == [] and note.problem and str(note) == "fault rehearsal state unreadable (ConnectionError)"
 
 
 def test_without_redis_the_web_process_shows_no_breaker_of_its_own(staff_client: Client, settings) -> None:
