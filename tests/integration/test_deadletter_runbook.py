@@ -29,7 +29,8 @@ from backend.tasks.models import DeadLetter
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess, swapped_worker
 
-pytestmark = pytest.mark.integration
+# The runbook's flush and parked examples read the Redis fallback list.
+pytestmark = [pytest.mark.integration, pytest.mark.redis]
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "OPERATIONS.md"
 QUICK_RETRIES = {"TASK_MAX_RETRIES": "1", "TASK_RETRY_DELAY_FLOOR": "1", "TASK_RETRY_BACKOFF_MAX": "2"}
