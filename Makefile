@@ -1,4 +1,5 @@
-# FinanceHub task platform. `make run` brings the whole system up; `make test` runs the suite.
+# FinanceHub task platform. `make run` brings the whole system up; `make test` runs the suite;
+# bin/manage runs a management command (it installs .venv first when needed).
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -31,8 +32,11 @@ prepare: install
 run: prepare
 	FLOWER_BASIC_AUTH="$$(cat $${FINANCEHUB_VAR_DIR:-var}/flower_credentials)" exec $(BIN)/honcho -e /dev/null -f Procfile start
 
-# The test suite (integration tests start real worker subprocesses).
+# The test suite (integration tests start real worker subprocesses), the same run here and in CI:
+# bin/services.py finds or starts PostgreSQL and Redis (or keeps DATABASE_URL/REDIS_URL as set);
+# a service it cannot provide skips the tests that need it, or fails under FINANCEHUB_REQUIRE_SERVICES=1.
 test: install-dev
+	@services="$$($(PY) bin/services.py)" && eval "$$services" && set -x && \
 	FINANCEHUB_VAR_DIR=$${FINANCEHUB_VAR_DIR:-var/test} $(PY) -m pytest $(PYTEST_ARGS)
 
 # The whole chaos suite (docs/RELIABILITY.md): private Redis/PostgreSQL, real worker and beat, faults

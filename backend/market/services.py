@@ -31,18 +31,21 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LoadResult:
-    """How many assets a load created, updated or refused (with reasons)."""
+    """What a load did with each row: created, updated, kept as it was, or refused (with reasons)."""
 
     created: int
     updated: int
     errors: tuple[str, ...]
+    kept: int = 0
 
 
-def load_assets(path: Path) -> LoadResult:
-    """Create or update asset types and assets from a JSON data file; bad rows are reported, not stored.
+def load_assets(path: Path, *, update: bool = False) -> LoadResult:
+    """Create the assets (and asset types) of a JSON data file that are not in the database yet.
 
-    Every row is checked before any query touches its values (a NUL byte would crash PostgreSQL),
-    and a refused row never stops the rows after it.
+    A row whose symbol exists is kept as the operator left it (paused, renamed, quarantined) unless
+    ``update`` is set: then the file's values overwrite it, and a row that already matches the file is
+    not saved again. Every row is checked before any query touches its values (a NUL byte would crash
+    PostgreSQL), and a refused row never stops the rows after it.
     """
     data = json.loads(path.read_text())
     if not isinstance(data, dict):
@@ -55,8 +58,9 @@ def load_assets(path: Path) -> LoadResult:
         except InvalidInputError as exc:
             errors.append(f"asset type {exc}")
             continue
-        types[code], _ = AssetType.objects.update_or_create(code=code, defaults={"name": name})
-    created = updated = 0
+        store = AssetType.objects.update_or_create if update else AssetType.objects.get_or_create
+        types[code], _ = store(code=code, defaults={"name": name})
+    created = updated = kept = 0
     for row in data.get("assets", []):
         try:
             symbol, type_code, fields = _asset_row(row)
@@ -67,23 +71,37 @@ def load_assets(path: Path) -> LoadResult:
         if asset_type is None:
             errors.append(f"{shown(symbol)}: unknown asset type {shown(type_code)}")
             continue
-        asset = Asset.objects.filter(symbol=symbol).first() or Asset(symbol=symbol)
-        is_new = asset.pk is None
+        existing = Asset.objects.filter(symbol=symbol).first()
+        if existing is not None and not update:
+            kept += 1
+            continue
+        asset = existing or Asset(symbol=symbol)
+        before = _loaded_values(asset)
         asset.asset_type = asset_type
         for name, value in fields.items():
             setattr(asset, name, value)
+        if existing is not None and _loaded_values(asset) == before:
+            kept += 1
+            continue
         try:
             asset.full_clean()
         except ValidationError as exc:
             errors.append(f"{shown(symbol)}: {'; '.join(exc.messages)}")
             continue
         asset.save()
-        created += is_new
-        updated += not is_new
-    return LoadResult(created=created, updated=updated, errors=tuple(errors))
+        created += existing is None
+        updated += existing is not None
+    return LoadResult(created=created, updated=updated, errors=tuple(errors), kept=kept)
 
 
 _TEXT_FIELDS = ("name", "exchange", "coingecko_id", "binance_symbol")
+
+
+def _loaded_values(asset: Asset) -> dict[str, object]:
+    """The fields of ``asset`` a data file sets, to tell whether an update changes anything."""
+    return {"asset_type_id": asset.asset_type_id, "is_active": asset.is_active} | {
+        name: getattr(asset, name) for name in _TEXT_FIELDS
+    }
 
 
 def _asset_type_row(row: object) -> tuple[str, str]:

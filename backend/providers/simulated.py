@@ -7,6 +7,10 @@ the same price, in every process, so tests and redeliveries agree.
 Each walk wanders around a base price: the symbol's reference price when the caller
 passes one (the demo asset file carries a plausible level per asset, so BTC trades in
 the tens of thousands and DOGE in cents), else a level derived from the symbol's hash.
+
+For rehearsing failures on a demo stack the caller may pass ``fault_rate``, a callable asked
+before every call for the share of calls (0 to 1) that fail as a transient provider fault. The
+task layer reads it from state every worker shares (``backend/tasks/rehearsal.py``).
 """
 
 from __future__ import annotations
@@ -14,11 +18,12 @@ from __future__ import annotations
 import hashlib
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from .errors import TransientProviderError
 from .models import Article, Bar, Quote, QuoteBatch
 
 INTERVAL_SECONDS = {"5m": 300, "1h": 3600, "1d": 86400}
@@ -77,9 +82,16 @@ class SimulatedClient:
     batch_limit = 1000
 
     def __init__(
-        self, *, clock: type[datetime] = datetime, reference_prices: Mapping[str, float] | None = None
+        self,
+        *,
+        clock: type[datetime] = datetime,
+        reference_prices: Mapping[str, float] | None = None,
+        fault_rate: Callable[[], float] | None = None,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self._clock = clock
+        self._fault_rate = fault_rate
+        self._draw = draw
         # A level that is not a finite positive number would make every price of the walk invalid.
         levels = {symbol: float(price) for symbol, price in (reference_prices or {}).items()}
         self._reference_prices = {
@@ -88,6 +100,14 @@ class SimulatedClient:
 
     def _now(self) -> datetime:
         return self._clock.now(tz=UTC)
+
+    def _rehearse_fault(self, operation: str) -> None:
+        """Fail this call on purpose with the rehearsal's probability, as a real provider outage would."""
+        rate = self._fault_rate() if self._fault_rate is not None else 0.0
+        if rate > 0 and self._draw() < rate:
+            raise TransientProviderError(
+                f"{operation} failed on purpose: fault rehearsal, {rate:.0%} of calls fail", provider=self.name
+            )
 
     def base_price(self, symbol: str) -> float:
         """The level ``symbol``'s walk wanders around: its reference price, else one from its hash."""
@@ -115,6 +135,7 @@ class SimulatedClient:
 
     def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
         """Quote every symbol at the current minute, with today's running daily bar."""
+        self._rehearse_fault("quotes")
         now = self._now()
         minute = int(now.timestamp()) // 60
         quotes: list[Quote] = []
@@ -138,12 +159,14 @@ class SimulatedClient:
 
     def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
         """The last ``limit`` closed-or-running bars of ``symbol``, oldest first."""
+        self._rehearse_fault("bars")
         last = floor_time(self._now(), interval)
         step = timedelta(seconds=INTERVAL_SECONDS[interval])
         return [self.bar_at(symbol, interval, last - step * back) for back in range(limit - 1, -1, -1)]
 
     def fetch_articles(self, query: str, *, since: datetime | None = None, max_pages: int = 1) -> list[Article]:
         """A few articles per symbol named in ``query`` (words joined by OR), one per hour, newest first."""
+        self._rehearse_fault("news")
         now = self._now()
         hour = int(now.timestamp()) // 3600
         symbols = [word for word in query.replace("(", " ").replace(")", " ").split() if word.upper() != "OR"]

@@ -12,5 +12,9 @@ class TasksConfig(AppConfig):
         """Connect signal receivers and register every task in every process (web, worker, beat)."""
         # The web process never runs a task, but admin's "Task (registered)" list and anything
         # that sends by name read the app's registry: fill it here, not only in the worker.
-        from . import connections, deadletters, log_fields, priority, signals, tasks, ticks  # noqa: F401 - receivers, task registry
+        # Admin autodiscovery (django.contrib.admin's ready, first in INSTALLED_APPS) has registered
+        # django-celery-beat's periodic task admin by now; ours replaces it.
+        from . import connections, deadletters, log_fields, priority, schedule_admin, signals, tasks, ticks  # noqa: F401 - receivers, task registry
         from .telemetry import celery_signals  # noqa: F401 - task metrics' receivers
+
+        schedule_admin.register()

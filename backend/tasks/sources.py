@@ -51,6 +51,7 @@ from backend.providers.ratelimit import RateLimiter, guard_client
 from backend.providers.simulated import SimulatedClient
 from backend.providers.yahoo import YahooClient
 
+from . import rehearsal
 from .telemetry import provider_observer
 
 logger = logging.getLogger(__name__)
@@ -205,8 +206,11 @@ def news_source() -> NewsSource:
 
 
 def simulated_client() -> SimulatedClient:
-    """The offline provider, its prices starting from the demo asset file's reference prices."""
-    return SimulatedClient(reference_prices=reference_prices(settings.DEMO_ASSETS_FILE))
+    """The offline provider, its prices starting from the demo asset file's reference prices; it fails on
+    purpose while an operator rehearses an outage (``rehearse_faults``)."""
+    return SimulatedClient(
+        reference_prices=reference_prices(settings.DEMO_ASSETS_FILE), fault_rate=rehearsal.fault_rate
+    )
 
 
 def circuit_breaker() -> CircuitBreaker:

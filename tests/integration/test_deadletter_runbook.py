@@ -3,7 +3,7 @@
 A real worker fetches quotes through the real provider chains pointed at the fake provider server,
 with every provider of both chains answering 503: the stock batch fails through Yahoo and Alpha
 Vantage, the crypto batch through Binance, CoinGecko and CoinMarketCap, each after its retries. Then
-every ``backend/manage.py deadletters`` line of docs/OPERATIONS.md's dead-letter section runs in the
+every ``bin/manage deadletters`` line of docs/OPERATIONS.md's dead-letter section runs in the
 order the runbook gives them, with the ids ``42``/``43`` standing for the rows they mean there, and
 each is checked for what the runbook says it does. A doc line without a check here fails the test, so
 the runbook and this test cannot drift apart.
@@ -30,7 +30,8 @@ from backend.tasks.models import DeadLetter
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess, swapped_worker
 
-pytestmark = pytest.mark.integration
+# The runbook's flush and parked examples read the Redis fallback list.
+pytestmark = [pytest.mark.integration, pytest.mark.redis]
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "OPERATIONS.md"
 QUICK_RETRIES = {"TASK_MAX_RETRIES": "1", "TASK_RETRY_DELAY_FLOOR": "1", "TASK_RETRY_BACKOFF_MAX": "2"}
@@ -39,11 +40,11 @@ CRYPTO_CHAIN = ("binance", "coingecko", "coinmarketcap")
 
 
 def runbook_commands() -> list[str]:
-    """Every ``backend/manage.py deadletters`` line of the runbook's dead-letter section, in order."""
+    """Every ``bin/manage deadletters`` line of the runbook's dead-letter section, in order."""
     text = RUNBOOK.read_text()
     section = text[text.index("## Dead letters") :]
     section = section[: section.index("\n## ", 1)]
-    return [m.group(1).strip() for m in re.finditer(r"^\s+(backend/manage\.py deadletters .+)$", section, re.M)]
+    return [m.group(1).strip() for m in re.finditer(r"^\s+(bin/manage deadletters .+)$", section, re.M)]
 
 
 def run(command: str, ids: dict[str, int]) -> str:

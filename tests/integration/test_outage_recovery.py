@@ -23,13 +23,8 @@ from tests.fixtures.outage_proxy import OutageProxy
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess, _test_database_url, report, swapped_worker
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-        reason="the outage is cut in a TCP connection: needs PostgreSQL (SQLite is a file)",
-    ),
-]
+# The outage is cut in a TCP connection: it needs PostgreSQL (SQLite is a file).
+pytestmark = [pytest.mark.integration, pytest.mark.postgresql]
 
 OUTAGE_SECONDS = 10
 ASSETS = 20

@@ -6,7 +6,6 @@ The fake server's request log is the witness: which provider was asked, how ofte
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 import uuid
@@ -33,7 +32,7 @@ from backend.providers.ratelimit import RateLimiter, guard_client, window_max
 from backend.tasks.quotes import refresh_quotes
 from backend.tasks.sources import circuit_breaker, news_source, quote_source, reset_sources
 from backend.tasks.tasks import fetch_quotes
-from tests.fixtures.worker import require_real_services, start_worker, stop_worker
+from tests.fixtures.worker import start_worker, stop_worker
 
 pytestmark = pytest.mark.integration
 
@@ -246,7 +245,7 @@ def test_simulated_mode_needs_no_server(settings, make_asset) -> None:
 
 
 @pytest.fixture
-def chains(fake: FakeProviderServer) -> Iterator[Callable[..., ProviderChain]]:
+def chains(fake: FakeProviderServer, redis_url: str) -> Iterator[Callable[..., ProviderChain]]:
     """Build crypto quote chains (Binance > CoinGecko > CoinMarketCap) whose breaker and pauses live in
     Redis under one fresh prefix: two chains built here are two workers sharing provider state."""
     prefix = f"test-{uuid.uuid4().hex[:10]}"
@@ -256,7 +255,7 @@ def chains(fake: FakeProviderServer) -> Iterator[Callable[..., ProviderChain]]:
         http = build_client(timeout=5.0)
         clients.append(http)
         options = {"failure_threshold": 1000, "reset_seconds": 1.0, **breaker_options}
-        breaker = build_breaker(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), prefix=prefix, **options)
+        breaker = build_breaker(redis_url, prefix=prefix, **options)
         return ProviderChain(
             [
                 BinanceClient(http, base_url=fake.base_url("binance")),
@@ -269,7 +268,7 @@ def chains(fake: FakeProviderServer) -> Iterator[Callable[..., ProviderChain]]:
     yield build
     for http in clients:
         http.close()
-    store = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    store = redis.Redis.from_url(redis_url)
     for key in store.scan_iter(match=f"{prefix}:*"):
         store.delete(key)
 
@@ -434,16 +433,6 @@ def test_without_redis_the_limit_holds_across_threads_of_one_process__cross_proc
     times = log_times(fake, "binance")
     assert len(times) == 44
     assert_rate_held(times)
-
-
-@pytest.fixture
-def redis_url() -> str:
-    """REDIS_URL; the cross-process test is skipped without it, and fails instead when CI requires services."""
-    require_real_services()
-    url = os.environ.get("REDIS_URL", "")
-    if not url:
-        pytest.skip("the cross-process rate limit needs Redis (set REDIS_URL); see the threads variant")
-    return url
 
 
 def test_a_10_per_second_limit_holds_across_two_worker_processes_sharing_redis(

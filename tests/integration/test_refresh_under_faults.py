@@ -27,7 +27,9 @@ from backend.tasks.tasks import dispatch_quotes
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess, require_alive, swapped_worker
 
-pytestmark = pytest.mark.integration
+# The provider pauses the faults cause are cleared after each test through Redis (``worker``); without
+# Redis every worker process keeps its own, which the clear cannot reach.
+pytestmark = [pytest.mark.integration, pytest.mark.redis]
 
 QUARANTINE_AFTER = 2
 # This module's provider pauses (the faults make providers ask for them) stay out of other tests' way.

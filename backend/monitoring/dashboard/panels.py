@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -118,20 +119,55 @@ def known_providers() -> list[str]:
     return sorted({p for chain in QUOTE_CHAINS.values() for p in chain} | set(NEWS_CHAIN))
 
 
-def providers() -> tuple[list[ProviderRow], str]:
-    """Circuit and pause per provider, plus a note when the shared state could not be read."""
+@dataclass(frozen=True)
+class PanelNote:
+    """A line above a panel's table: why it is empty, or that its state could not be read (``problem``)."""
+
+    text: str = ""
+    problem: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.text)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def providers() -> tuple[list[ProviderRow], PanelNote]:
+    """Circuit and pause per provider as every worker sees them, or a note saying why there is none.
+
+    The simulated provider has no breaker or pause, and without Redis each process keeps its own:
+    the web process's breakers would show "closed" whatever the workers see, so none are shown.
+    """
+    from backend.tasks import rehearsal
     from backend.tasks.sources import circuit_breaker  # built lazily from settings on first use
 
+    if settings.MARKET_DATA_MODE == "simulated":
+        try:
+            running = rehearsal.current()
+        except (RedisError, DatabaseError) as exc:
+            return [], PanelNote(f"fault rehearsal state unreadable ({type(exc).__name__})", problem=True)
+        faults = f" Fault rehearsal on: {running.describe()}." if running else ""
+        return [], PanelNote(
+            "Not used in simulated mode: the offline simulated provider serves every asset class, with no "
+            f"circuit breaker and no pause.{faults}",
+            problem=running is not None,
+        )
+    if not settings.PROVIDER_STATE_REDIS_URL:
+        return [], PanelNote(
+            "Not shown: without Redis (PROVIDER_STATE_REDIS_URL) every worker process keeps its own circuit "
+            "breakers and pauses, and this page cannot see them."
+        )
     breaker = circuit_breaker()
-    paused = breaker.pauses.paused()
     rows = []
     try:
+        paused = breaker.pauses.paused()
         for name in known_providers():
             state = breaker.state(name)
             rows.append(ProviderRow(name, state.state, state.failures, state.retry_after, paused.get(name)))
     except RedisError as exc:
-        return [], f"provider state unreadable ({type(exc).__name__})"
-    return rows, ""
+        return [], PanelNote(f"provider state unreadable ({type(exc).__name__})", problem=True)
+    return rows, PanelNote()
 
 
 def open_letters(user, *, limit: int = 20) -> tuple[list[LetterRow], int]:

@@ -44,6 +44,7 @@ def three_assets(make_asset, settings):
     return many, two, none, [float(c) for c in closes]
 
 
+@pytest.mark.postgresql  # one of the two ways is PostgreSQL's own aggregate
 def test_both_ways_give_the_returns_stdev_of_the_last_n_closes(three_assets) -> None:
     many, two, none, closes = three_assets
     ids = [many.pk, two.pk, none.pk]

@@ -13,6 +13,7 @@ from backend.market.models import Quote
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.postgresql  # SQLite's julianday arithmetic is not exact to the microsecond
 def test_epoch_seconds_round_trip_to_the_microsecond(make_asset) -> None:
     at = datetime(2026, 12, 1, 14, 30, 5, 123456, tzinfo=UTC)
     Quote.objects.create(asset=make_asset("AAPL"), price=Decimal("1"), as_of=at, source="yahoo", fetched_at=at)

@@ -11,6 +11,7 @@ import time_machine
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from backend.market.models import Quote
 from backend.monitoring.alerts.conditions import stale_assets
@@ -18,6 +19,7 @@ from backend.monitoring.dashboard import panels
 from backend.monitoring.freshness import current_freshness
 from backend.monitoring.health import Check
 from backend.providers.errors import TransientProviderError
+from backend.tasks import rehearsal
 from backend.tasks.runs import DispatchRun, Heartbeat
 from backend.tasks.sources import circuit_breaker, reset_sources
 
@@ -26,7 +28,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def fresh_provider_state(settings) -> Iterator[None]:
-    """Breaker and pauses under a Redis prefix of their own (or process memory without Redis)."""
+    """Real providers' breaker and pauses in Redis, under a prefix of their own."""
+    settings.MARKET_DATA_MODE = "fake"
     settings.PROVIDER_STATE_PREFIX = f"test-{uuid.uuid4().hex[:10]}"
     settings.BREAKER_FAILURE_THRESHOLD = 2
     settings.BREAKER_RESET_SECONDS = 300
@@ -60,6 +63,7 @@ def provider_row(page: str, provider: str) -> str:
     return page[page.index(f'data-provider="{provider}"') :].split("</tr>")[0]
 
 
+@pytest.mark.redis
 def test_an_open_circuit_and_a_pause_show_with_their_provider(staff_client: Client, fresh_provider_state) -> None:
     fail("binance")
     fail("binance")  # the threshold: the circuit opens for 300 s
@@ -77,6 +81,45 @@ def test_an_open_circuit_and_a_pause_show_with_their_provider(staff_client: Clie
     assert '<td class="bad">open (4m' in provider_row(page, "binance")
     assert 'class="warn"' in provider_row(page, "coingecko") and "UTC" in provider_row(page, "coingecko")
     assert '<td class="ok">closed</td>' in provider_row(page, "alphavantage")
+
+
+def test_in_simulated_mode_no_breaker_is_shown_and_the_panel_says_why(staff_client: Client, settings) -> None:
+    settings.MARKET_DATA_MODE = "simulated"
+    rows, note = panels.providers()
+    assert rows == [] and not note.problem
+    page = staff_client.get("/").content.decode()
+    assert 'class="provider"' not in page
+    assert "Not used in simulated mode" in page.partition('id="provider-note"')[2]
+
+
+def test_a_fault_rehearsal_shows_on_the_providers_panel(staff_client: Client, settings, empty_cache) -> None:
+    settings.MARKET_DATA_MODE = "simulated"
+    rehearsal.start(0.5, 10)
+    rows, note = panels.providers()
+    assert note.problem and "Fault rehearsal on: the simulated provider fails 50% of calls until" in str(note)
+    assert '<p class="bad" id="provider-note">' in staff_client.get("/").content.decode()
+
+
+def test_an_unreadable_rehearsal_state_is_said_not_raised(settings, monkeypatch) -> None:
+    settings.MARKET_DATA_MODE = "simulated"
+
+    def down(**kwargs):
+        raise RedisConnectionError("redis is down")
+
+    monkeypatch.setattr(rehearsal, "current", down)
+    rows, note = panels.providers()
+    assert rows == [] and note.problem and str(note) == "fault rehearsal state unreadable (ConnectionError)"
+
+
+def test_without_redis_the_web_process_shows_no_breaker_of_its_own(staff_client: Client, settings) -> None:
+    settings.MARKET_DATA_MODE = "fake"
+    settings.PROVIDER_STATE_REDIS_URL = ""
+    reset_sources()
+    try:
+        rows, note = panels.providers()
+    finally:
+        reset_sources()
+    assert rows == [] and "every worker process keeps its own circuit breakers" in str(note)
 
 
 def test_beat_shows_alive_or_silent_by_its_heartbeat(staff_client: Client) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ def send(queue: str, *, priority: int = 9) -> None:
     app.send_task("tests.nothing", queue=queue, priority=priority)
 
 
-@pytest.mark.skipif(not REDIS and os.environ.get("FINANCEHUB_REQUIRE_SERVICES") != "1", reason="needs Redis")
+@pytest.mark.redis
 def test_the_oldest_message_across_priorities_sets_the_wait(queue: str) -> None:
     assert oldest_waits([queue]) == {queue: None}  # nothing waiting
     send(queue, priority=2)  # the oldest, alone in its priority list

@@ -230,7 +230,7 @@ def test_an_unreachable_redis_lets_calls_through() -> None:
     assert provider.calls == 3
 
 
-@pytest.mark.skipif(not REDIS_URL, reason="sharing breaker state between processes needs REDIS_URL")
+@pytest.mark.redis  # sharing breaker state between processes
 def test_two_breakers_on_one_redis_share_the_circuit(clock) -> None:
     prefix = f"test-breaker-{uuid.uuid4().hex[:8]}"
     first = CircuitBreaker(RedisBreakerStore(REDIS_URL, prefix=prefix), failure_threshold=2, clock=clock)

@@ -53,13 +53,6 @@ class Throttled:
 
 
 @pytest.fixture
-def redis_url() -> str:
-    import os
-
-    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1")
-
-
-@pytest.fixture
 def prefix(redis_url: str):
     name = f"test-pauses-{uuid.uuid4().hex[:8]}"
     yield name

@@ -215,6 +215,7 @@ def test_a_nul_byte_is_escaped_and_the_row_flagged_sanitised(db, sent) -> None:
     assert sent == []
 
 
+@pytest.mark.postgresql
 def test_without_escaping_postgresql_refuses_the_record_and_it_is_parked_not_retried(db, monkeypatch) -> None:
     monkeypatch.setattr(rows, "storable", lambda record: (record, False))
     where = deadletters.record_failure(make_record("raw-nul", args=["stock", ["AAPL\x00"]]))
@@ -225,7 +226,7 @@ def test_without_escaping_postgresql_refuses_the_record_and_it_is_parked_not_ret
 
 
 @pytest.fixture
-def real_redis_fallback(monkeypatch):
+def real_redis_fallback(monkeypatch, redis_url: str):
     """The fallback and parking on the test Redis, as in a worker; emptied before and after."""
     monkeypatch.setattr(storage, "uses_redis", lambda: True)
     client = storage.redis_client()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 from io import StringIO
 
@@ -271,9 +270,11 @@ def test_a_delivery_that_finishes_clears_its_count(settings) -> None:
         pass
 
 
-def test_a_finished_count_is_deleted_with_the_next_count_not_in_a_round_trip_of_its_own(settings, monkeypatch) -> None:
-    # The Redis counter (files are cleared at once); the same Redis the other provider-state tests use.
-    settings.CELERY_BROKER_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/1")
+def test_a_finished_count_is_deleted_with_the_next_count_not_in_a_round_trip_of_its_own(
+    settings, monkeypatch, redis_url: str
+) -> None:
+    # The Redis counter (files are cleared at once); the run's Redis, which the provider-state tests use too.
+    settings.CELERY_BROKER_URL = redis_url
     monkeypatch.setattr(storage, "uses_redis", lambda: True)
     settings.DEADLETTER_MAX_DELIVERIES = 3
     storage._redis_clients.clear()

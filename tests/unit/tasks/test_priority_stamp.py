@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from types import SimpleNamespace
 
+import pytest
 import redis
 from django.conf import settings
 from kombu import Exchange, Queue
@@ -32,6 +33,7 @@ def test_rabbitmq_gets_the_mirror_image_and_a_worker_mirrors_it_back(settings) -
     assert task.request.delivery_info["priority"] == 0  # a retry re-sends 0, which goes out as 9 again
 
 
+@pytest.mark.redis
 def test_on_redis_a_delay_style_message_lands_behind_every_routed_one() -> None:
     name = f"prio-test-{uuid.uuid4().hex[:8]}"
     queue = Queue(name, Exchange(name), routing_key=name)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from django.db import connections
 from django.urls import reverse
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from backend.tasks.schedules import SCHEDULES
+from backend.tasks.schedules import SCHEDULES, sync_schedules
 from tests.fixtures.worker import subprocess_env
 
 REPO_DIR = Path(__file__).resolve().parents[3]
@@ -63,3 +64,36 @@ def test_the_periodic_task_form_lists_our_tasks(admin_client) -> None:
     assert "quotes.dispatch" in choices
     assert {entry.task for entry in SCHEDULES} <= choices.keys()
     assert '<option value="quotes.dispatch">' in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_an_existing_rows_task_is_selected_in_the_registered_list_and_saves_unchanged(admin_client) -> None:
+    sync_schedules()
+    row = PeriodicTask.objects.get(name="quotes: crypto")
+    url = reverse("admin:django_celery_beat_periodictask_change", args=[row.pk])
+    response = admin_client.get(url)
+    form = response.context["adminform"].form
+    assert (form.initial["regtask"], form.initial["task"]) == ("quotes.dispatch", "")
+    page = response.content.decode()
+    assert '<option value="quotes.dispatch" selected>' in page
+    assert '<input type="text" name="task" maxlength="200" id="id_task">' in page  # "custom" left empty
+
+    data = {key: value for key, value in form.initial.items() if value is not None}
+    data.update(interval=row.interval_id, enabled="on", description="my words", args="[]", kwargs=row.kwargs)
+    data = {key: value for key, value in data.items() if key not in {"crontab", "solar", "clocked", "last_run_at"}}
+    response = admin_client.post(url, {**data, "headers": "{}", "start_time_0": "", "start_time_1": ""})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    row.refresh_from_db()
+    assert (row.task, row.description) == ("quotes.dispatch", "my words")
+
+
+@pytest.mark.django_db
+def test_a_task_no_process_registers_stays_in_the_custom_field(admin_client) -> None:
+    interval = IntervalSchedule.objects.create(every=60, period=IntervalSchedule.SECONDS)
+    row = PeriodicTask.objects.create(name="someone's", task="not.registered", interval=interval)
+    form = (
+        admin_client.get(reverse("admin:django_celery_beat_periodictask_change", args=[row.pk]))
+        .context["adminform"]
+        .form
+    )
+    assert form.initial.get("regtask") is None and form.initial["task"] == "not.registered"

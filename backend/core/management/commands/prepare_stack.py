@@ -1,4 +1,9 @@
-"""Get a checkout ready to run: migrate, static files, demo assets, schedules, credentials."""
+"""Get a checkout ready to run: migrate, static files, demo assets, schedules, credentials.
+
+Run on every start (``make run``), so it only ever adds what is missing: the demo universe is loaded
+into an empty database once, and an operator's later edits to assets (paused, renamed, quarantined,
+deleted) stay as they are across restarts, as their edits to schedules do.
+"""
 
 import secrets
 from pathlib import Path
@@ -27,14 +32,18 @@ def _token_source() -> str:
 
 
 class Command(BaseCommand):
-    help = "Migrate, collect static files, load the demo universe, sync schedules and create local credentials."
+    help = (
+        "Migrate, collect static files, load the demo universe into an empty database, sync schedules "
+        "and create local credentials."
+    )
 
     def handle(self, *args, **options):
         call_command("migrate", verbosity=0)
         call_command("createcachetable", verbosity=0)
         # gunicorn + WhiteNoise serve the admin's CSS/JS from STATIC_ROOT, as in the image.
         call_command("collectstatic", interactive=False, verbosity=0)
-        call_command("load_demo_assets", stdout=self.stdout)
+        # Only into an empty database: reloading on every start undid operators' edits and deletions.
+        call_command("load_demo_assets", "--if-empty", stdout=self.stdout)
         call_command("sync_schedules", stdout=self.stdout)
         var = settings.VAR_DIR
         admin_password = _credential(var / "admin_credentials", "admin")
