@@ -6,7 +6,7 @@ with ``bin/manage``, ``.venv/bin/python -m backend.`` or ``make``. How each kind
 * ``bin/manage ...``: run for real, in document order, through the wrapper, as a subprocess against
   this test's database (committed data) with a private var/ directory, so the embedded filesystem
   broker (a replay's task goes there, where no worker of the session takes it) and cache table. The
-  data the examples name exists: the demo universe, dead letters 42 (Yahoo) and 43 (CoinGecko), and
+  data the examples name exists: the demo universe, dead letters 42 (Yahoo), 43 (CoinGecko) and 44 (arguments cut), and
   ``universe.json`` in the working directory. Each must exit 0 (its output is in the failure message).
 * ``.venv/bin/python -m backend.fake_provider ...``: a server, so started as written (on a free port
   instead of the documented one, which may be taken) and stopped once it answers HTTP.
@@ -104,6 +104,9 @@ def test_every_documented_manage_command_runs_as_written(tmp_path: Path) -> None
     ):
         row = make_dead_letter(task_id, providers=[provider], symbols=symbols, args=["x", symbols])
         DeadLetter.objects.filter(pk=row.pk).update(id=pk)
+    # 44: a row whose arguments were cut (the runbook's confirmed replay of one).
+    cut = make_dead_letter("doc-44", providers=["yahoo"], symbols=["AAPL"], args=["x", ["AAPL"]])
+    DeadLetter.objects.filter(pk=cut.pk).update(id=44, arguments_truncated=True, arguments_size=100_014)
     (tmp_path / "universe.json").write_text(
         json.dumps(
             {"asset_types": [{"code": "stock", "name": "Stock"}], "assets": [{"symbol": "IBM", "type": "stock"}]}
