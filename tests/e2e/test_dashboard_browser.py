@@ -70,8 +70,9 @@ def bars(page: Page, chart: str):
 
 
 def test_charts_show_a_real_run_and_a_dead_letter_is_replayed_by_clicking(
-    page: Page, site: str, superuser: User, worker, providers, make_asset, no_reload
+    page: Page, site: str, superuser: User, worker, providers, make_asset, no_reload, settings
 ) -> None:
+    settings.MARKET_DATA_MODE = "fake"  # as the worker: a stack's web and workers share one configuration
     for symbol in ("BTC", "ETH"):
         make_asset(symbol, "crypto")
     make_asset("ONLYCMC", "crypto", binance_symbol="", coingecko_id="")  # only CoinMarketCap serves it

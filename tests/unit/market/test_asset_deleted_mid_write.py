@@ -30,6 +30,18 @@ SYMBOLS = [f"S{i:02d}" for i in range(12)]
 VICTIM = "S05"
 
 
+@pytest.fixture(autouse=True)
+def no_backfills(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The assets these tests create queue no backfill: committed (the deletes are concurrent), each would
+    reach a session worker still running from an integration test and write its history among the rows
+    counted here."""
+    from backend.tasks import tasks
+
+    queued: list[str] = []
+    monkeypatch.setattr(tasks, "enqueue_backfill", queued.append)
+    return queued
+
+
 @pytest.fixture
 def twelve(make_asset) -> dict[str, int]:
     return {symbol: make_asset(symbol).pk for symbol in SYMBOLS}
