@@ -24,8 +24,8 @@ app.steps["consumer"].add("backend.tasks.liveness:LivenessStep")
 # ...and checks the alert conditions, one worker at a time (backend/monitoring/alerts/).
 app.steps["consumer"].add("backend.monitoring.alerts.watchdog:AlertWatchdog")
 # A message its consumer cannot decode becomes a dead letter before it is acknowledged (the other
-# discards arrive by signal): backend/tasks/deadletters/consumer.py.
-app.steps["consumer"].add("backend.tasks.deadletters.consumer:DecodeErrorStep")
+# discards arrive by signal): backend/deadletters/consumer.py.
+app.steps["consumer"].add("backend.deadletters.consumer:DecodeErrorStep")
 
 
 @setup_logging.connect

@@ -14,7 +14,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from backend.core.celery import app
 from backend.tasks.liveness import CACHE_ERRORS, live_workers
-from backend.tasks.runs import Heartbeat
+from backend.tasks.models import Heartbeat
 
 from .freshness import current_freshness
 

@@ -1,9 +1,16 @@
-"""Housekeeping and liveness: retention of old rows, and the heartbeat that proves beat and workers run."""
+"""Housekeeping and liveness: retention of old rows, and the heartbeat that proves beat and workers run.
+
+The layers above the task platform keep rows of their own (dead letters) and have chores of their own
+for the heartbeat (the dead-letter fallback moved into the table): their apps add them with
+``add_retention`` and ``add_heartbeat_chore`` when Django starts, so cleanup stays the one cleanup and
+this module names nothing above it.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -13,11 +20,9 @@ from django_celery_results.models import TaskResult
 
 from backend.market.freshness import FreshnessReport, measure_freshness
 from backend.market.models import PriceBar
-from backend.tasks.runs import DispatchRun, Heartbeat
+from backend.tasks.models import DispatchRun, Heartbeat
 
 from .accounting import close_overdue_runs
-from .deadletters import flush_fallback
-from .models import DeadLetter
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +30,21 @@ logger = logging.getLogger(__name__)
 STALE_AFTER_INTERVALS = 2
 # Target for a class with no interval quote schedule (paused, crontab, or none yet).
 DEFAULT_FRESHNESS_SECONDS = 3600
+
+# name -> delete(now) -> rows deleted: retention of the layers above (their RETENTION_DAYS entry).
+_retention: dict[str, Callable[[datetime], int]] = {}
+# result key -> chore() -> how many things it did: the heartbeat's work for the layers above.
+_heartbeat_chores: dict[str, Callable[[], int]] = {}
+
+
+def add_retention(name: str, delete: Callable[[datetime], int]) -> None:
+    """Have ``cleanup`` call ``delete(now)`` too and report its count under ``name``."""
+    _retention[name] = delete
+
+
+def add_heartbeat_chore(name: str, chore: Callable[[], int]) -> None:
+    """Have ``heartbeat`` call ``chore()`` (after closing overdue runs) and report its count under ``name``."""
+    _heartbeat_chores[name] = chore
 
 
 def freshness_targets() -> dict[str, float]:
@@ -50,18 +70,10 @@ def cleanup(now: datetime | None = None) -> dict[str, int]:
     for interval in PriceBar.Interval.values:
         cutoff = now - timedelta(days=days[f"bars_{interval}"])
         deleted[f"bars_{interval}"] = PriceBar.objects.filter(interval=interval, timestamp__lt=cutoff).delete()[0]
-    deleted.update(_cleanup_dead_letters(now - timedelta(days=days["dead_letters"])))
+    for name, delete in _retention.items():
+        deleted[name] = delete(now)
     logger.info("cleanup deleted %s", deleted)
     return deleted
-
-
-def _cleanup_dead_letters(cutoff: datetime) -> dict[str, int]:
-    # Open and replayed (not yet confirmed) letters stay until an operator or a replay closes them.
-    closed = DeadLetter.objects.filter(
-        state__in=[DeadLetter.State.RESOLVED, DeadLetter.State.DISCARDED], last_failure_at__lt=cutoff
-    )
-    # delete() counts the cascaded history rows too; report the dead letters alone.
-    return {"dead_letters": closed.delete()[1].get(DeadLetter._meta.label, 0)}
 
 
 def freshness(now: datetime | None = None) -> FreshnessReport:
@@ -70,12 +82,11 @@ def freshness(now: datetime | None = None) -> FreshnessReport:
 
 
 def heartbeat(component: str = "beat", now: datetime | None = None) -> dict[str, object]:
-    """Record that ``component`` is alive, close overdue runs, move parked dead letters in, report freshness."""
+    """Record that ``component`` is alive, close overdue runs, do the added chores (parked dead letters
+    moved in), report freshness."""
     now = now or timezone.now()
     closed = close_overdue_runs(now=now)
-    flushed = flush_fallback()
-    if flushed.flushed:
-        logger.info("moved %d parked dead letters into the table", flushed.flushed)
+    chores = {name: chore() for name, chore in _heartbeat_chores.items()}
     report = freshness(now)
     detail = report.as_dict()
     Heartbeat.objects.update_or_create(component=component, defaults={"last_seen": now, "detail": detail})
@@ -86,6 +97,6 @@ def heartbeat(component: str = "beat", now: datetime | None = None) -> dict[str,
     return {
         "component": component,
         "freshness": detail,
-        "dead_letters_flushed": flushed.flushed,
+        **chores,
         "runs_closed_incomplete": closed,
     }

@@ -20,8 +20,8 @@ from backend.market.models import Asset
 
 from .dispatching import dispatch_batches
 from .maintenance import DEFAULT_FRESHNESS_SECONDS, freshness_targets
+from .models import DispatchRun
 from .routing import Decision, QuotePolicy, RoutedBatch, plan_routed_batches
-from .runs import DispatchRun
 
 logger = logging.getLogger(__name__)
 

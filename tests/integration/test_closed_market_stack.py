@@ -31,7 +31,7 @@ from backend.monitoring.dashboard.panels import freshness as dashboard_freshness
 from backend.monitoring.freshness import current_freshness
 from backend.tasks import tasks
 from backend.tasks.maintenance import heartbeat
-from backend.tasks.runs import DispatchRun
+from backend.tasks.models import DispatchRun
 from backend.tasks.sources import reset_sources
 from tests.fixtures.ticks import run_dispatch, tick_headers
 

@@ -20,8 +20,8 @@ import pytest
 from django.conf import settings
 from django_celery_results.models import TaskResult
 
-from backend.tasks.models import DeadLetter
-from backend.tasks.runs import DispatchRun
+from backend.deadletters.models import DeadLetter
+from backend.tasks.models import DispatchRun
 from backend.tasks.tasks import dispatch_quotes
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import (

@@ -1,4 +1,4 @@
-"""The house's one-way dependencies, checked on the source: core <- market <- tasks <- monitoring.
+"""The house's one-way dependencies, checked on the source: core <- market <- tasks <- deadletters <- monitoring.
 
 ``backend/providers``, ``backend/common`` and ``backend/fake_provider`` are plain Python (no Django,
 no Celery, no other part of the project but ``backend.common``); market never imports tasks or
@@ -28,13 +28,15 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
             "backend.core",
             "backend.market",
             "backend.tasks",
+            "backend.deadletters",
             "backend.monitoring",
         )
         for part in PLAIN
     },
-    "core": ("backend.market", "backend.tasks", "backend.monitoring"),
-    "market": ("backend.tasks", "backend.monitoring"),
-    "tasks": ("backend.monitoring",),
+    "core": ("backend.market", "backend.tasks", "backend.deadletters", "backend.monitoring"),
+    "market": ("backend.tasks", "backend.deadletters", "backend.monitoring"),
+    "tasks": ("backend.deadletters", "backend.monitoring"),
+    "deadletters": ("backend.monitoring",),
 }
 COMPOSITION_ROOTS = {BACKEND / "core" / name for name in ("urls.py", "wsgi.py", "celery.py")}
 

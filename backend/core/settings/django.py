@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "backend.core",
     "backend.market",
     "backend.tasks",
+    "backend.deadletters",
     "backend.monitoring",
 ]
 

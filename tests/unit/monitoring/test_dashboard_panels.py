@@ -20,7 +20,7 @@ from backend.monitoring.freshness import current_freshness
 from backend.monitoring.health import Check
 from backend.providers.errors import TransientProviderError
 from backend.tasks import rehearsal
-from backend.tasks.runs import DispatchRun, Heartbeat
+from backend.tasks.models import DispatchRun, Heartbeat
 from backend.tasks.sources import circuit_breaker, reset_sources
 
 pytestmark = pytest.mark.django_db
