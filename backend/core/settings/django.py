@@ -79,8 +79,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "backend.core.urls"
-WSGI_APPLICATION = "backend.core.wsgi.application"
+ROOT_URLCONF = "backend.stack.urls"
+WSGI_APPLICATION = "backend.stack.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

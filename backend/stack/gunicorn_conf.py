@@ -1,4 +1,4 @@
-"""gunicorn's settings file (``gunicorn -c python:backend.core.gunicorn_conf``): its own lines follow LOGGING.
+"""gunicorn's settings file (``gunicorn -c python:backend.stack.gunicorn_conf``): its own lines follow LOGGING.
 
 Without it gunicorn's master writes start-up, worker and access lines with its own formatter,
 outside ``LOG_FORMAT`` and outside the redaction and escaping filters. Handing gunicorn the
