@@ -30,10 +30,9 @@ from backend.deadletters.models import DeadLetter
 from backend.market.freshness import STALEST_LIMIT, FreshnessReport
 from backend.market.models import Asset
 from backend.providers.breaker import CLOSED, HALF_OPEN, OPEN
+from backend.tasks.freshness_targets import current_freshness
 from backend.tasks.liveness import live_workers
 from backend.tasks.models import DispatchRun, Heartbeat
-
-from .freshness import current_freshness
 
 # Task results counted over this window (older rows are pruned by cleanup anyway).
 TASK_WINDOW = timedelta(hours=24)

@@ -8,28 +8,21 @@ this module names nothing above it.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
-from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
-from backend.market.freshness import FreshnessReport, measure_freshness
 from backend.market.models import PriceBar
 from backend.tasks.models import DispatchRun, Heartbeat
 
 from .accounting import close_overdue_runs
+from .freshness_targets import current_freshness
 
 logger = logging.getLogger(__name__)
-
-# An asset is stale when its quote (provider as-of time) is older than this many of its schedule's intervals.
-STALE_AFTER_INTERVALS = 2
-# Target for a class with no interval quote schedule (paused, crontab, or none yet).
-DEFAULT_FRESHNESS_SECONDS = 3600
 
 # name -> delete(now) -> rows deleted: retention of the layers above (their RETENTION_DAYS entry).
 _retention: dict[str, Callable[[datetime], int]] = {}
@@ -45,18 +38,6 @@ def add_retention(name: str, delete: Callable[[datetime], int]) -> None:
 def add_heartbeat_chore(name: str, chore: Callable[[], int]) -> None:
     """Have ``heartbeat`` call ``chore()`` (after closing overdue runs) and report its count under ``name``."""
     _heartbeat_chores[name] = chore
-
-
-def freshness_targets() -> dict[str, float]:
-    """Seconds each asset class may age: twice its quote schedule's interval, as operators set it in admin."""
-    targets: dict[str, float] = {}
-    rows = PeriodicTask.objects.filter(task="quotes.dispatch", enabled=True, interval__isnull=False)
-    for row in rows.select_related("interval"):
-        asset_class = json.loads(row.kwargs or "{}").get("asset_class")
-        if asset_class:
-            seconds = STALE_AFTER_INTERVALS * row.schedule.run_every.total_seconds()
-            targets[asset_class] = min(seconds, targets.get(asset_class, seconds))
-    return targets
 
 
 def cleanup(now: datetime | None = None) -> dict[str, int]:
@@ -76,18 +57,13 @@ def cleanup(now: datetime | None = None) -> dict[str, int]:
     return deleted
 
 
-def freshness(now: datetime | None = None) -> FreshnessReport:
-    """Per-asset freshness (provider's as-of time against each asset's calendar-aware target), per class."""
-    return measure_freshness(now or timezone.now(), freshness_targets(), DEFAULT_FRESHNESS_SECONDS)
-
-
 def heartbeat(component: str = "beat", now: datetime | None = None) -> dict[str, object]:
     """Record that ``component`` is alive, close overdue runs, do the added chores (parked dead letters
     moved in), report freshness."""
     now = now or timezone.now()
     closed = close_overdue_runs(now=now)
     chores = {name: chore() for name, chore in _heartbeat_chores.items()}
-    report = freshness(now)
+    report = current_freshness(now)
     detail = report.as_dict()
     Heartbeat.objects.update_or_create(component=component, defaults={"last_seen": now, "detail": detail})
     if report.stale:

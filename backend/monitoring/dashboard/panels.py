@@ -13,9 +13,10 @@ from redis.exceptions import RedisError
 
 from backend import deadletters
 from backend.deadletters.models import DeadLetter
-from backend.monitoring.freshness import ClassFreshness, StaleAsset, current_freshness
+from backend.market.freshness import ClassFreshness, StaleAsset
 from backend.monitoring.health import Check, check_beat, check_workers
 from backend.monitoring.metrics import queue_depths
+from backend.tasks.freshness_targets import current_freshness
 from backend.tasks.models import DispatchRun
 
 from .queue_wait import oldest_waits
