@@ -224,6 +224,14 @@ class DeadLetterAdmin(DeadLetterDisplay, admin.ModelAdmin):
         )
         return HttpResponseRedirect(request.get_full_path())
 
+    def _refuse_one(self, request: HttpRequest, row: DeadLetter, action: str) -> HttpResponseRedirect:
+        """Refuse ``action`` on one row for lack of its permission: noted in the row's history, said, back to it."""
+        kind, permission = _ACTION_PERMISSIONS[action]
+        deadletters.refuse([row], kind=kind, actor=_actor(request), reason=_refusal_reason(request, permission))
+        verb = "replay" if kind == DeadLetterAction.Kind.REPLAY else "discard"
+        self.message_user(request, f"You may not {verb} dead letters (refused; noted in its history).", messages.ERROR)
+        return self._back(row.pk)
+
     def _back(self, pk: int) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("admin:deadletters_deadletter_change", args=[pk]))
 
@@ -236,12 +244,7 @@ class DeadLetterAdmin(DeadLetterDisplay, admin.ModelAdmin):
     def _replay_one(self, request: HttpRequest, pk: int) -> HttpResponse:
         row = get_object_or_404(DeadLetter, pk=pk)
         if not self.has_replay_permission(request):
-            reason = _refusal_reason(request, "deadletters.replay_deadletter")
-            deadletters.refuse([row], kind=DeadLetterAction.Kind.REPLAY, actor=_actor(request), reason=reason)
-            self.message_user(
-                request, "You may not replay dead letters (refused; noted in its history).", messages.ERROR
-            )
-            return self._back(pk)
+            return self._refuse_one(request, row, "replay_selected")
         confirmed = request.POST.get(CONFIRM_TRUNCATED) == "yes"
         if row.arguments_truncated and row.state == DeadLetter.State.OPEN and not confirmed:
             post_to = reverse("admin:deadletters_deadletter_replay", args=[pk])
@@ -266,12 +269,8 @@ class DeadLetterAdmin(DeadLetterDisplay, admin.ModelAdmin):
     def _discard_one(self, request: HttpRequest, pk: int) -> HttpResponse:
         row = get_object_or_404(DeadLetter, pk=pk)
         if not self.has_discard_permission(request):
-            reason = _refusal_reason(request, "deadletters.discard_deadletter")
-            deadletters.refuse([row], kind=DeadLetterAction.Kind.DISCARD, actor=_actor(request), reason=reason)
-            self.message_user(
-                request, "You may not discard dead letters (refused; noted in its history).", messages.ERROR
-            )
-        elif deadletters.discard(row, actor=_actor(request)):
+            return self._refuse_one(request, row, "discard_selected")
+        if deadletters.discard(row, actor=_actor(request)):
             self.message_user(request, "Discarded.", messages.SUCCESS)
         else:
             self.message_user(request, f"Not discarded: it is {row.get_state_display()}, not open.", messages.WARNING)

@@ -7,7 +7,6 @@ import re
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -123,14 +122,6 @@ def test_the_command_says_a_permanent_error_will_fail_again(sent) -> None:
 
 
 # --- Refusals are history ------------------------------------------------------------------------------
-@pytest.fixture
-def viewer(client, db) -> User:
-    user = User.objects.create_user("viewer", password="pw-viewer-123", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_deadletter"))
-    client.force_login(user)
-    return user
-
-
 def refusals(row: DeadLetter) -> list[tuple[str, str, str]]:
     return list(row.actions.filter(result=DeadLetterAction.Result.REFUSED).values_list("kind", "actor", "detail"))
 

@@ -7,7 +7,7 @@ import re
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
@@ -225,15 +225,6 @@ def test_admin_discard_records_who_and_when(admin_client, admin_user) -> None:
     row.refresh_from_db()
     assert row.state == DeadLetter.State.DISCARDED
     assert row.discarded_by == f"admin:{admin_user.username}" and row.discarded_at is not None
-
-
-@pytest.fixture
-def viewer(client, db) -> User:
-    """A staff user who may look at dead letters but not replay or discard them."""
-    user = User.objects.create_user("viewer", password="pw-viewer-123", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_deadletter"))
-    client.force_login(user)
-    return user
 
 
 @pytest.mark.parametrize("action", ["replay_selected", "discard_selected"])
