@@ -33,8 +33,8 @@ app.steps["consumer"].add("backend.deadletters.consumer:DecodeErrorStep")
 
 
 def _ours(sender: object) -> bool:
-    """Whether a worker or beat signal comes from a process of this app (an in-process test worker of
-    another app, pytest-celery's, starts none of this stack's machinery)."""
+    """Whether a worker or beat signal comes from a process of this app: a worker another app starts in
+    this process (a test app's worker thread) starts none of this stack's machinery."""
     return getattr(sender, "app", app) is app
 
 

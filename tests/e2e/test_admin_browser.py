@@ -110,7 +110,7 @@ def test_dead_letter_changelist_lists_row_with_filters_and_superuser_sees_replay
 
     row = page.locator("#result_list tbody tr")
     expect(row).to_have_count(1)
-    expect(row.locator("td.field-task_name")).to_have_text(letter.task_name)
+    expect(row.locator("td.field-task_text")).to_have_text(letter.task_name)
     expect(row.locator("td.field-exception_short")).to_have_text("ProviderUnavailable")
     expect(row.locator("td.field-symbol_text")).to_have_text("AAPL, MSFT")
     sidebar = page.locator("#changelist-filter")
