@@ -2,7 +2,7 @@
 # one-shot migrate job. docker-compose.yml picks the process through `command:`.
 FROM python:3.11-slim
 
-# PYTHONPATH: `celery -A backend.core` imports from the repository root, as `make run` does.
+# PYTHONPATH: `celery -A backend.stack` imports from the repository root, as `make run` does.
 # FINANCEHUB_VAR_DIR: SQLite files, the filesystem broker and generated secrets when no
 # DATABASE_URL/REDIS_URL is given (compose always gives both).
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -46,4 +46,4 @@ EXPOSE 8000 5555
 
 # The web process: gunicorn (WEB_CONCURRENCY worker processes, default 2), static files through
 # WhiteNoise. compose publishes it on 127.0.0.1 only; put a TLS proxy in front to expose it.
-CMD ["gunicorn", "backend.core.wsgi:application", "--config", "python:backend.core.gunicorn_conf", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "--no-control-socket"]
+CMD ["gunicorn", "backend.stack.wsgi:application", "--config", "python:backend.stack.gunicorn_conf", "--bind", "0.0.0.0:8000", "--access-logfile", "-", "--no-control-socket"]

@@ -12,7 +12,8 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.core.settings")
     from django.core.management import execute_from_command_line
 
-    import backend.core  # noqa: F401 - loads settings; bad configuration exits with one line
+    # Loads settings (bad configuration exits with one line) and the Celery app as workers run it.
+    import backend.stack.celery  # noqa: F401
 
     execute_from_command_line(sys.argv)
 

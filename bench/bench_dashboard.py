@@ -30,9 +30,9 @@ def populate(assets: int, results: int) -> None:
     from django.utils import timezone
     from django_celery_results.models import TaskResult
 
+    from backend.deadletters.models import DeadLetter
     from backend.market.models import Asset, AssetType
-    from backend.tasks.models import DeadLetter
-    from backend.tasks.runs import DispatchRun
+    from backend.tasks.models import DispatchRun
 
     truncate(Asset, TaskResult, DeadLetter, DispatchRun)
     for code, prefix, count in (("crypto", "B", assets // 2), ("stock", "S", assets - assets // 2)):

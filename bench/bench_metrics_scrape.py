@@ -25,9 +25,9 @@ def build_universe(n_assets: int) -> None:
     """Replace every asset with ``n_assets`` active ones with quotes of random ages."""
     from django.utils import timezone
 
+    from backend.deadletters.models import DeadLetter
     from backend.market.models import Asset, AssetType, Quote
-    from backend.tasks.models import DeadLetter
-    from backend.tasks.runs import Heartbeat
+    from backend.tasks.models import Heartbeat
     from backend.tasks.schedules import sync_schedules
 
     truncate(Quote, Asset, DeadLetter)

@@ -27,11 +27,12 @@ import time
 import uuid
 from pathlib import Path
 
+from backend.stack.commands import APP, worker_command
 from bench.harness import REPO_DIR, setup_django
 
 PRIORITY_SEP = "\x06\x16"
 SIDES = {
-    "platform": {"app": "backend.core", "task": "bench.noop", "queue": "medium", "listen": "high,medium,low"},
+    "platform": {"app": APP, "task": "bench.noop", "queue": "medium", "listen": "high,medium,low"},
     "bare": {"app": "bench.bare_app", "task": "bare.noop", "queue": "celery", "listen": "celery"},
 }
 
@@ -72,10 +73,9 @@ def start_worker(side: str, log_dir: Path, env: dict[str, str], profile: Path | 
     """A worker for ``side``: the Procfile's flags, 2 prefork processes (under py-spy with ``profile``)."""
     spec = SIDES[side]
     hostname = f"bench-{side}-{uuid.uuid4().hex[:6]}@localhost"
-    command = [
-        sys.executable, "-m", "celery", "-A", spec["app"], "worker", "-Q", spec["listen"],
-        "--concurrency", "2", "--pool", "prefork", "--loglevel", "INFO", "--hostname", hostname,
-    ]  # fmt: skip
+    command = worker_command(
+        spec["listen"], concurrency=2, pool="prefork", loglevel="INFO", hostname=hostname, app=spec["app"]
+    )
     if profile is not None:
         spy = [str(Path(sys.executable).with_name("py-spy")), "record", "--subprocesses", "--format", "raw"]
         command = [*spy, "--rate", "200", "-o", str(profile / f"{side}.txt"), "--", *command]

@@ -33,6 +33,8 @@ import time
 import uuid
 from pathlib import Path
 
+from backend.stack.commands import worker_command
+
 REPO_DIR = Path(__file__).resolve().parent.parent
 TOPOLOGIES = {
     "before": (("bench-all", "high,medium,low", 2),),
@@ -148,9 +150,9 @@ class PriorityBench:
         names = []
         for name, queues, concurrency in TOPOLOGIES[self.args.topology]:
             hostname = f"{name}-{uuid.uuid4().hex[:6]}@bench"
-            command = [sys.executable, "-m", "celery", "-A", "backend.core", "worker", "-Q", queues]
-            command += ["--concurrency", str(concurrency), "--hostname", hostname, "--loglevel", "WARNING"]
-            command += ["--without-gossip", "--without-mingle"]
+            command = worker_command(
+                queues, concurrency=concurrency, hostname=hostname, loglevel="WARNING", without=("gossip", "mingle")
+            )
             log = (log_dir / f"{name}.log").open("w")
             self.workers.append(subprocess.Popen(command, cwd=REPO_DIR, env=env, stdout=log, stderr=log))
             names.append(hostname)

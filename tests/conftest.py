@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.fixtures.draining",
     "tests.fixtures.factories",
     "tests.fixtures.deadletters",
+    "tests.fixtures.in_process_worker",
 ]
 
 

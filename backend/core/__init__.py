@@ -1,4 +1,4 @@
-"""Project package: settings, the Celery app, URLs and WSGI entry point."""
+"""The floor of the platform: settings, the bare Celery app, secrets, start-up checks; imports no layer above."""
 
 import os
 import sys

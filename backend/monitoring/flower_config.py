@@ -1,4 +1,4 @@
-"""Flower configuration file (``celery -A backend.core flower --conf=backend/monitoring/flower_config.py``).
+"""Flower configuration file (``celery -A backend.stack flower --conf=backend/monitoring/flower_config.py``).
 
 Flower serves ``/metrics`` without its own authentication by design (its issue #1342): basic auth
 guards the UI, not the metrics. Loading this file makes that one handler demand the same scrape token

@@ -13,10 +13,9 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerError
 
 from backend.core.celery import app
+from backend.tasks.freshness_targets import current_freshness
 from backend.tasks.liveness import CACHE_ERRORS, live_workers
-from backend.tasks.runs import Heartbeat
-
-from .freshness import current_freshness
+from backend.tasks.models import Heartbeat
 
 # Beat's heartbeat runs every minute; three missed beats mean beat (or every worker) is gone.
 BEAT_MAX_AGE_SECONDS = 180

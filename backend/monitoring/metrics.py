@@ -24,16 +24,15 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from backend import deadletters
 from backend.core.celery import app
+from backend.deadletters.models import DeadLetter
 from backend.market.freshness import STALEST_LIMIT, FreshnessReport
 from backend.market.models import Asset
 from backend.providers.breaker import CLOSED, HALF_OPEN, OPEN
-from backend.tasks import deadletters
+from backend.tasks.freshness_targets import current_freshness
 from backend.tasks.liveness import live_workers
-from backend.tasks.models import DeadLetter
-from backend.tasks.runs import DispatchRun, Heartbeat
-
-from .freshness import current_freshness
+from backend.tasks.models import DispatchRun, Heartbeat
 
 # Task results counted over this window (older rows are pruned by cleanup anyway).
 TASK_WINDOW = timedelta(hours=24)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .runs import DispatchBatch, DispatchRun
+from .models import DispatchBatch, DispatchRun
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class TasksConfig(AppConfig):
-    """The Celery task catalogue, its routing, schedules and bookkeeping."""
+    """The Celery task catalogue, its routing, retry policy, schedules, pipelines and run accounting."""
 
     name = "backend.tasks"
     label = "tasks"
@@ -14,7 +14,16 @@ class TasksConfig(AppConfig):
         # that sends by name read the app's registry: fill it here, not only in the worker.
         # Admin autodiscovery (django.contrib.admin's ready, first in INSTALLED_APPS) has registered
         # django-celery-beat's periodic task admin by now; ours replaces it.
-        from . import connections, deadletters, log_fields, priority, schedule_admin, signals, tasks, ticks  # noqa: F401 - receivers, task registry
+        from . import (  # noqa: F401 - receivers, task registry
+            connections,
+            log_fields,
+            priority,
+            redaction_signals,
+            schedule_admin,
+            signals,
+            tasks,
+            ticks,
+        )
         from .telemetry import celery_signals  # noqa: F401 - task metrics' receivers
 
         schedule_admin.register()

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from backend.market.indicators import warmup
 from backend.market.models import Asset
-from backend.market.services import store_bars
+from backend.market.store import store_bars
 from backend.market.symbols import check_symbol
 
 from .indicator_refresh import configured_periods

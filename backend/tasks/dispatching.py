@@ -31,7 +31,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from .accounting import close_overdue_runs, record_outcome, record_plan, run_deadline
-from .runs import DispatchRun
+from .models import DispatchRun
 from .ticks import origin_of
 
 logger = logging.getLogger(__name__)

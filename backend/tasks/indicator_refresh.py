@@ -19,7 +19,7 @@ from django.utils.dateparse import parse_datetime
 
 from backend.market.indicators import INDICATOR_NAMES, IndicatorPeriods, compute_indicators
 from backend.market.models import Asset, PriceBar
-from backend.market.services import store_indicator_snapshots
+from backend.market.store import store_indicator_snapshots
 
 logger = logging.getLogger(__name__)
 

@@ -3,11 +3,13 @@
 Bound in ``task_prerun`` and undone in ``task_postrun``; Celery logs a task's success, retry and
 failure lines between the two, so those carry the fields too. Undone by token, not cleared, so an
 eager task run inside another task (tests, no broker) gives the outer task its fields back.
-See ``backend.common.logcontext``.
+See ``backend.common.logcontext``. ``symbols_in`` is also what a dead letter records as its symbols
+(``backend.deadletters``), so a log search and a dead-letter filter find the same runs.
 """
 
 from __future__ import annotations
 
+import re
 from contextvars import Token
 from typing import Any
 
@@ -15,7 +17,32 @@ from celery import signals
 
 from backend.common import logcontext
 
-from .deadletters import symbols_in
+_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9.\-]{0,19}$")
+_ASSET_CLASSES = {"stock", "crypto", "etf", "forex", "index"}
+
+
+def symbols_in(args: Any, kwargs: Any) -> list[str]:
+    """Upper-case symbol-like strings in the arguments (lists of symbols, a ``symbol`` keyword)."""
+    found: dict[str, None] = {}  # ordered, and a batch's 500 symbols are looked up, not scanned
+
+    def walk(value: Any, depth: int = 0) -> None:
+        if depth > 3 or len(found) >= 200:
+            return
+        if isinstance(value, str):
+            if value not in found and _SYMBOL.match(value) and value.lower() not in _ASSET_CLASSES:
+                found[value] = None
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item, depth + 1)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if "symbol" in str(key).lower() or "asset" in str(key).lower():
+                    walk(item, depth + 1)
+
+    walk(args)
+    walk(kwargs)
+    return list(found)
+
 
 # task id -> the token that undoes its fields (one entry per task running in this thread).
 _tokens: dict[str, Token] = {}

@@ -1,42 +1,43 @@
-"""Housekeeping and liveness: retention of old rows, and the heartbeat that proves beat and workers run."""
+"""Housekeeping and liveness: retention of old rows, and the heartbeat that proves beat and workers run.
+
+The layers above the task platform keep rows of their own (dead letters) and have chores of their own
+for the heartbeat (the dead-letter fallback moved into the table): their apps add them with
+``add_retention`` and ``add_heartbeat_chore`` when Django starts, so cleanup stays the one cleanup and
+this module names nothing above it.
+"""
 
 from __future__ import annotations
 
-import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
-from django_celery_beat.models import PeriodicTask
 from django_celery_results.models import TaskResult
 
-from backend.market.freshness import FreshnessReport, measure_freshness
 from backend.market.models import PriceBar
-from backend.tasks.runs import DispatchRun, Heartbeat
+from backend.tasks.models import DispatchRun, Heartbeat
 
 from .accounting import close_overdue_runs
-from .deadletters import flush_fallback
-from .models import DeadLetter
+from .freshness_targets import current_freshness
 
 logger = logging.getLogger(__name__)
 
-# An asset is stale when its quote (provider as-of time) is older than this many of its schedule's intervals.
-STALE_AFTER_INTERVALS = 2
-# Target for a class with no interval quote schedule (paused, crontab, or none yet).
-DEFAULT_FRESHNESS_SECONDS = 3600
+# name -> delete(now) -> rows deleted: retention of the layers above (their RETENTION_DAYS entry).
+_retention: dict[str, Callable[[datetime], int]] = {}
+# result key -> chore() -> how many things it did: the heartbeat's work for the layers above.
+_heartbeat_chores: dict[str, Callable[[], int]] = {}
 
 
-def freshness_targets() -> dict[str, float]:
-    """Seconds each asset class may age: twice its quote schedule's interval, as operators set it in admin."""
-    targets: dict[str, float] = {}
-    rows = PeriodicTask.objects.filter(task="quotes.dispatch", enabled=True, interval__isnull=False)
-    for row in rows.select_related("interval"):
-        asset_class = json.loads(row.kwargs or "{}").get("asset_class")
-        if asset_class:
-            seconds = STALE_AFTER_INTERVALS * row.schedule.run_every.total_seconds()
-            targets[asset_class] = min(seconds, targets.get(asset_class, seconds))
-    return targets
+def add_retention(name: str, delete: Callable[[datetime], int]) -> None:
+    """Have ``cleanup`` call ``delete(now)`` too and report its count under ``name``."""
+    _retention[name] = delete
+
+
+def add_heartbeat_chore(name: str, chore: Callable[[], int]) -> None:
+    """Have ``heartbeat`` call ``chore()`` (after closing overdue runs) and report its count under ``name``."""
+    _heartbeat_chores[name] = chore
 
 
 def cleanup(now: datetime | None = None) -> dict[str, int]:
@@ -50,33 +51,19 @@ def cleanup(now: datetime | None = None) -> dict[str, int]:
     for interval in PriceBar.Interval.values:
         cutoff = now - timedelta(days=days[f"bars_{interval}"])
         deleted[f"bars_{interval}"] = PriceBar.objects.filter(interval=interval, timestamp__lt=cutoff).delete()[0]
-    deleted.update(_cleanup_dead_letters(now - timedelta(days=days["dead_letters"])))
+    for name, delete in _retention.items():
+        deleted[name] = delete(now)
     logger.info("cleanup deleted %s", deleted)
     return deleted
 
 
-def _cleanup_dead_letters(cutoff: datetime) -> dict[str, int]:
-    # Open and replayed (not yet confirmed) letters stay until an operator or a replay closes them.
-    closed = DeadLetter.objects.filter(
-        state__in=[DeadLetter.State.RESOLVED, DeadLetter.State.DISCARDED], last_failure_at__lt=cutoff
-    )
-    # delete() counts the cascaded history rows too; report the dead letters alone.
-    return {"dead_letters": closed.delete()[1].get(DeadLetter._meta.label, 0)}
-
-
-def freshness(now: datetime | None = None) -> FreshnessReport:
-    """Per-asset freshness (provider's as-of time against each asset's calendar-aware target), per class."""
-    return measure_freshness(now or timezone.now(), freshness_targets(), DEFAULT_FRESHNESS_SECONDS)
-
-
 def heartbeat(component: str = "beat", now: datetime | None = None) -> dict[str, object]:
-    """Record that ``component`` is alive, close overdue runs, move parked dead letters in, report freshness."""
+    """Record that ``component`` is alive, close overdue runs, do the added chores (parked dead letters
+    moved in), report freshness."""
     now = now or timezone.now()
     closed = close_overdue_runs(now=now)
-    flushed = flush_fallback()
-    if flushed.flushed:
-        logger.info("moved %d parked dead letters into the table", flushed.flushed)
-    report = freshness(now)
+    chores = {name: chore() for name, chore in _heartbeat_chores.items()}
+    report = current_freshness(now)
     detail = report.as_dict()
     Heartbeat.objects.update_or_create(component=component, defaults={"last_seen": now, "detail": detail})
     if report.stale:
@@ -86,6 +73,6 @@ def heartbeat(component: str = "beat", now: datetime | None = None) -> dict[str,
     return {
         "component": component,
         "freshness": detail,
-        "dead_letters_flushed": flushed.flushed,
+        **chores,
         "runs_closed_incomplete": closed,
     }

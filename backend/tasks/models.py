@@ -1,176 +1,107 @@
-"""Bookkeeping of the task platform: the dead letters of tasks that finally failed, and what
-operators did with them."""
+"""Run accounting the tasks write: one row per periodic run and per batch outcome, and heartbeats.
+
+The task platform writes these rows; ``backend.monitoring`` only reads them (health, metrics, the
+dashboard). Their admin pages are ``admin.py`` beside this module.
+"""
 
 from __future__ import annotations
 
 from django.db import models
-from django.utils import timezone
+from django.db.models import Q
 
 
-class DeadLetter(models.Model):
-    """One finally-failed task, kept until an operator replays or discards it.
+class DispatchRun(models.Model):
+    """One run of one schedule for one time slot, and how its fan-out went.
 
-    ``task_id`` is the natural key: the same failure recorded twice (a redelivery, the
-    fallback flushed after a direct write) updates one row instead of adding another.
-    Arguments, messages and tracebacks are stored with secrets redacted.
+    The unique (schedule, slot) pair among non-skipped rows is the claim that makes a doubled beat
+    tick, or a second beat process, run a slot once. Skipped ticks are rows too (with the reason),
+    any number per slot. ``done``/``failed`` are derived from the run's ``DispatchBatch`` rows.
     """
 
-    class State(models.TextChoices):
-        OPEN = "open", "open"
-        REPLAYED = "replayed", "replayed (running)"
-        RESOLVED = "resolved", "replay succeeded"
-        FAILED_AGAIN = "failed_again", "replay failed again"
-        DISCARDED = "discarded", "discarded"
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        INCOMPLETE = "incomplete", "incomplete (deadline passed with work unaccounted)"
+        SKIPPED = "skipped", "skipped (see note)"
 
-    class Origin(models.TextChoices):
-        """Where the dead letter comes from: a task that ran and failed, or a message the consumer
-        discarded before any task could run it."""
-
-        TASK = "task", "task failed"
-        UNREGISTERED = "unregistered", "unregistered task"
-        REJECTED = "rejected", "message rejected"
-        UNDECODABLE = "undecodable", "undecodable message"
-        UNKNOWN = "unknown", "not a task message"
-
-    task_name = models.CharField(max_length=200, db_index=True, blank=True)
-    task_id = models.CharField(max_length=255, unique=True)
-    origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.TASK, db_index=True)
-    args = models.JSONField(default=list, blank=True)
-    kwargs = models.JSONField(default=dict, blank=True)
-    arguments_known = models.BooleanField(
-        default=True, help_text="False when the message could not be decoded: there is nothing to re-send."
+    schedule = models.CharField(max_length=200, db_index=True)
+    slot = models.DateTimeField(help_text="Start of the time slot this run covers (UTC).")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    planned = models.PositiveIntegerField(default=0, help_text="Assets the dispatcher planned.")
+    done = models.PositiveIntegerField(default=0, help_text="Assets whose batch succeeded.")
+    failed = models.PositiveIntegerField(default=0, help_text="Assets whose batch finally failed.")
+    batches = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(
+        null=True, blank=True, help_text="Past this the run is closed as incomplete if work is unaccounted."
     )
-    arguments_truncated = models.BooleanField(
-        default=False,
-        help_text="The arguments were cut to DEADLETTER_KEEP_CHARS: a replay sends the cut ones, once confirmed.",
+    tick_at = models.DateTimeField(null=True, blank=True, help_text="When beat sent the tick (empty: not a beat tick).")
+    task_id = models.CharField(
+        max_length=255, blank=True, default="", db_index=True, help_text="The task that claimed the slot."
     )
-    arguments_size = models.PositiveIntegerField(
-        default=0, help_text="Characters of the arguments as JSON when they were captured, before any cut."
-    )
-    message = models.JSONField(
-        default=dict,
-        blank=True,
-        help_text="A discarded message as it arrived: headers, content type, body (redacted, bounded).",
-    )
-    # Derived at capture time so admin and the command can filter by asset, provider and exception.
-    symbols = models.TextField(blank=True, default="", help_text="Symbols in the arguments, as ',AAPL,MSFT,'.")
-    providers = models.TextField(
-        blank=True, default="", help_text="Every provider that failed, in the order tried, as ',yahoo,alphavantage,'."
-    )
-    provider_failures = models.JSONField(
-        default=list, blank=True, help_text="Why each provider failed: [{provider, error, message}]."
-    )
-    exception_class = models.CharField(max_length=255, db_index=True, help_text="Dotted name of the exception.")
-    exception_lineage = models.TextField(
-        blank=True, default="", help_text="The exception class and its bases, dotted, as ',a.B,builtins.Exception,'."
-    )
-    exception_message = models.TextField(blank=True, default="")
-    traceback = models.TextField(blank=True, default="")
-    retries = models.PositiveIntegerField(default=0, help_text="Retries used before the final failure.")
-    deliveries = models.PositiveIntegerField(default=1, help_text="Times the failing message was delivered.")
-    queue = models.CharField(max_length=100, blank=True, default="")
-    worker = models.CharField(max_length=255, blank=True, default="")
-    sanitised = models.BooleanField(
-        default=False,
-        help_text="Stored with characters the database refuses (NUL bytes) escaped; not replayable as stored.",
-    )
-    first_failure_at = models.DateTimeField()
-    last_failure_at = models.DateTimeField(db_index=True)
-    state = models.CharField(max_length=20, choices=State.choices, default=State.OPEN, db_index=True)
-    replay_of = models.OneToOneField(
-        "self",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="replayed_as",
-        help_text="The dead letter whose replay failed into this one.",
-    )
-    replay_task_id = models.CharField(max_length=255, blank=True, default="", db_index=True)
-    replayed_by = models.CharField(max_length=150, blank=True, default="")
-    replayed_at = models.DateTimeField(null=True, blank=True)
-    discarded_by = models.CharField(max_length=150, blank=True, default="")
-    discarded_at = models.DateTimeField(null=True, blank=True)
+    note = models.CharField(max_length=300, blank=True)
 
     class Meta:
-        ordering = ["-last_failure_at"]
-        permissions = [
-            ("replay_deadletter", "Can replay a dead letter"),
-            ("discard_deadletter", "Can discard a dead letter"),
+        ordering = ["-slot"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schedule", "slot"], condition=~Q(status="skipped"), name="dispatchrun_one_per_slot"
+            ),
+            models.CheckConstraint(condition=Q(done__lte=models.F("planned")), name="dispatchrun_done_le_planned"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.task_name}[{self.task_id}] {self.state}"
+        return f"{self.schedule} @ {self.slot:%Y-%m-%d %H:%M:%S}"
 
     @property
-    def symbol_list(self) -> list[str]:
-        """The symbols found in the arguments."""
-        return [s for s in self.symbols.split(",") if s]
+    def completeness(self) -> float | None:
+        """Share of planned assets done, in percent (None when nothing was planned)."""
+        return round(100 * self.done / self.planned, 1) if self.planned else None
 
     @property
-    def provider_list(self) -> list[str]:
-        """The providers that failed, in the order they were tried."""
-        return [p for p in self.providers.split(",") if p]
+    def missing(self) -> int:
+        """Planned assets neither done nor failed (still pending, or lost when the run is incomplete)."""
+        return max(0, self.planned - self.done - self.failed)
 
     @property
-    def exception_name(self) -> str:
-        """The exception's class name without its module: how every list shows it."""
-        return self.exception_class.rsplit(".", 1)[-1]
-
-    @property
-    def lineage_names(self) -> list[str]:
-        """Class names of the exception and its bases, most specific first."""
-        return [name.rsplit(".", 1)[-1] for name in self.exception_lineage.split(",") if name]
-
-    def replay_chain(self) -> list[DeadLetter]:
-        """Every dead letter of this failure, the original first: each one's replay failed into the next."""
-        chain: list[DeadLetter] = [self]
-        seen = {self.pk}
-        while chain[0].replay_of_id is not None and chain[0].replay_of_id not in seen:
-            earlier = chain[0].replay_of
-            seen.add(earlier.pk)
-            chain.insert(0, earlier)
-        current = self
-        while True:
-            later = DeadLetter.objects.filter(replay_of=current).first()
-            if later is None or later.pk in seen:
-                break
-            seen.add(later.pk)
-            chain.append(later)
-            current = later
-        return chain
+    def is_open(self) -> bool:
+        """Whether some planned work has neither succeeded nor failed yet."""
+        return self.status == self.Status.RUNNING and self.missing > 0
 
 
-class DeadLetterAction(models.Model):
-    """One thing that happened to a dead letter: an operator's replay or discard (one by one or in
-    bulk, refused or not) and the outcome of a replay. Kept forever with its dead letter."""
+class DispatchBatch(models.Model):
+    """The outcome of one batch of a run, as item sets, so a redelivered batch never counts twice.
 
-    class Kind(models.TextChoices):
-        REPLAY = "replay", "replay"
-        DISCARD = "discard", "discard"
-        OUTCOME = "outcome", "replay outcome"
+    ``done`` is the union of every item any delivery stored; ``failed`` the union of failed items
+    minus ``done`` (a retry that later stores an item moves it). ``index`` is the batch's position in
+    the fan-out; -1 collects outcomes sent without one.
+    """
 
-    class Result(models.TextChoices):
-        SENT = "sent", "sent"
-        DISCARDED = "discarded", "discarded"
-        REFUSED = "refused", "refused"
-        SEND_FAILED = "send_failed", "send failed"
-        SUCCEEDED = "succeeded", "succeeded"
-        FAILED_AGAIN = "failed_again", "failed again"
+    UNNUMBERED = -1
 
-    dead_letter = models.ForeignKey(DeadLetter, on_delete=models.CASCADE, related_name="actions")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    result = models.CharField(max_length=20, choices=Result.choices)
-    actor = models.CharField(max_length=150, help_text="admin:<user>, cli:<os user>, or worker:<host> for outcomes.")
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    bulk = models.CharField(max_length=64, blank=True, default="", help_text="Shared by the actions of one bulk run.")
-    detail = models.TextField(blank=True, default="", help_text="The new task id, or why it was refused.")
+    run = models.ForeignKey(DispatchRun, on_delete=models.CASCADE, related_name="batch_outcomes")
+    index = models.IntegerField()
+    done = models.JSONField(default=list, blank=True)
+    failed = models.JSONField(default=list, blank=True)
+    done_count = models.PositiveIntegerField(default=0)
+    failed_count = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["at", "pk"]
+        ordering = ["run", "index"]
+        constraints = [models.UniqueConstraint(fields=["run", "index"], name="dispatchbatch_one_per_index")]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.result} by {self.actor}"
+        return f"run {self.run_id} batch {self.index}: {self.done_count} done, {self.failed_count} failed"
 
 
-# Run accounting and heartbeats live in their own module; imported here so Django registers them.
-from .runs import DispatchBatch, DispatchRun, Heartbeat  # noqa: E402, F401
+class Heartbeat(models.Model):
+    """The last time a component proved it was alive (beat through the heartbeat task, workers)."""
+
+    component = models.CharField(max_length=100, unique=True)
+    last_seen = models.DateTimeField()
+    detail = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.component} {self.last_seen:%Y-%m-%d %H:%M:%S}"

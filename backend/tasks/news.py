@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from backend.market.models import Asset, NewsArticle
-from backend.market.services import store_articles
+from backend.market.store import store_articles
 
 from .sources import news_source
 

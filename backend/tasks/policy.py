@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import redis.exceptions
@@ -22,7 +24,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from .accounting import record_outcome
-from .deadletters import delivery_guard, send_with_redacted_reprs
+from .secrets import send_with_redacted_reprs
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +53,22 @@ def _not_before(request: Any) -> float | None:
         return None if value is None else float(value)
     except (TypeError, ValueError):
         return None
+
+
+# What every run is entered under besides the retries: the dead-letter app's delivery cap installs
+# itself here when Django starts (backend/deadletters/apps.py); the task platform names nothing above it.
+RunGuard = Callable[[Task], AbstractContextManager[None]]
+_run_guard: list[RunGuard] = []
+
+
+def install_run_guard(guard: RunGuard) -> None:
+    """Enter ``guard(task)`` around every run of every ``ReliableTask`` (one guard: a second replaces it)."""
+    _run_guard[:] = [guard]
+
+
+def run_guard(task: Task) -> AbstractContextManager[None]:
+    """The installed guard for this run of ``task`` (none installed: a context that does nothing)."""
+    return _run_guard[0](task) if _run_guard else nullcontext()
 
 
 def retry_delay(
@@ -85,15 +103,16 @@ class ReliableTask(Task):
         """Run the task under the poison cap, retrying infrastructure faults with backoff.
 
         reject_on_worker_lost redelivers a message whose worker died under it, forever if the
-        task itself kills the worker; the guard (deadletters.delivery_guard) counts deliveries and
-        fails the message into a dead letter, acknowledged, once it passes DEADLETTER_MAX_DELIVERIES.
+        task itself kills the worker; the installed guard (``backend.deadletters.poison.delivery_guard``)
+        counts deliveries and fails the message into a dead letter, acknowledged, once it passes
+        DEADLETTER_MAX_DELIVERIES.
         """
         request = self.request
         not_before = _not_before(request)
         if not_before is not None and not request.called_directly and time.time() < not_before - HOP_TOLERANCE:
             self._hop(not_before)
         try:
-            with delivery_guard(self):
+            with run_guard(self):
                 return super().__call__(*args, **kwargs)
         except INFRASTRUCTURE_ERRORS as exc:
             if request.called_directly or request.is_eager:

@@ -19,9 +19,9 @@ from backend.market.conditions import AssetCondition, AssetRef, asset_refs, load
 from backend.market.models import Asset
 
 from .dispatching import dispatch_batches
-from .maintenance import DEFAULT_FRESHNESS_SECONDS, freshness_targets
+from .freshness_targets import DEFAULT_FRESHNESS_SECONDS, freshness_targets
+from .models import DispatchRun
 from .routing import Decision, QuotePolicy, RoutedBatch, plan_routed_batches
-from .runs import DispatchRun
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from backend.common.logsafe import escape
 from backend.market.models import Asset
 from backend.market.quarantine import record_verdicts
-from backend.market.services import store_bars, store_quotes
+from backend.market.store import store_bars, store_quotes
 from backend.market.symbols import check_asset_class, check_symbols
 from backend.providers.errors import ProviderFailure, TransientProviderError
 from backend.providers.models import Failed, QuoteBatch

@@ -35,8 +35,8 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from backend.market.demo import reference_prices
 from backend.market.models import Asset
-from backend.market.services import reference_prices
 from backend.providers.alphavantage import AlphaVantageClient
 from backend.providers.binance import BinanceClient
 from backend.providers.breaker import CircuitBreaker, build_breaker

@@ -28,7 +28,7 @@ RETRIED = re.compile(r"Task ([\w.]+)\[([0-9a-f-]{36})\] retry: Retry in ([0-9.]+
 BUSY_CHILD_LOST = re.compile(r"WorkerLostError\('Worker exited prematurely: signal 9 \(SIGKILL\)")
 
 # App labels whose tables a scenario starts without.
-CLEAN_APPS = ("market", "monitoring", "tasks", "django_celery_results", "django_celery_beat")
+CLEAN_APPS = ("market", "monitoring", "tasks", "deadletters", "django_celery_results", "django_celery_beat")
 
 
 def model(name: str):
@@ -113,7 +113,7 @@ def run_count(schedule_prefix: str = "") -> RunCount | None:
     return RunCount(run.pk, run.planned, run.done, run.failed, run.status)
 
 
-# Where a dead letter waits while the database is down (backend.tasks.deadletters' fallback): a
+# Where a dead letter waits while the database is down (backend.deadletters' fallback): a
 # Redis list on the broker, else a JSON-lines file under the var directory.
 FALLBACK_REDIS_KEY = "financehub:deadletters:fallback"
 FALLBACK_FILE = Path("deadletters") / "fallback.jsonl"

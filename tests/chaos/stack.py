@@ -26,6 +26,8 @@ from celery import Celery
 from django.conf import settings
 from django.db import connections
 
+from backend.stack.commands import beat_command, worker_command
+
 from .fake import FakeProviderServer
 from .services import PrivateServices, wait_until
 
@@ -129,11 +131,10 @@ class Stack:
     def start_worker(self, extra_env: dict[str, str] | None = None, *, concurrency: int = 2) -> Process:
         """Start ``celery worker -Q high,medium,low`` and wait until it answers a ping."""
         name = f"chaos-{uuid.uuid4().hex[:6]}@localhost"
-        command = [
-            sys.executable, "-m", "celery", "-A", "backend.core", "worker",
-            "-Q", ",".join(settings.TASK_QUEUES), "--concurrency", str(concurrency), "--pool", "prefork",
-            "--hostname", name, "--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle",
-        ]  # fmt: skip
+        command = worker_command(
+            settings.TASK_QUEUES, concurrency=concurrency, pool="prefork", hostname=name, loglevel="INFO",
+            without=("heartbeat", "gossip", "mingle"),
+        )  # fmt: skip
         worker = self._spawn(f"worker-{name.split('@')[0]}", command, extra_env)
         worker.name = name
         deadline = time.monotonic() + 90
@@ -152,11 +153,7 @@ class Stack:
 
     def start_beat(self, name: str, extra_env: dict[str, str] | None = None) -> Process:
         """Start ``celery beat`` with the DatabaseScheduler."""
-        command = [
-            sys.executable, "-m", "celery", "-A", "backend.core", "beat",
-            "-S", "django_celery_beat.schedulers:DatabaseScheduler", "--loglevel", "INFO", "--pidfile=",
-            "--schedule", str(self.var_dir / f"beat-{name}.schedule"),
-        ]  # fmt: skip
+        command = beat_command(schedule=str(self.var_dir / f"beat-{name}.schedule"))
         return self._spawn(f"beat-{name}", command, extra_env)
 
     def workers(self) -> list[Process]:

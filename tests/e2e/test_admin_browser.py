@@ -19,9 +19,9 @@ from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
+from backend.deadletters.models import DeadLetter
 from backend.market.models import Asset, AssetType
-from backend.tasks.models import DeadLetter
-from backend.tasks.runs import DispatchRun
+from backend.tasks.models import DispatchRun
 from tests.e2e.chromium import PASSWORD, log_in
 
 pytestmark = pytest.mark.e2e
@@ -106,7 +106,7 @@ def test_dead_letter_changelist_lists_row_with_filters_and_superuser_sees_replay
 ) -> None:
     letter = make_dead_letter()
     log_in(page, site, "admin")
-    page.goto(site + reverse("admin:tasks_deadletter_changelist"))
+    page.goto(site + reverse("admin:deadletters_deadletter_changelist"))
 
     row = page.locator("#result_list tbody tr")
     expect(row).to_have_count(1)
@@ -126,11 +126,11 @@ def test_staff_without_replay_permission_does_not_see_replay_action(page: Page, 
     staff = User.objects.create_user("operator", password=PASSWORD, is_staff=True)
     staff.user_permissions.add(
         *Permission.objects.filter(
-            content_type__app_label="tasks", codename__in=["view_deadletter", "discard_deadletter"]
+            content_type__app_label="deadletters", codename__in=["view_deadletter", "discard_deadletter"]
         )
     )
     log_in(page, site, "operator")
-    page.goto(site + reverse("admin:tasks_deadletter_changelist"))
+    page.goto(site + reverse("admin:deadletters_deadletter_changelist"))
 
     expect(page.locator("#result_list tbody tr")).to_have_count(1)
     actions = action_values(page)

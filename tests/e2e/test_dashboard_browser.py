@@ -17,8 +17,8 @@ from django.contrib.auth.models import User
 from django_celery_results.models import TaskResult
 from playwright.sync_api import Page, expect
 
-from backend.tasks.models import DeadLetter, DeadLetterAction
-from backend.tasks.runs import DispatchRun
+from backend.deadletters.models import DeadLetter, DeadLetterAction
+from backend.tasks.models import DispatchRun
 from backend.tasks.tasks import dispatch_quotes, heartbeat
 from backend.tasks.ticks import BEAT_FLAG_HEADER, SCHEDULE_HEADER
 from tests.e2e.chromium import PASSWORD, SCREENSHOT_DIR

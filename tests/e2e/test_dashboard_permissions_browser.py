@@ -14,7 +14,7 @@ from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from backend.tasks.models import DeadLetter
+from backend.deadletters.models import DeadLetter
 from tests.e2e.chromium import PASSWORD, SCREENSHOT_DIR
 
 pytestmark = pytest.mark.e2e
@@ -65,12 +65,12 @@ def test_staff_without_dead_letter_permissions_see_no_dead_letters(
     body = page.locator("body")
     for hidden in ("HIDDENSYM", "quotes.fetch", "pro-api.example.test", "dead letters open"):
         expect(body).not_to_contain_text(hidden)
-    expect(page.locator("p.hidden-panels")).to_contain_text("dead letters (tasks.view_deadletter)")
+    expect(page.locator("p.hidden-panels")).to_contain_text("dead letters (deadletters.view_deadletter)")
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT_DIR / "dashboard-without-dead-letters.png"), full_page=True)
 
     # The admin list refuses them too: the dashboard shows no more than admin would.
-    response = page.goto(site + "/admin/tasks/deadletter/")
+    response = page.goto(site + "/admin/deadletters/deadletter/")
     assert response is not None and response.status == 403
 
 

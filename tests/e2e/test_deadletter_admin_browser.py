@@ -17,10 +17,10 @@ from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
+from backend import deadletters
 from backend.core.celery import app
+from backend.deadletters.models import DeadLetter
 from backend.providers.errors import AllProvidersFailedError, PermanentProviderError
-from backend.tasks import deadletters
-from backend.tasks.models import DeadLetter
 from tests.e2e.chromium import PASSWORD, log_in
 from tests.fixtures import failing_tasks
 
@@ -66,7 +66,7 @@ def sends(monkeypatch) -> list[dict]:
 
 def open_changelist(page: Page, site: str, query: str = "") -> None:
     page.set_viewport_size({"width": WIDTH, "height": 900})
-    page.goto(site + reverse("admin:tasks_deadletter_changelist") + query)
+    page.goto(site + reverse("admin:deadletters_deadletter_changelist") + query)
 
 
 def test_filters_by_any_failed_provider_and_by_a_base_exception(page: Page, site: str, superuser: User) -> None:
@@ -115,7 +115,7 @@ def test_list_columns_fit_at_1400_px_without_clipping(page: Page, site: str, sup
 def test_detail_page_replays_and_keeps_the_history(page: Page, site: str, superuser: User, sends) -> None:
     row = stock_outage()
     log_in(page, site, "admin")
-    page.goto(site + reverse("admin:tasks_deadletter_change", args=[row.pk]))
+    page.goto(site + reverse("admin:deadletters_deadletter_change", args=[row.pk]))
 
     expect(page.locator(".field-provider_failures_block")).to_contain_text("yahoo")
     expect(page.locator(".field-provider_failures_block")).to_contain_text("alphavantage")
@@ -138,7 +138,7 @@ def test_detail_page_replays_and_keeps_the_history(page: Page, site: str, superu
 def test_detail_page_discards_and_the_history_names_who(page: Page, site: str, superuser: User) -> None:
     row = unknown_coin()
     log_in(page, site, "admin")
-    page.goto(site + reverse("admin:tasks_deadletter_change", args=[row.pk]))
+    page.goto(site + reverse("admin:deadletters_deadletter_change", args=[row.pk]))
     page.locator("input[value=Discard]").click()
 
     expect(page.locator("ul.messagelist .success")).to_contain_text("Discarded")
@@ -155,7 +155,7 @@ def test_the_replay_chain_links_both_ways_and_marks_the_original(page: Page, sit
     again = stock_outage(sends[0]["task_id"])  # the replay failed the same way
     log_in(page, site, "admin")
 
-    page.goto(site + reverse("admin:tasks_deadletter_change", args=[again.pk]))
+    page.goto(site + reverse("admin:deadletters_deadletter_change", args=[again.pk]))
     chain = page.locator("ol.replay-chain li")
     expect(chain).to_have_count(2)
     expect(chain.nth(0)).to_contain_text("replay failed again")
@@ -177,7 +177,7 @@ def test_a_viewer_sees_no_action_buttons(page: Page, site: str, transactional_db
     viewer = User.objects.create_user("viewer", password=PASSWORD, is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_deadletter"))
     log_in(page, site, "viewer")
-    page.goto(site + reverse("admin:tasks_deadletter_change", args=[row.pk]))
+    page.goto(site + reverse("admin:deadletters_deadletter_change", args=[row.pk]))
 
     expect(page.locator(".field-provider_failures_block")).to_contain_text("yahoo")
     expect(page.locator("input[value=Replay]")).to_have_count(0)
@@ -194,7 +194,7 @@ def test_a_row_with_cut_arguments_is_replayed_through_a_confirmation(page: Page,
     expect(page.locator("#result_list td.field-state_text")).to_have_text("open (arguments cut)")
     expect(page.locator("#result_list td.field-exception_short")).to_contain_text("(permanent)")
 
-    page.goto(site + reverse("admin:tasks_deadletter_change", args=[row.pk]))
+    page.goto(site + reverse("admin:deadletters_deadletter_change", args=[row.pk]))
     expect(page.locator(".field-truncation_note")).to_contain_text("of 100,0")
     expect(page.locator(".deadletter-replay-warning")).to_contain_text("will fail the same way")
     page.locator("input[value=Replay]").click()
@@ -221,7 +221,7 @@ def test_a_discarded_message_shows_as_it_arrived_and_offers_discard_only(page: P
     deadletters.on_task_rejected(message=message, exc=refused)
     row = DeadLetter.objects.get(task_id="pickled-1")
     log_in(page, site, "admin")
-    page.goto(site + reverse("admin:tasks_deadletter_change", args=[row.pk]))
+    page.goto(site + reverse("admin:deadletters_deadletter_change", args=[row.pk]))
 
     expect(page.locator(".field-origin")).to_contain_text("message rejected")
     expect(page.locator(".field-message_block")).to_contain_text("application/x-python-serialize")

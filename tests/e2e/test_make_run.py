@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from backend.stack.commands import APP
 from tests.fixtures.worker import report
 
 REPO_DIR = Path(__file__).resolve().parents[2]
@@ -135,7 +136,7 @@ def test_make_run_serves_admin_flower_and_fresh_quotes_then_stops_cleanly(tmp_pa
         assert {"quotes: crypto", "quotes: stock"} <= names
 
         ping = subprocess.run(
-            [str(REPO_DIR / ".venv/bin/celery"), "-A", "backend.core", "inspect", "ping", "--timeout", "5"],
+            [str(REPO_DIR / ".venv/bin/celery"), "-A", APP, "inspect", "ping", "--timeout", "5"],
             cwd=REPO_DIR, env=env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert "pong" in ping.stdout, ping.stdout + ping.stderr

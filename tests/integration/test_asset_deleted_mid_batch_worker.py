@@ -12,10 +12,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from backend.deadletters.models import DeadLetter
 from backend.fake_provider import FakeProviderServer
 from backend.market.models import Asset, IndicatorSnapshot, PriceBar, Quote
-from backend.tasks.models import DeadLetter
-from backend.tasks.runs import DispatchRun
+from backend.tasks.models import DispatchRun
 from backend.tasks.tasks import backfill_history, fetch_quotes
 from tests.fixtures.concurrent_delete import deleted_mid_statement
 from tests.fixtures.waiting import wait_for

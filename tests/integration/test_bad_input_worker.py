@@ -9,9 +9,9 @@ import pytest
 from celery.exceptions import TimeoutError as CeleryTimeout
 from django.utils import timezone
 
+from backend import deadletters
+from backend.deadletters.models import DeadLetter
 from backend.market.models import Quote
-from backend.tasks import deadletters
-from backend.tasks.models import DeadLetter
 from backend.tasks.tasks import backfill_history, fetch_quotes
 
 pytestmark = pytest.mark.integration

@@ -24,14 +24,14 @@ from django.test import Client
 
 from backend.common.exchange_sessions import latest_close
 from backend.fake_provider import FakeProviderServer
+from backend.market.demo import load_assets
 from backend.market.models import Asset, Quote
-from backend.market.services import load_assets
 from backend.monitoring.alerts.conditions import stale_assets
 from backend.monitoring.dashboard.panels import freshness as dashboard_freshness
-from backend.monitoring.freshness import current_freshness
 from backend.tasks import tasks
+from backend.tasks.freshness_targets import current_freshness
 from backend.tasks.maintenance import heartbeat
-from backend.tasks.runs import DispatchRun
+from backend.tasks.models import DispatchRun
 from backend.tasks.sources import reset_sources
 from tests.fixtures.ticks import run_dispatch, tick_headers
 

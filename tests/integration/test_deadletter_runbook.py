@@ -22,11 +22,12 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from backend import deadletters
 from backend.core.celery import app
+from backend.deadletters import FALLBACK_REDIS_KEY, parking, storage
+from backend.deadletters.models import DeadLetter
 from backend.market.models import Asset
-from backend.tasks import deadletters, tasks
-from backend.tasks.deadletters import FALLBACK_REDIS_KEY, parking, storage
-from backend.tasks.models import DeadLetter
+from backend.tasks import tasks
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess, swapped_worker
 

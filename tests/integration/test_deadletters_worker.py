@@ -21,11 +21,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django_celery_results.models import TaskResult
 
+from backend import deadletters
 from backend.core.celery import app
+from backend.deadletters import storage
+from backend.deadletters.models import DeadLetter
 from backend.market.models import Quote
-from backend.tasks import deadletters, tasks
-from backend.tasks.deadletters import storage
-from backend.tasks.models import DeadLetter
+from backend.tasks import tasks
 from tests.fixtures import failing_tasks
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess, require_alive, swapped_worker
@@ -157,7 +158,7 @@ def test_a_task_that_kills_its_worker_is_dead_lettered_after_n_deliveries(worker
 
     assert wait_for(lambda: dead_letter_of(result.id), timeout=90), worker.log()[-4000:]
     row = dead_letter_of(result.id)
-    assert row.exception_class == "backend.tasks.deadletters.poison.PoisonMessageError"
+    assert row.exception_class == "backend.deadletters.poison.PoisonMessageError"
     assert row.deliveries == MAX_DELIVERIES + 1  # N runs killed the worker; delivery N+1 was refused
     assert row.retries == 0
     kills = re.findall(r"exited with 'signal 9 \(SIGKILL\)'", worker.log())

@@ -36,7 +36,7 @@ import httpx
 import pytest
 from django.core.management import call_command
 
-from backend.tasks.models import DeadLetter
+from backend.deadletters.models import DeadLetter
 from tests.fixtures.deadletters import make_dead_letter
 from tests.fixtures.worker import _test_database_url
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import httpx
 import pytest
 from django.conf import settings
 
+from backend.stack.commands import celery_command
 from tests.fixtures.worker import subprocess_env
 
 pytestmark = pytest.mark.integration
@@ -28,10 +28,9 @@ def free_port() -> int:
 def test_flower_metrics_need_the_token_and_its_ui_keeps_basic_auth(tmp_path) -> None:
     port = free_port()
     log = (tmp_path / "flower.log").open("wb")
-    command = [
-        sys.executable, "-m", "celery", "-A", "backend.core", "flower", "--address=127.0.0.1", f"--port={port}",
-        "--conf=backend/monitoring/flower_config.py",
-    ]  # fmt: skip
+    command = celery_command(
+        "flower", "--address=127.0.0.1", f"--port={port}", "--conf=backend/monitoring/flower_config.py"
+    )
     env = subprocess_env({"FLOWER_BASIC_AUTH": "ops:s3cret-pass"})
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # as in production: Flower keeps its metrics in its own process
     flower = subprocess.Popen(command, cwd=REPO_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)

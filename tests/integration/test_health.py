@@ -10,7 +10,7 @@ from django.utils import timezone
 from backend.market.models import Quote
 from backend.providers.errors import TransientProviderError
 from backend.tasks.liveness import publish
-from backend.tasks.runs import Heartbeat
+from backend.tasks.models import Heartbeat
 from backend.tasks.tasks import dispatch_quotes, heartbeat
 from tests.fixtures.waiting import wait_for
 

@@ -20,8 +20,9 @@ import pytest
 from django.conf import settings
 from django_celery_results.models import TaskResult
 
-from backend.tasks.models import DeadLetter
-from backend.tasks.runs import DispatchRun
+from backend.deadletters.models import DeadLetter
+from backend.stack.commands import celery_command
+from backend.tasks.models import DispatchRun
 from backend.tasks.tasks import dispatch_quotes
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import (
@@ -122,7 +123,7 @@ def test_beat_flower_and_gunicorn_write_json_lines_too(transactional_db, tmp_pat
     port = free_port()
     flower_env = {**JSON_ENV, "FLOWER_BASIC_AUTH": "ops:pw-for-tests"}
     flower_log = run_briefly(
-        [sys.executable, "-m", "celery", "-A", "backend.core", "flower", "--address=127.0.0.1", f"--port={port}"],
+        celery_command("flower", "--address=127.0.0.1", f"--port={port}"),
         tmp_path / "flower.log",
         lambda: _answers(f"http://127.0.0.1:{port}/", 401),
         flower_env,
@@ -131,8 +132,8 @@ def test_beat_flower_and_gunicorn_write_json_lines_too(transactional_db, tmp_pat
 
     port = free_port()
     gunicorn = [
-        sys.executable, "-m", "gunicorn", "backend.core.wsgi:application",
-        "--config", "python:backend.core.gunicorn_conf", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+        sys.executable, "-m", "gunicorn", "backend.stack.wsgi:application",
+        "--config", "python:backend.stack.gunicorn_conf", "--bind", f"127.0.0.1:{port}", "--workers", "1",
         "--access-logfile", "-", "--no-control-socket",
     ]  # fmt: skip
     web_log = run_briefly(

@@ -13,7 +13,7 @@ from django_celery_results.models import TaskResult
 
 from backend.market.models import Asset, Quote
 from backend.tasks import tasks
-from backend.tasks.runs import DispatchRun
+from backend.tasks.models import DispatchRun
 from tests.fixtures.ticks import periodic_task, run_dispatch, tick_headers
 from tests.fixtures.waiting import wait_for
 

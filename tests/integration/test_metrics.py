@@ -7,8 +7,8 @@ from django.conf import settings
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from backend.deadletters.models import DeadLetter
 from backend.market.models import Quote
-from backend.tasks.models import DeadLetter
 from backend.tasks.tasks import dispatch_quotes, heartbeat
 from tests.fixtures.waiting import wait_for
 

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 from django.conf import settings
 
-from backend.tasks import deadletters
-from backend.tasks.deadletters import storage
-from backend.tasks.models import DeadLetter
-from backend.tasks.runs import DispatchRun, Heartbeat
+from backend import deadletters
+from backend.deadletters import storage
+from backend.deadletters.models import DeadLetter
+from backend.tasks.models import DispatchRun, Heartbeat
 from backend.tasks.tasks import dispatch_quotes, fetch_news, heartbeat
 from tests.fixtures.outage_proxy import OutageProxy
 from tests.fixtures.waiting import wait_for

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from backend.stack.commands import APP
 from tests.fixtures.compose import ENV_EXAMPLE, REPO_DIR, ComposeProject
 from tests.fixtures.compose_stack import Stack
 from tests.fixtures.worker import report
@@ -85,9 +86,7 @@ def test_the_production_section_followed_literally_starts_every_service(tmp_path
         logs = "\n".join(f"--- {name}\n{stack.log(name)[-1500:]}" for name in became if became[name] is None)
         assert None not in became.values(), f"not healthy: {became}\n{logs}"
         report(f"README production section: every service healthy (seconds after start: {became})")
-        urgent = stack.run(
-            "worker", ["celery", "-A", "backend.core", "inspect", "ping", "-d", f"urgent@{stack.hostname}"]
-        )
+        urgent = stack.run("worker", ["celery", "-A", APP, "inspect", "ping", "-d", f"urgent@{stack.hostname}"])
         assert urgent.returncode == 0, urgent.stdout + urgent.stderr
 
         web = f"http://127.0.0.1:{stack.ports['web'][8000]}"

@@ -6,7 +6,7 @@ import pytest
 from django_celery_results.models import TaskResult
 
 from backend.market.models import Quote
-from backend.tasks.runs import DispatchRun
+from backend.tasks.models import DispatchRun
 from backend.tasks.tasks import dispatch_quotes, fetch_quotes
 from tests.fixtures.waiting import wait_for
 

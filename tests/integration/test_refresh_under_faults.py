@@ -18,11 +18,11 @@ from django.conf import settings
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
+from backend.deadletters.models import DeadLetter
 from backend.fake_provider import PROVIDERS
 from backend.market.models import Asset, Quote
 from backend.providers.breaker import build_breaker
-from backend.tasks.models import DeadLetter
-from backend.tasks.runs import DispatchRun
+from backend.tasks.models import DispatchRun
 from backend.tasks.tasks import dispatch_quotes
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess, require_alive, swapped_worker

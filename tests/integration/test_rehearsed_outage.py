@@ -13,9 +13,9 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from backend.deadletters.models import DeadLetter
 from backend.market.models import Asset, AssetType, Quote
 from backend.tasks import rehearsal, tasks
-from backend.tasks.models import DeadLetter
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess, require_alive, swapped_worker
 

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 
+from backend.deadletters.models import DeadLetter
 from backend.fake_provider import FakeProviderServer
 from backend.market.models import Quote
 from backend.providers.breaker import build_breaker
 from backend.providers.pauses import PauseBoard
-from backend.tasks.models import DeadLetter
 from backend.tasks.tasks import fetch_quotes
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess, report, subprocess_env

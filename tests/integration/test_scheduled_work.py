@@ -13,7 +13,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from backend.market.models import Asset, IndicatorSnapshot, PriceBar
 from backend.tasks.dispatching import slot_start
-from backend.tasks.runs import DispatchRun, Heartbeat
+from backend.tasks.models import DispatchRun, Heartbeat
 from backend.tasks.tasks import cleanup, dispatch_indicators, heartbeat
 from tests.fixtures.waiting import wait_until
 from tests.fixtures.worker import start_beat, stop_worker

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_results.models import TaskResult
 
-from backend.tasks.runs import DispatchRun
+from backend.tasks.models import DispatchRun
 from tests.fixtures.worker import report, start_beat, stop_worker
 
 pytestmark = pytest.mark.integration

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from backend import deadletters
 from backend.core.celery import app
-from backend.tasks import deadletters
-from backend.tasks.models import DeadLetter
+from backend.deadletters.models import DeadLetter
 from tests.fixtures import wire
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess, require_alive, swapped_worker

@@ -17,6 +17,8 @@ import pytest
 import yaml
 from django.conf import settings
 
+from backend.stack.commands import APP
+
 REPO_DIR = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_DIR / "docker-compose.yml"
 ENV_EXAMPLE = REPO_DIR / ".env.example"
@@ -143,7 +145,7 @@ def test_celery_commands_target_an_importable_app(services):
         args = command_args(services[name])
         assert args[0] == "celery", name
         (target,) = option_value(args, "-A", "--app")
-        assert target == "backend.core", name
+        assert target == APP, name
         assert importlib.util.find_spec(target) is not None, name
 
 
@@ -301,7 +303,7 @@ def test_web_is_served_by_gunicorn_not_runserver(services):
     args = command_args(services["web"])
     assert args[0] == "gunicorn"
     module, _, attribute = args[1].partition(":")
-    assert f"{module}:{attribute}" == "backend.core.wsgi:application"
+    assert f"{module}:{attribute}" == "backend.stack.wsgi:application"
     assert f"{module}.{attribute}" == settings.WSGI_APPLICATION
     (bind,) = option_value(args, "--bind", "-b")
     assert bind == "0.0.0.0:8000", "gunicorn listens on the port compose publishes"
@@ -375,7 +377,7 @@ def test_worker_healthcheck_pings_its_own_node(services, traced_env):
     worker_args = command_args(services["worker"])
     (hostname,) = option_value(worker_args, "--hostname", "-n")
     args = [interpolate(arg, traced_env) for arg in healthcheck_args(services["worker"])]
-    assert args[0] == "celery" and option_value(args, "-A", "--app") == ["backend.core"]
+    assert args[0] == "celery" and option_value(args, "-A", "--app") == [APP]
     assert args[args.index("-A") + 2 : args.index("-A") + 4] == ["inspect", "ping"]
     (destination,) = option_value(args, "-d", "--destination")
     # %h is the container's hostname for celery; the healthcheck's shell spells it $HOSTNAME.

@@ -1,10 +1,15 @@
-"""The house's one-way dependencies, checked on the source: core <- market <- tasks <- monitoring.
+"""The house's one-way dependencies, checked on the source, with no exemption for any file.
 
-``backend/providers``, ``backend/common`` and ``backend/fake_provider`` are plain Python (no Django,
-no Celery, no other part of the project but ``backend.common``); market never imports tasks or
-monitoring; tasks never import monitoring; core imports none of them. The process entry points in
-core (``urls.py``, ``wsgi.py`` and the Celery app's worker hooks in ``celery.py``) are the composition
-roots that wire every part into a process.
+    common <- providers                      (plain Python: no Django, no Celery)
+    core <- market <- tasks <- deadletters <- monitoring <- stack
+
+``LAYERS`` is that order, bottom first (market builds on core's settings without importing it);
+``MAY_IMPORT`` names, for each package, the packages below it that it imports: exactly the arrows of
+docs/TASK_QUEUE_ARCHITECTURE.md ("The code"). A package
+imports only what its entry names (``test_imports_run_one_way``), an entry only names packages
+below its own (``test_every_arrow_points_down``), and every arrow drawn is one the code has
+(``test_every_arrow_is_used``), so the diagram can neither miss an import nor keep a stale one.
+``stack``, the composition root, is the one package that may name every layer; none names it.
 """
 
 from __future__ import annotations
@@ -15,28 +20,23 @@ from pathlib import Path
 import pytest
 
 BACKEND = Path(__file__).resolve().parents[2] / "backend"
-PLAIN = ("providers", "common", "fake_provider")
-# package -> module prefixes it must never import
-FORBIDDEN: dict[str, tuple[str, ...]] = {
-    **{
-        part: (
-            "django",
-            "celery",
-            "kombu",
-            "django_celery_beat",
-            "django_celery_results",
-            "backend.core",
-            "backend.market",
-            "backend.tasks",
-            "backend.monitoring",
-        )
-        for part in PLAIN
-    },
-    "core": ("backend.market", "backend.tasks", "backend.monitoring"),
-    "market": ("backend.tasks", "backend.monitoring"),
-    "tasks": ("backend.monitoring",),
+# Bottom first. fake_provider is the dev/test provider server beside providers (plain Python too).
+LAYERS = ("common", "providers", "fake_provider", "core", "market", "tasks", "deadletters", "monitoring", "stack")
+PLAIN = ("common", "providers", "fake_provider")
+# package -> the backend packages it imports (the diagram's arrows, read "is imported by" upwards).
+MAY_IMPORT: dict[str, frozenset[str]] = {
+    "common": frozenset(),
+    "providers": frozenset({"common"}),
+    "fake_provider": frozenset({"common"}),
+    "core": frozenset({"common"}),
+    "market": frozenset({"common", "providers"}),  # providers.models: the Quote/Bar/Article records it stores
+    "tasks": frozenset({"common", "core", "providers", "market"}),
+    "deadletters": frozenset({"common", "core", "tasks"}),
+    "monitoring": frozenset({"common", "core", "providers", "market", "tasks", "deadletters"}),
+    "stack": frozenset({"common", "core", "tasks", "monitoring"}),
 }
-COMPOSITION_ROOTS = {BACKEND / "core" / name for name in ("urls.py", "wsgi.py", "celery.py")}
+# What the plain packages may not import at all, besides the project's own Django layers.
+FRAMEWORKS = ("django", "celery", "kombu", "django_celery_beat", "django_celery_results")
 
 
 def imported_modules(path: Path) -> list[str]:
@@ -50,24 +50,54 @@ def imported_modules(path: Path) -> list[str]:
     return names
 
 
-def violations(part: str) -> list[str]:
-    """``file: module`` for each import of ``part`` that breaks its rule."""
-    found = []
+def imports_of(part: str) -> dict[str, list[str]]:
+    """backend package -> ``file: module`` of each import of it from ``part`` (its own package left out)."""
+    found: dict[str, list[str]] = {}
     for path in sorted((BACKEND / part).rglob("*.py")):
-        if path in COMPOSITION_ROOTS:
-            continue
         for module in imported_modules(path):
-            if any(module == bad or module.startswith(bad + ".") for bad in FORBIDDEN[part]):
-                found.append(f"{path.relative_to(BACKEND.parent)}: {module}")
+            names = module.split(".")
+            if names[0] == "backend" and len(names) > 1 and names[1] != part:
+                found.setdefault(names[1], []).append(f"{path.relative_to(BACKEND.parent)}: {module}")
     return found
 
 
-@pytest.mark.parametrize("part", sorted(FORBIDDEN))
+def framework_imports(part: str) -> list[str]:
+    """``file: module`` of each Django/Celery/kombu import of ``part``."""
+    return [
+        f"{path.relative_to(BACKEND.parent)}: {module}"
+        for path in sorted((BACKEND / part).rglob("*.py"))
+        for module in imported_modules(path)
+        if any(module == bad or module.startswith(bad + ".") for bad in FRAMEWORKS)
+    ]
+
+
+def test_every_package_has_a_layer() -> None:
+    packages = {path.name for path in BACKEND.iterdir() if (path / "__init__.py").exists()}
+    assert packages == set(LAYERS) == set(MAY_IMPORT)
+
+
+@pytest.mark.parametrize("part", LAYERS)
 def test_imports_run_one_way(part: str) -> None:
-    assert violations(part) == []
+    undrawn = {target: files for target, files in imports_of(part).items() if target not in MAY_IMPORT[part]}
+    assert undrawn == {}
+
+
+@pytest.mark.parametrize("part", PLAIN)
+def test_plain_packages_know_no_framework(part: str) -> None:
+    assert framework_imports(part) == []
+
+
+@pytest.mark.parametrize("part", LAYERS)
+def test_every_arrow_points_down(part: str) -> None:
+    assert MAY_IMPORT[part] <= set(LAYERS[: LAYERS.index(part)])
+
+
+@pytest.mark.parametrize("part", LAYERS)
+def test_every_arrow_is_used(part: str) -> None:
+    assert MAY_IMPORT[part] <= set(imports_of(part))
 
 
 def test_the_checker_sees_a_forbidden_import(tmp_path: Path) -> None:
     source = tmp_path / "bad.py"
-    source.write_text("import django\nfrom backend.tasks.runs import DispatchRun\nfrom . import sibling\n")
-    assert imported_modules(source) == ["django", "backend.tasks.runs"]
+    source.write_text("import django\nfrom backend.tasks.models import DispatchRun\nfrom . import sibling\n")
+    assert imported_modules(source) == ["django", "backend.tasks.models"]

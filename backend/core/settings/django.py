@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "backend.core",
     "backend.market",
     "backend.tasks",
+    "backend.deadletters",
     "backend.monitoring",
 ]
 
@@ -78,8 +79,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "backend.core.urls"
-WSGI_APPLICATION = "backend.core.wsgi.application"
+ROOT_URLCONF = "backend.stack.urls"
+WSGI_APPLICATION = "backend.stack.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",

@@ -9,13 +9,13 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count
 
+from backend.deadletters.models import DeadLetter
 from backend.market.freshness import FreshnessReport, StaleAsset
 from backend.providers.breaker import OPEN
+from backend.tasks.freshness_targets import current_freshness
 from backend.tasks.liveness import live_workers
-from backend.tasks.models import DeadLetter
-from backend.tasks.runs import Heartbeat
+from backend.tasks.models import Heartbeat
 
-from ..freshness import current_freshness
 from .queue_wait import queue_wait_p95
 
 # Beat's heartbeat runs every minute: three missed ones (as /health/ready judges it).

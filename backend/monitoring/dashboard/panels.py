@@ -11,12 +11,13 @@ from django.db import DatabaseError
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from backend.monitoring.freshness import ClassFreshness, StaleAsset, current_freshness
+from backend import deadletters
+from backend.deadletters.models import DeadLetter
+from backend.market.freshness import ClassFreshness, StaleAsset
 from backend.monitoring.health import Check, check_beat, check_workers
 from backend.monitoring.metrics import queue_depths
-from backend.tasks import deadletters
-from backend.tasks.models import DeadLetter
-from backend.tasks.runs import DispatchRun
+from backend.tasks.freshness_targets import current_freshness
+from backend.tasks.models import DispatchRun
 
 from .queue_wait import oldest_waits
 
@@ -25,7 +26,7 @@ from .queue_wait import oldest_waits
 PANEL_PERMISSIONS = {
     "freshness": ("market.view_asset", "freshness (names assets)"),
     "tasks": ("django_celery_results.view_taskresult", "the task chart"),
-    "dead_letters": ("tasks.view_deadletter", "dead letters"),
+    "dead_letters": ("deadletters.view_deadletter", "dead letters"),
     "runs": ("tasks.view_dispatchrun", "dispatch runs and their charts"),
 }
 
@@ -36,7 +37,7 @@ def visible_panels(user) -> frozenset[str]:
 
 
 def hidden_panels(visible: frozenset[str]) -> list[str]:
-    """What is left out for lack of a permission, said on the page (``dead letters (tasks.view_deadletter)``)."""
+    """What is left out for lack of a permission, said on the page (``dead letters (deadletters.view_deadletter)``)."""
     return [f"{what} ({permission})" for panel, (permission, what) in PANEL_PERMISSIONS.items() if panel not in visible]
 
 
@@ -173,8 +174,8 @@ def providers() -> tuple[list[ProviderRow], PanelNote]:
 def open_letters(user, *, limit: int = 20) -> tuple[list[LetterRow], int]:
     """The newest open dead letters (with this user's allowed actions) and how many are open."""
     qs = DeadLetter.objects.filter(state=DeadLetter.State.OPEN).order_by("-last_failure_at")
-    may_replay = user.has_perm("tasks.replay_deadletter")
-    may_discard = user.has_perm("tasks.discard_deadletter")
+    may_replay = user.has_perm("deadletters.replay_deadletter")
+    may_discard = user.has_perm("deadletters.discard_deadletter")
     rows = []
     for letter in qs[:limit]:
         refusal = deadletters.replay_refusal(letter)

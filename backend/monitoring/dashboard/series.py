@@ -16,8 +16,8 @@ from django.db.models.functions import Cast, Floor
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
-from backend.tasks.models import DeadLetter
-from backend.tasks.runs import DispatchBatch, DispatchRun
+from backend.deadletters.models import DeadLetter
+from backend.tasks.models import DispatchBatch, DispatchRun
 
 BUCKET = timedelta(minutes=10)
 WINDOW = timedelta(hours=6)

@@ -20,8 +20,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 from kombu.exceptions import KombuError
 
-from backend.tasks import deadletters
-from backend.tasks.models import DeadLetter, DeadLetterAction
+from backend import deadletters
+from backend.deadletters.models import DeadLetter, DeadLetterAction
 
 from . import charts, panels, series
 
@@ -87,14 +87,14 @@ def _back() -> HttpResponseRedirect:
 @staff_member_required
 @require_POST
 def replay_dead_letter(request: HttpRequest, pk: int) -> HttpResponse:
-    """Replay one dead letter (needs ``tasks.replay_deadletter``), then back to the dashboard.
+    """Replay one dead letter (needs ``deadletters.replay_deadletter``), then back to the dashboard.
 
     A refusal (no permission, a row that cannot be replayed as it stands) lands in the row's history;
     a row whose arguments were cut is replayed from its admin page, which asks for a confirmation.
     """
     row = get_object_or_404(DeadLetter, pk=pk)
-    if not request.user.has_perm("tasks.replay_deadletter"):
-        _refuse(request, row, DeadLetterAction.Kind.REPLAY, "tasks.replay_deadletter")
+    if not request.user.has_perm("deadletters.replay_deadletter"):
+        _refuse(request, row, DeadLetterAction.Kind.REPLAY, "deadletters.replay_deadletter")
         messages.error(request, "You may not replay dead letters (refused; noted in its history).")
         return _back()
     try:
@@ -116,10 +116,10 @@ def replay_dead_letter(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_member_required
 @require_POST
 def discard_dead_letter(request: HttpRequest, pk: int) -> HttpResponse:
-    """Discard one open dead letter (needs ``tasks.discard_deadletter``), then back to the dashboard."""
+    """Discard one open dead letter (needs ``deadletters.discard_deadletter``), then back to the dashboard."""
     row = get_object_or_404(DeadLetter, pk=pk)
-    if not request.user.has_perm("tasks.discard_deadletter"):
-        _refuse(request, row, DeadLetterAction.Kind.DISCARD, "tasks.discard_deadletter")
+    if not request.user.has_perm("deadletters.discard_deadletter"):
+        _refuse(request, row, DeadLetterAction.Kind.DISCARD, "deadletters.discard_deadletter")
         messages.error(request, "You may not discard dead letters (refused; noted in its history).")
     elif deadletters.discard(row, actor=_actor(request)):
         messages.success(request, f"Dead letter #{row.pk} ({row.task_name}) discarded.")

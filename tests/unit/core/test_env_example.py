@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.stack.commands import APP
 from tests.fixtures.compose import DOCKERFILE, ENV_EXAMPLE, REPO_DIR, ComposeProject, read_env_file
 
 VENV_BIN = REPO_DIR / ".venv" / "bin"
@@ -79,7 +80,7 @@ def test_with_real_secrets_every_entry_point_gets_past_its_start_up_checks(tmp_p
     command = project.container(service).command
     # The service's own program, asked only to load the app and its settings: its first step after
     # the checks would connect to PostgreSQL or Redis, which the integration test gives it.
-    if command[:3] == ["celery", "-A", "backend.core"]:
+    if command[:3] == ["celery", "-A", APP]:
         check = [*command[:3], "report"]
     elif command[0] == "gunicorn":
         check = ["gunicorn", "--check-config", *command[1:]]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from backend.stack.commands import worker_command
+
 REPO_DIR = Path(__file__).resolve().parents[3]
 
 
@@ -55,7 +57,7 @@ def test_manage_py_refuses_bad_configuration_with_one_line(env: dict[str, str], 
 
 def test_the_celery_worker_refuses_bad_configuration_with_one_line() -> None:
     result = start(
-        [sys.executable, "-m", "celery", "-A", "backend.core", "worker", "-Q", "high"],
+        worker_command(["high"]),
         CELERY_TASK_SOFT_TIME_LIMIT="200",
         CELERY_TASK_TIME_LIMIT="100",
     )

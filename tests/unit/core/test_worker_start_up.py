@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from backend.core import celery as celery_app
+from backend.stack import celery as celery_app
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from django.db import connection, transaction
 
 from backend.market.models import Asset, IndicatorSnapshot, NewsArticle, PriceBar, Quote
-from backend.market.services import store_articles, store_bars, store_indicator_snapshots, store_quotes
+from backend.market.store import store_articles, store_bars, store_indicator_snapshots, store_quotes
 from backend.providers.models import Article, Bar, QuoteBatch
 from backend.providers.models import Quote as QuoteRecord
 from backend.providers.orchestrator import Instrument

@@ -13,8 +13,8 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from backend.market.demo import load_assets
 from backend.market.models import Asset, AssetType, PriceBar
-from backend.market.services import load_assets
 from backend.market.symbols import InvalidInputError, check_symbols
 
 pytestmark = pytest.mark.django_db

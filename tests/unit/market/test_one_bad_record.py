@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from backend.market.models import NewsArticle, PriceBar, Quote, url_digest
-from backend.market.services import ARTICLES, BARS, QUOTES, store_articles, store_bars, store_quotes
+from backend.market.store import ARTICLES, BARS, QUOTES, store_articles, store_bars, store_quotes
 from backend.providers.models import Article, Bar
 from backend.providers.models import Quote as QuoteRecord
 
@@ -55,7 +55,7 @@ def test_an_article_the_store_cannot_hold_is_refused_alone_with_the_reason(make_
         article("https://x/publisher", "AAPL", publisher="P" * 201),
     ]
 
-    with caplog.at_level(logging.WARNING, logger="backend.market.services"):
+    with caplog.at_level(logging.WARNING, logger="backend.market.store"):
         stored = store_articles(page, assets)
 
     assert list(NewsArticle.objects.values_list("url", flat=True)) == ["https://x/good"]
@@ -156,7 +156,7 @@ def test_a_news_run_stores_its_page_and_counts_the_article_it_refused(make_asset
 
 
 def test_a_snapshot_with_a_non_finite_value_is_refused_and_the_chunk_stored(make_asset) -> None:
-    from backend.market.services import store_indicator_snapshots
+    from backend.market.store import store_indicator_snapshots
 
     ids = [make_asset(s).pk for s in ("AAPL", "MSFT", "IBM")]
     values = {ids[0]: 50.0, ids[1]: float("nan"), ids[2]: float("inf")}

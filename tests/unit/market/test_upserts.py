@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 
 from backend.market.models import Asset, IndicatorSnapshot, NewsArticle, PriceBar, Quote
-from backend.market.services import BARS, QUOTES, SNAPSHOTS, Stored, store_quotes
+from backend.market.store import BARS, QUOTES, SNAPSHOTS, Stored, store_quotes
 from backend.market.upserts import Upserted, UpsertTable, _upsert_json, _upsert_rows, upsert
 from backend.providers.models import Quote as QuoteRecord
 
@@ -69,7 +69,7 @@ def test_rows_of_a_deleted_asset_are_dropped_and_the_rest_written(make_asset, ca
     ids = {"BTC": btc.pk, "ETH": eth.pk}
     eth.delete()  # an operator deleted it while its batch was being fetched
     quotes = [QuoteRecord(symbol, Decimal("10"), AT, "binance") for symbol in ids]
-    with caplog.at_level(logging.INFO, logger="backend.market.services"):
+    with caplog.at_level(logging.INFO, logger="backend.market.store"):
         assert store_quotes(ids, quotes) == Stored(written=1, gone=frozenset({"ETH"}))
     assert list(Quote.objects.values_list("asset__symbol", flat=True)) == ["BTC"]
     assert "dropped 1 quotes of assets deleted while the task ran: ['ETH']" in caplog.text

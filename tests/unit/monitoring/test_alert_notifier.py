@@ -13,13 +13,13 @@ from django.core import mail
 from django.core.cache import cache
 from django.utils import timezone
 
+from backend.deadletters.models import DeadLetter
 from backend.market.models import Quote
 from backend.monitoring.alerts import check_and_notify
 from backend.monitoring.alerts.conditions import evaluate
 from backend.monitoring.alerts.queue_wait import p95
 from backend.tasks.liveness import publish
-from backend.tasks.models import DeadLetter
-from backend.tasks.runs import Heartbeat
+from backend.tasks.models import Heartbeat
 
 pytestmark = pytest.mark.django_db
 

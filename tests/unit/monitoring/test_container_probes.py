@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from backend.monitoring.health import BEAT_MAX_AGE_SECONDS
 from backend.monitoring.probe import host_header, main, probe
-from backend.tasks.runs import Heartbeat
+from backend.tasks.models import Heartbeat
 
 
 def test_the_probe_sends_a_host_that_allowed_hosts_accepts() -> None:

@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
+from backend.deadletters.models import DeadLetter
 from backend.monitoring.dashboard import series
-from backend.tasks.models import DeadLetter
-from backend.tasks.runs import DispatchBatch, DispatchRun
+from backend.tasks.models import DispatchBatch, DispatchRun
 
 pytestmark = pytest.mark.django_db
 

@@ -16,11 +16,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from backend.market.models import Quote
 from backend.monitoring.alerts.conditions import stale_assets
 from backend.monitoring.dashboard import panels
-from backend.monitoring.freshness import current_freshness
 from backend.monitoring.health import Check
 from backend.providers.errors import TransientProviderError
 from backend.tasks import rehearsal
-from backend.tasks.runs import DispatchRun, Heartbeat
+from backend.tasks.freshness_targets import current_freshness
+from backend.tasks.models import DispatchRun, Heartbeat
 from backend.tasks.sources import circuit_breaker, reset_sources
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,6 @@
 """Each dashboard panel whose rows have an admin page is shown only with that page's view permission.
 
-A staff member without ``tasks.view_deadletter`` gets 403 on the dead-letter admin list; the dashboard
+A staff member without ``deadletters.view_deadletter`` gets 403 on the dead-letter admin list; the dashboard
 must not show them those rows either (task names, exception messages with provider URLs, symbols).
 """
 
@@ -13,8 +13,8 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
+from backend.deadletters.models import DeadLetter
 from backend.monitoring.dashboard import panels, series
-from backend.tasks.models import DeadLetter
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"
@@ -65,7 +65,7 @@ def test_staff_without_view_permissions_see_only_platform_state(client: Client, 
     for secret in ("SECRETSYM", "quotes.fetch", "pro-api.example.test", "TransientProviderError", "dead letters open"):
         assert secret not in page
     assert 'name="replay"' not in page and 'name="discard"' not in page
-    assert "Not shown (you may not view them in admin)" in page and "tasks.view_deadletter" in page
+    assert "Not shown (you may not view them in admin)" in page and "deadletters.view_deadletter" in page
 
 
 @pytest.mark.parametrize(

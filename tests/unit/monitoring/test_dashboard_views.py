@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from backend.core.celery import app
+from backend.deadletters.models import DeadLetter, DeadLetterAction
 from backend.market.models import Quote
-from backend.tasks.models import DeadLetter, DeadLetterAction
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"
@@ -148,8 +148,8 @@ def test_buttons_pressed_without_permission_are_refused_in_the_history(client: C
     history = list(DeadLetterAction.objects.filter(dead_letter=row).values_list("kind", "result", "actor", "detail"))
     actor = f"admin:{user.username}"
     assert history == [
-        ("replay", "refused", actor, f"refused: {actor} lacks the permission tasks.replay_deadletter"),
-        ("discard", "refused", actor, f"refused: {actor} lacks the permission tasks.discard_deadletter"),
+        ("replay", "refused", actor, f"refused: {actor} lacks the permission deadletters.replay_deadletter"),
+        ("discard", "refused", actor, f"refused: {actor} lacks the permission deadletters.discard_deadletter"),
     ]
 
 

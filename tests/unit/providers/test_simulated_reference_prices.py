@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from backend.market.services import reference_prices
+from backend.market.demo import reference_prices
 from backend.providers.simulated import SimulatedClient
 
 NOW = datetime(2026, 11, 27, 9, 30, tzinfo=UTC)

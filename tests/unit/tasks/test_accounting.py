@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from backend.tasks.accounting import record_outcome, record_plan
+from backend.tasks.models import DispatchBatch, DispatchRun
 from backend.tasks.policy import ReliableTask
-from backend.tasks.runs import DispatchBatch, DispatchRun
 
 pytestmark = pytest.mark.django_db
 

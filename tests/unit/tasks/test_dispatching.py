@@ -16,7 +16,7 @@ from backend.tasks.dispatching import (
     record_plan,
     schedule_lock,
 )
-from backend.tasks.runs import DispatchRun
+from backend.tasks.models import DispatchRun
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]
 

@@ -9,10 +9,10 @@ import pytest
 from django.utils import timezone
 from django_celery_results.models import TaskResult
 
+from backend.deadletters.models import DeadLetter
 from backend.market.models import PriceBar, Quote
 from backend.tasks.maintenance import cleanup, heartbeat
-from backend.tasks.models import DeadLetter
-from backend.tasks.runs import DispatchRun, Heartbeat
+from backend.tasks.models import DispatchRun, Heartbeat
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from backend.market.models import NewsArticle, PriceBar
-from backend.market.services import mentioned_symbols, store_articles
+from backend.market.store import mentioned_symbols, store_articles
 from backend.providers.models import Article
 from backend.tasks import tasks
 from backend.tasks.backfill import backfill_asset, bars_needed

@@ -11,7 +11,7 @@ import pytest
 from backend.market.models import Asset, Quote
 from backend.tasks import tasks
 from backend.tasks.accounting import record_outcome
-from backend.tasks.runs import DispatchRun
+from backend.tasks.models import DispatchRun
 from tests.fixtures.ticks import periodic_task, run_dispatch, tick_headers
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("empty_cache")]

@@ -15,7 +15,7 @@ from backend.providers.models import Failed, ProviderFailure, QuoteBatch, Reject
 from backend.providers.models import Quote as QuoteRecord
 from backend.providers.orchestrator import Instrument
 from backend.tasks import quotes
-from backend.tasks.runs import DispatchRun
+from backend.tasks.models import DispatchRun
 from backend.tasks.sources import AssetSource
 from backend.tasks.tasks import fetch_quotes
 

@@ -10,8 +10,8 @@ import time_machine
 
 from backend.tasks import tasks
 from backend.tasks.dispatching import record_outcome, run_once_per_tick
+from backend.tasks.models import DispatchRun
 from backend.tasks.routing import Decision, Route, RoutedBatch
-from backend.tasks.runs import DispatchRun
 from backend.tasks.ticks import BEAT_SENT_HEADER, origin_of, stamp_beat_ticks
 from tests.fixtures.ticks import periodic_task, run_dispatch, tick_headers
 

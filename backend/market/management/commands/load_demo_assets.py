@@ -7,8 +7,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from backend.common.logsafe import escape
+from backend.market.demo import load_assets
 from backend.market.models import Asset, AssetType
-from backend.market.services import load_assets
 from backend.market.symbols import InvalidInputError
 
 

@@ -1,1 +1,0 @@
-"""Monitoring owns no tables: it reads the bookkeeping the task platform writes (backend.tasks.runs)."""
