@@ -17,6 +17,7 @@ from django.conf import settings
 from django.test import override_settings
 
 pytest_plugins = [
+    "tests.fixtures.brokers",
     "tests.fixtures.worker",
     "tests.fixtures.draining",
     "tests.fixtures.factories",
