@@ -50,6 +50,7 @@ class RabbitNode:
 
     @property
     def url(self) -> str:
+        """AMQP URL of the node's default vhost (the scenarios use vhosts of their own beside it)."""
         return f"amqp://guest:guest@127.0.0.1:{self.port}//"
 
     def env(self) -> dict[str, str]:
@@ -90,6 +91,7 @@ class RabbitNode:
         return rabbitmqctl(*args, node=self.node, env=self.env(), program=rabbitmq_program("rabbitmqctl"))
 
     def answers(self) -> bool:
+        """Whether the node runs and serves AMQP."""
         return self.process is not None and self.process.poll() is None and amqp_answers(self.url)
 
     def stop(self) -> None:

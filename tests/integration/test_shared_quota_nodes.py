@@ -53,6 +53,7 @@ class Nodes:
             assert app.control.add_consumer(queue, destination=[name], reply=True, timeout=10)
 
     def fetch_on(self, worker: WorkerProcess, symbol: str):
+        """Send one symbol's quote fetch to the queue only ``worker`` consumes."""
         return fetch_quotes.apply_async(args=("crypto", [symbol]), queue=self.own[worker.hostname])
 
     def forget_provider_state(self) -> None:
@@ -65,6 +66,7 @@ class Nodes:
 
 @pytest.fixture(scope="module")
 def quota_server() -> Iterator[FakeProviderServer]:
+    """A fake provider server only the three nodes call: its request log holds their requests alone."""
     with FakeProviderServer() as server:
         yield server
 
