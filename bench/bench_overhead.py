@@ -12,7 +12,7 @@ platform / bare; the median of each side is reported.
 - bare: ``bare.noop`` (bench/bare_app.py), Celery's defaults.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/fh_perf REDIS_URL=redis://127.0.0.1:6379/11 \\
-        .venv/bin/python -m bench.bench_overhead --tasks 3000 --trials 3
+        .venv/bin/python -m bench.bench_overhead --tasks 3000 --trials 3 [--broker amqp://guest:guest@127.0.0.1:5672/VHOST]
 """
 
 from __future__ import annotations
@@ -42,8 +42,31 @@ def queue_keys(queue: str) -> list[str]:
     return [queue, *(f"{queue}{PRIORITY_SEP}{step}" for step in range(1, 10))]
 
 
+class AmqpBacklog:
+    """RabbitMQ's side of ``pending``: the queue's ready messages (passive declare, one round trip).
+
+    Delivered but unacknowledged messages are not counted: the platform's worker holds at most two
+    (prefetch 1, two processes), the bare one eight (Celery's default prefetch of 4 per process), so the
+    clock stops that many no-ops early (0.4 % of 2,000 at most).
+    """
+
+    def __init__(self, url: str) -> None:
+        from kombu import Connection
+
+        self.connection = Connection(url)
+
+    def pending(self, queue: str) -> int:
+        return self.connection.default_channel.queue_declare(queue=queue, passive=True).message_count
+
+    def purge(self, queue: str) -> None:
+        """Drop what an earlier worker handed back when it stopped (prefetched, not yet run)."""
+        self.connection.default_channel.queue_purge(queue)
+
+
 def pending(client, queue: str) -> int:
     """Messages still queued plus delivered but not yet acknowledged."""
+    if isinstance(client, AmqpBacklog):
+        return client.pending(queue)
     with client.pipeline(transaction=False) as pipe:
         for key in queue_keys(queue):
             pipe.llen(key)
@@ -100,7 +123,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def drain_rate(side: str, n: int, client, log_dir: Path, env: dict[str, str], profile: Path | None = None) -> float:
     """Tasks per second one fresh worker drains ``n`` queued no-ops at (``env`` added to the worker's)."""
     queue = SIDES[side]["queue"]
+    if isinstance(client, AmqpBacklog):
+        client.purge(queue)
     fill(side, n, env)
+    settle = time.monotonic() + 10  # RabbitMQ counts a message once it has routed it, a moment after the send
+    while pending(client, queue) != n and time.monotonic() < settle:
+        time.sleep(0.05)
     if pending(client, queue) != n:
         raise SystemExit(f"{side}: expected {n} queued messages, found {pending(client, queue)}")
     worker = start_worker(side, log_dir, env, profile)
@@ -133,8 +161,12 @@ def main() -> None:
         "'results stored:BATCH_TASK_RESULTS=1'",
     )
     parser.add_argument("--profile", type=Path, help="folder for py-spy profiles (collapsed stacks), one per side")
+    parser.add_argument("--broker", default="redis", help="'redis' (REDIS_URL) or an amqp:// URL of an empty vhost")
     args = parser.parse_args()
-    os.environ["BENCH_BROKER_URL"] = os.environ["REDIS_URL"]
+    broker = os.environ["REDIS_URL"] if args.broker == "redis" else args.broker
+    os.environ["BENCH_BROKER_URL"] = broker
+    # Workers inherit it; REDIS_URL stays the store of provider state and dead-letter counts.
+    os.environ["CELERY_BROKER_URL"] = broker
     os.environ["FINANCEHUB_EXTRA_TASK_MODULES"] = "bench.overhead_tasks"
     setup_django()
     import redis
@@ -144,9 +176,13 @@ def main() -> None:
 
     log_dir = Path(settings.VAR_DIR)
     log_dir.mkdir(parents=True, exist_ok=True)
-    client = redis.Redis.from_url(os.environ["REDIS_URL"])
-    purge_queues()
-    client.delete("celery", "unacked", "unacked_index")
+    if args.broker == "redis":
+        client = redis.Redis.from_url(os.environ["REDIS_URL"])
+        purge_queues()
+        client.delete("celery", "unacked", "unacked_index")
+    else:
+        client = AmqpBacklog(broker)
+        purge_queues()
     variants: dict[str, tuple[str, dict[str, str]]] = {side: (side, {}) for side in args.sides.split(",")}
     for spec in args.variant:
         name, _, assignments = spec.partition(":")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Find or start the PostgreSQL and Redis the test suite runs against; print them as shell exports.
+"""Find or start the PostgreSQL, Redis and RabbitMQ the test suite runs against; print them as shell exports.
 
 `make test` runs ``eval "$(python bin/services.py)"`` before pytest, for a newcomer and for CI
 (`.ci/run`) alike, so both runs are the same thing:
@@ -9,6 +9,9 @@
 * otherwise PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379 are used when they answer, and
   started when they do not and this machine can start them (``pg_ctlcluster``, ``redis-server``);
   the database ``financehub`` is created when missing (the tests' own is ``test_financehub``).
+* RabbitMQ (the second broker of the tests marked ``both_brokers``, tests/fixtures/brokers.py) likewise
+  on 127.0.0.1:5672, started with ``rabbitmq-server -detached`` when installed; an existing
+  ``FINANCEHUB_TEST_AMQP_URL`` is kept as it is.
 * a service that is absent and cannot be started is left out: the settings fall back to SQLite and
   the filesystem broker, and the tests that need the service are skipped with a reason naming it,
   unless ``FINANCEHUB_REQUIRE_SERVICES=1`` (CI): then this script exits 1 and the run fails.
@@ -33,8 +36,11 @@ REPO_DIR = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 PG_PORT = 5432
 REDIS_PORT = 6379
+AMQP_PORT = 5672
 DB_NAME = "financehub"
 START_WAIT_SECONDS = 30.0
+# A cold RabbitMQ node (the Erlang VM, then its plugins) takes 5-20 s to listen here, more on a busy host.
+AMQP_START_WAIT_SECONDS = 90.0
 
 
 def say(message: str) -> None:
@@ -99,6 +105,20 @@ def start_postgresql(port: int) -> bool:
     return wait_for(lambda: port_open(HOST, port), START_WAIT_SECONDS)
 
 
+def start_rabbitmq(port: int) -> bool:
+    """Start the machine's RabbitMQ node in the background (``rabbitmq-server -detached``), if installed."""
+    server = shutil.which("rabbitmq-server")
+    if server is None:
+        return False
+    subprocess.run([server, "-detached"], check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not wait_for(lambda: port_open(HOST, port), AMQP_START_WAIT_SECONDS):
+        return False
+    control = shutil.which("rabbitmqctl")
+    if control is not None:  # listening comes a moment before the node takes vhost commands
+        subprocess.run([control, "-q", "await_startup", "--timeout", "60"], check=False, capture_output=True)
+    return True
+
+
 def ensure_database(name: str, *, host: str, port: int, user: str) -> str:
     """Create database ``name`` when it is missing; '' on success, else why it could not.
 
@@ -151,12 +171,36 @@ def find_redis(env: dict[str, str], *, port: int = REDIS_PORT) -> tuple[dict[str
     return {"REDIS_URL": f"redis://{HOST}:{port}/0"}, ""
 
 
-def main(env: dict[str, str] | None = None, *, pg_port: int = PG_PORT, redis_port: int = REDIS_PORT) -> int:
+def find_rabbitmq(env: dict[str, str], *, port: int = AMQP_PORT) -> tuple[dict[str, str], str]:
+    """(exports, why it is missing): the FINANCEHUB_TEST_AMQP_URL to use, or the reason there is none."""
+    if env.get("FINANCEHUB_TEST_AMQP_URL"):
+        say("rabbitmq: FINANCEHUB_TEST_AMQP_URL from the environment, as it is")
+        return {}, ""
+    if not port_open(HOST, port):
+        if not start_rabbitmq(port):
+            return {}, f"RabbitMQ: nothing answers on {HOST}:{port} and it could not be started here"
+        say(f"started RabbitMQ on {HOST}:{port}")
+    say(f"rabbitmq: {HOST}:{port} (the both_brokers tests make their own vhosts)")
+    return {"FINANCEHUB_TEST_AMQP_URL": f"amqp://guest:guest@{HOST}:{port}/"}, ""
+
+
+def main(
+    env: dict[str, str] | None = None,
+    *,
+    pg_port: int = PG_PORT,
+    redis_port: int = REDIS_PORT,
+    amqp_port: int = AMQP_PORT,
+) -> int:
     """Print the exports; 1 when a service is missing and the run requires every service."""
     env = dict(os.environ if env is None else env)
     exports: dict[str, str] = {}
     missing: list[str] = []
-    for found, problem in (find_postgresql(env, port=pg_port), find_redis(env, port=redis_port)):
+    found_services = (
+        find_postgresql(env, port=pg_port),
+        find_redis(env, port=redis_port),
+        find_rabbitmq(env, port=amqp_port),
+    )
+    for found, problem in found_services:
         exports.update(found)
         if problem:
             missing.append(problem)

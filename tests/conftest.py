@@ -18,6 +18,7 @@ from django.test import override_settings
 
 pytest_plugins = [
     "tests.fixtures.services",
+    "tests.fixtures.brokers",
     "tests.fixtures.worker",
     "tests.fixtures.draining",
     "tests.fixtures.factories",

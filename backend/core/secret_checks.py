@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from .environment import redis_location
+
 # Django's own deploy check (security.W009) wants a secret key of at least 50 characters.
 SECRET_KEY_MIN_LENGTH = 50
 TOKEN_MIN_LENGTH = 32
@@ -97,9 +99,20 @@ def redis_secrets(values: Mapping[str, Any]) -> list[Secret]:
     """The Redis passwords of the settings' Redis URLs, each value once (the cache's URL is REDIS_URL's copy)."""
     found: dict[str, Secret] = {}
     for name in REDIS_URL_SETTINGS:
-        for secret in url_secret(name, values.get(name) or "", source="REDIS_PASSWORD", owner="redis"):
+        url = values.get(name) or ""
+        if redis_location(url) is None:
+            continue  # a RabbitMQ broker URL: rabbitmq_secrets
+        for secret in url_secret(name, url, source="REDIS_PASSWORD", owner="redis"):
             found.setdefault(secret.value, secret)
     return list(found.values())
+
+
+def rabbitmq_secrets(values: Mapping[str, Any]) -> list[Secret]:
+    """The password of a RabbitMQ broker URL (docker-compose.rabbitmq.yml builds it from RABBITMQ_PASSWORD)."""
+    url = values.get("CELERY_BROKER_URL") or ""
+    if not url.split("://", 1)[0].startswith(("amqp", "pyamqp")):
+        return []
+    return url_secret("CELERY_BROKER_URL", url, source="RABBITMQ_PASSWORD", owner="rabbitmq")
 
 
 def flower_secrets(basic_auth: str) -> list[Secret]:
@@ -125,6 +138,7 @@ def deployment_secrets(values: Mapping[str, Any]) -> list[Secret]:
         Secret("METRICS_TOKEN", values["METRICS_TOKEN"], TOKEN_MIN_LENGTH),
         *url_secret("DATABASE_URL", values["DATABASE_URL"], source="POSTGRES_PASSWORD"),
         *redis_secrets(values),
+        *rabbitmq_secrets(values),
         *flower_secrets(values.get("FLOWER_BASIC_AUTH") or ""),
     ]
     admin_password = os.environ.get("DJANGO_SUPERUSER_PASSWORD", "").strip()

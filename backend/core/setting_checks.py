@@ -37,6 +37,7 @@ def check_settings(values: Mapping[str, Any]) -> None:
             f"+ TASK_RETRY_BACKOFF_MAX + {VISIBILITY_MARGIN_SECONDS} s ({CELERY_TASK_TIME_LIMIT} + "
             f"{TASK_RETRY_BACKOFF_MAX} + {VISIBILITY_MARGIN_SECONDS}): a held retry would be delivered twice"
         )
+    check_consumer_timeout(values)
     if not 0 < TASK_RETRY_DELAY_FLOOR <= TASK_RETRY_BACKOFF_MAX:
         raise ImproperlyConfigured("TASK_RETRY_DELAY_FLOOR must be positive and at most TASK_RETRY_BACKOFF_MAX")
     if PROVIDER_HTTP_TIMEOUT + PROVIDER_RATE_LIMIT_MAX_WAIT >= CELERY_TASK_SOFT_TIME_LIMIT:
@@ -61,6 +62,31 @@ def check_settings(values: Mapping[str, Any]) -> None:
         raise ImproperlyConfigured(f"LOG_FORMAT: expected plain or json, got {values['LOG_FORMAT']!r}")
     check_cache_apart(values)
     check_secrets(values)
+
+
+def check_consumer_timeout(values: Mapping[str, Any]) -> None:
+    """On RabbitMQ, refuse settings that could hold a delivery unacknowledged up to its consumer_timeout.
+
+    A worker holds a retry's message through its countdown (at most TASK_RETRY_BACKOFF_MAX: a longer
+    wait hops), then it may wait for a busy pool process (up to one hard limit) and run (another).
+    Past consumer_timeout the broker closes the channel and redelivers all it held: duplicates.
+    """
+    if not values.get("USES_AMQP_BROKER"):
+        return
+    timeout = values["RABBITMQ_CONSUMER_TIMEOUT"]
+    hard, countdown, margin = (
+        values["CELERY_TASK_TIME_LIMIT"],
+        values["TASK_RETRY_BACKOFF_MAX"],
+        values["VISIBILITY_MARGIN_SECONDS"],
+    )
+    longest_hold = countdown + 2 * hard + margin
+    # "Well under": half the timeout, so a slow broker clock or a long GC pause is no duplicate either.
+    if 2 * longest_hold > timeout:
+        raise ImproperlyConfigured(
+            f"RABBITMQ_CONSUMER_TIMEOUT ({timeout}) must be at least twice TASK_RETRY_BACKOFF_MAX + "
+            f"2 x CELERY_TASK_TIME_LIMIT + {margin} s ({countdown} + 2 x {hard} + {margin} = {longest_hold}): "
+            "RabbitMQ closes the channel of a worker holding a message longer and delivers it twice"
+        )
 
 
 def check_cache_apart(values: Mapping[str, Any]) -> None:

@@ -5,7 +5,7 @@ housekeeping into the task platform, which imports nothing from here). One modul
 
 * ``models``     — ``DeadLetter`` and its history, ``DeadLetterAction`` (tables kept from the tasks app);
 * ``records``    — what one failure looks like, redacted and JSON-ready (providers, lineage, replay of);
-* ``storage``    — where state lives outside the database (Redis when it is the broker, else var/);
+* ``storage``    — where state lives outside the database (Redis when there is one, else var/);
 * ``rows``       — a record merged into the table: made storable, linked to the dead letter it replayed;
 * ``fallback``   — records the database refused wait there until ``flush_fallback`` moves them in;
 * ``parking``    — records the database will never take as they are, set aside visibly;

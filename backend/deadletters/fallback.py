@@ -1,7 +1,7 @@
 """The fallback: dead letters the database refused wait in Redis or a local file until it is back.
 
 Celery swallows exceptions raised by signal receivers, so a write the database refuses goes here
-instead of vanishing — a Redis list when Redis is the broker, an append-only JSON-lines file
+instead of vanishing — a Redis list when the deployment has Redis, an append-only JSON-lines file
 otherwise — and ``flush_fallback`` moves it into the table later. A record leaves the fallback only
 after the database took it, or after it was parked (``parking``) because the database never will.
 """
@@ -41,7 +41,7 @@ def _locked(path: Path) -> Iterator[Any]:
 
 
 def write_fallback(record: FailureRecord) -> str:
-    """Keep ``record`` outside the database; returns where it went. Redis first when it is the broker."""
+    """Keep ``record`` outside the database; returns where it went. Redis first when there is one."""
     line = record.to_json()
     if storage.uses_redis():
         try:

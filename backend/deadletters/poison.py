@@ -1,7 +1,7 @@
 """The poison cap: a message whose worker died under it too many times is dead-lettered, not run.
 
 ``ReliableTask`` enters ``delivery_guard`` around every run. Deliveries of each message are counted
-(in Redis when it is the broker, else one small file per message next to the fallback file); a
+(in Redis when the deployment has one, else one small file per message next to the fallback file); a
 message delivered more than ``DEADLETTER_MAX_DELIVERIES`` times fails with ``PoisonMessageError``
 instead of running, which acknowledges it and dead-letters it.
 

@@ -6,16 +6,19 @@ the default run keeps the ones marked ``chaos_short``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
 
 import pytest
 
+from tests.fixtures.brokers import amqp_vhost, process_on_broker, unavailable
 from tests.fixtures.worker import report
 
 from .fake import FakeProviderServer
 from .observe import reset_database
+from .rabbit import RABBITMQ_BIN, RabbitNode
 from .services import PrivateServices
 from .stack import Stack, database_alias, harness_app
 
@@ -63,8 +66,42 @@ def migrated(chaos_services: PrivateServices, chaos_fake: FakeProviderServer) ->
     return chaos_services
 
 
+@pytest.fixture(scope="session")
+def chaos_rabbit(chaos_services: PrivateServices) -> Iterator[RabbitNode]:
+    """A RabbitMQ node of our own (started the first time a scenario runs on RabbitMQ)."""
+    if shutil.which("rabbitmq-server") is None and not RABBITMQ_BIN.exists():
+        unavailable("rabbitmq-server is not installed")
+    node = RabbitNode(chaos_services.root)
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
 @pytest.fixture
-def stack(migrated: PrivateServices, chaos_fake: FakeProviderServer, django_db_blocker) -> Iterator[Stack]:
+def chaos_broker(request: pytest.FixtureRequest) -> str:
+    """The broker of a scenario: Redis, unless the test is parametrised onto ``amqp`` (a private RabbitMQ)."""
+    return getattr(request, "param", "redis")
+
+
+@contextlib.contextmanager
+def broker_for(kind: str, request: pytest.FixtureRequest) -> Iterator[str]:
+    """'' for the private Redis; for RabbitMQ, a fresh vhost of the private node (the test process stamps for it)."""
+    if kind != "amqp":
+        yield ""
+        return
+    rabbit: RabbitNode = request.getfixturevalue("chaos_rabbit")
+    if not rabbit.answers():
+        rabbit.start()  # a scenario left it down
+    with amqp_vhost(rabbit.url, rabbit.ctl) as url, process_on_broker(url):
+        yield url
+
+
+@pytest.fixture
+def stack(
+    migrated: PrivateServices, chaos_fake: FakeProviderServer, chaos_broker: str, django_db_blocker, request
+) -> Iterator[Stack]:
     """A stack with empty tables, an empty broker and a fault-free provider server."""
     services = migrated
     if not services.postgres.answers():
@@ -75,13 +112,14 @@ def stack(migrated: PrivateServices, chaos_fake: FakeProviderServer, django_db_b
     shutil.rmtree(services.root / "var", ignore_errors=True)
     chaos_fake.clear_faults()
     chaos_fake.clear_requests()
-    stack = Stack(services, chaos_fake, harness_app(services.redis.url))
-    with django_db_blocker.unblock(), database_alias(services.postgres.url):
-        reset_database()
-        try:
-            yield stack
-        finally:
-            stack.stop_all()
-            if stack.fake is not chaos_fake:
-                stack.fake.stop()
-            stack.app.close()
+    with broker_for(chaos_broker, request) as amqp_url:
+        stack = Stack(services, chaos_fake, harness_app(amqp_url or services.redis.url), amqp_url=amqp_url)
+        with django_db_blocker.unblock(), database_alias(services.postgres.url):
+            reset_database()
+            try:
+                yield stack
+            finally:
+                stack.stop_all()
+                if stack.fake is not chaos_fake:
+                    stack.fake.stop()
+                stack.app.close()

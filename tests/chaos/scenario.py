@@ -6,9 +6,10 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 from django.utils import timezone
 
@@ -19,6 +20,8 @@ from .accounting import Finding, History, Verdict, check
 from .stack import Process, Stack
 
 DISPATCH_SCHEDULE = "quotes.dispatch:crypto"
+# A scenario run once on the private Redis and once on a private RabbitMQ node (``chaos_broker``).
+ON_BOTH_BROKERS = pytest.mark.parametrize("chaos_broker", ["redis", "amqp"], indirect=True)
 
 
 @dataclass
@@ -140,13 +143,15 @@ def finish(
 
 def judge(history: History, stack: Stack) -> Verdict:
     """Check a history; its table goes to the run's closing summary and to a results file."""
-    verdict = check(history)
+    broker = "rabbitmq" if stack.amqp_url else "redis"
+    # The ledger names the broker of every scenario that is not on the default (Redis) one.
+    verdict = check(replace(history, scenario=f"{history.scenario} [RabbitMQ]") if stack.amqp_url else history)
     for line in verdict.table().splitlines():
         report(line)
     results = Path(settings.VAR_DIR) / "chaos-results.jsonl"
     results.parent.mkdir(parents=True, exist_ok=True)
     with results.open("a") as out:
-        out.write(json.dumps({"at": timezone.now().isoformat(), **verdict.figures()}) + "\n")
+        out.write(json.dumps({"at": timezone.now().isoformat(), "broker": broker, **verdict.figures()}) + "\n")
     return verdict
 
 

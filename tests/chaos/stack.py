@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import amqp.exceptions
 import kombu.exceptions
 import psutil
 import redis
@@ -73,6 +74,12 @@ class Stack:
     app: Celery
     processes: list[Process] = field(default_factory=list)
     env_overrides: dict[str, str] = field(default_factory=dict)
+    # A private RabbitMQ vhost's URL when the scenario runs on RabbitMQ; empty: the private Redis is the broker.
+    amqp_url: str = ""
+
+    @property
+    def broker_url(self) -> str:
+        return self.amqp_url or self.services.redis.url
 
     @property
     def var_dir(self) -> Path:
@@ -85,6 +92,8 @@ class Stack:
             **base,
             "DATABASE_URL": self.services.postgres.url,
             "REDIS_URL": self.services.redis.url,
+            # Redis stays the store of quotas, breakers, pauses, liveness and dead-letter state either way.
+            **({"CELERY_BROKER_URL": self.amqp_url} if self.amqp_url else {}),
             "FINANCEHUB_VAR_DIR": str(self.var_dir),
             "MARKET_DATA_MODE": "fake",
             "FAKE_PROVIDER_URL": self.fake.url,
@@ -144,10 +153,10 @@ class Stack:
             try:
                 if self.app.control.ping(destination=[name], timeout=1.0):
                     return worker
-            except (OSError, redis.RedisError, kombu.exceptions.OperationalError):
-                # A connection pooled before a Redis restart: start over with fresh connections.
+            except (OSError, redis.RedisError, kombu.exceptions.OperationalError, amqp.exceptions.AMQPError):
+                # A connection pooled before a broker restart: start over with fresh connections.
                 self.app.close()
-                self.app = harness_app(self.services.redis.url)
+                self.app = harness_app(self.broker_url)
                 time.sleep(0.5)
         raise RuntimeError(f"worker did not answer ping within 90 s:\n{worker.log()[-3000:]}")
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from . import observe
 from .accounting import Finding, History
-from .scenario import explain, judge
+from .scenario import ON_BOTH_BROKERS, explain, judge
 from .stack import DB_ALIAS
 
 pytestmark = pytest.mark.chaos
@@ -90,6 +90,7 @@ def spacing(schedule: str) -> tuple[int, int]:
     return doubled, missed
 
 
+@ON_BOTH_BROKERS
 def test_two_beats_for_four_slots_run_every_periodic_task_once_per_slot(stack) -> None:
     observe.seed_crypto(3)
     make_schedules()

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.chaos
 
 POSTGRES_DOWN_SECONDS = 30
 REDIS_DOWN_SECONDS = 5
+RABBITMQ_DOWN_SECONDS = 5
 # Measured from the moment the service is back.
 OUTAGE_RECOVERY_BOUND = 150
 
@@ -45,6 +46,14 @@ def test_redis_restart_mid_fan_out_with_1200_assets(stack) -> None:
     # A clean restart, as a deploy or a crash-and-restart with the append-only file does it.
     scenario = f"Redis restart ({REDIS_DOWN_SECONDS} s down, 1200 assets)"
     outage(stack, scenario, stack.services.redis, REDIS_DOWN_SECONDS)
+
+
+@pytest.mark.parametrize("chaos_broker", ["amqp"], indirect=True)
+def test_rabbitmq_restart_mid_fan_out_with_1200_assets(stack, chaos_rabbit) -> None:
+    # The private node shut down cleanly and started again on its data: durable queues, persistent
+    # messages; what workers held unacknowledged goes back to its queue.
+    scenario = f"RabbitMQ restart ({RABBITMQ_DOWN_SECONDS} s down, 1200 assets)"
+    outage(stack, scenario, chaos_rabbit, RABBITMQ_DOWN_SECONDS)
 
 
 def test_postgres_down_30_seconds_while_batches_run_and_fail(stack) -> None:

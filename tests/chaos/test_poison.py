@@ -8,7 +8,7 @@ import pytest
 
 from . import observe
 from .accounting import Finding
-from .scenario import explain, finish, start_quote_run
+from .scenario import ON_BOTH_BROKERS, explain, finish, start_quote_run
 
 pytestmark = pytest.mark.chaos
 
@@ -41,6 +41,7 @@ def poison_run(stack, *, assets: int, bound: float, cap: int):
 
 
 @pytest.mark.chaos_short
+@ON_BOTH_BROKERS
 def test_a_poison_task_is_dead_lettered_after_the_cap_while_other_work_completes__short(stack) -> None:
     verdict = poison_run(stack, assets=60, bound=60, cap=3)
     assert verdict.ok, explain(verdict, stack)

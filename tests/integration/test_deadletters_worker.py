@@ -70,6 +70,7 @@ def dead_letter_of(task_id: str) -> DeadLetter | None:
     return DeadLetter.objects.filter(task_id=task_id).first()
 
 
+@pytest.mark.both_brokers
 def test_retries_exhausted_leave_exactly_one_dead_letter_with_a_traceback(worker) -> None:
     result = failing_tasks.always_transient.delay(["AAPL", "MSFT"])
 
@@ -90,6 +91,7 @@ def test_retries_exhausted_leave_exactly_one_dead_letter_with_a_traceback(worker
     assert "TransientProviderError: timeout fetching AAPL,MSFT" in row.traceback
 
 
+@pytest.mark.both_brokers
 def test_a_permanent_fault_is_dead_lettered_without_any_retry(worker) -> None:
     result = failing_tasks.permanent_fault.delay("NOPE")
 
@@ -102,6 +104,7 @@ def test_a_permanent_fault_is_dead_lettered_without_any_retry(worker) -> None:
     assert f"tests.permanent_fault[{result.id}] retry" not in worker.log()
 
 
+@pytest.mark.both_brokers
 def test_a_replay_stores_the_rows_and_marks_the_dead_letter_replayed(worker, make_asset, tmp_path) -> None:
     make_asset("AAPL", "stock")
     make_asset("MSFT", "stock")
@@ -152,6 +155,7 @@ def test_a_dead_letter_written_while_the_database_is_unreachable_reaches_the_tab
     assert failing_tasks.echo.delay("after outage").get(timeout=30) == "after outage"
 
 
+@pytest.mark.both_brokers
 def test_a_task_that_kills_its_worker_is_dead_lettered_after_n_deliveries(worker) -> None:
     before = failing_tasks.echo.delay("before").get(timeout=30)
     result = failing_tasks.kill_worker.delay()

@@ -21,6 +21,7 @@ def checks(response) -> dict[str, dict]:
     return {c["name"]: c for c in response.json()["checks"]}
 
 
+@pytest.mark.both_brokers  # queue depths and the broker check read RabbitMQ too
 def test_ready_when_a_worker_serves_every_queue_and_beat_and_data_are_fresh(live_worker, make_asset, client) -> None:
     make_asset("AAPL")
     make_asset("BTC", "crypto")

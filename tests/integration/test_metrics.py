@@ -25,6 +25,7 @@ def scrape(client) -> dict[str, dict[tuple, float]]:
     return families
 
 
+@pytest.mark.both_brokers  # queue depths and the broker check read RabbitMQ too
 def test_metrics_report_tasks_dead_letters_freshness_queues_and_breakers(live_worker, make_asset, client) -> None:
     make_asset("AAPL")
     dispatch_quotes.delay("stock").get(timeout=60)

@@ -98,6 +98,7 @@ def test_tasks_picked_up_during_a_database_outage_run_when_it_is_back(
     )
 
 
+@pytest.mark.both_brokers
 def test_a_retry_after_longer_than_the_retry_cap_is_waited_out_in_hops(
     proxied_worker, transactional_db, providers, make_asset
 ) -> None:

@@ -10,7 +10,7 @@ from backend.tasks.models import DispatchRun
 from backend.tasks.tasks import dispatch_quotes, fetch_quotes
 from tests.fixtures.waiting import wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_brokers]
 
 
 def test_dispatching_each_class_stores_quotes_only_for_that_class(live_worker, make_asset) -> None:

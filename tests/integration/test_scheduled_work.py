@@ -18,7 +18,7 @@ from backend.tasks.tasks import cleanup, dispatch_indicators, heartbeat
 from tests.fixtures.waiting import wait_until
 from tests.fixtures.worker import start_beat, stop_worker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_brokers]
 
 
 def test_the_fan_out_computes_indicators_for_every_active_asset_and_drops_a_deactivated_one(

@@ -24,7 +24,7 @@ from backend.providers.simulated import floor_time
 from backend.tasks.tasks import backfill_history, fetch_news, fetch_quotes
 from tests.fixtures.waiting import wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_brokers]
 
 # task, how to call it, the endpoints whose faults it meets (every provider of the chain is faulted
 # on its endpoint, so failover cannot hide the fault), and the request path whose attempts are counted.

@@ -14,7 +14,7 @@ from django_celery_results.models import TaskResult
 from backend.tasks.models import DispatchRun
 from tests.fixtures.worker import report, start_beat, stop_worker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_brokers]
 
 SLOT_SECONDS = 3
 

@@ -40,6 +40,7 @@ def letter_with(marker: str, origin: str) -> DeadLetter | None:
     return None
 
 
+@pytest.mark.both_brokers
 def test_every_message_a_worker_cannot_run_becomes_one_dead_letter(worker) -> None:
     messages = wire.poison_messages()
     marker = messages[0].marker

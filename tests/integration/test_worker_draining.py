@@ -8,7 +8,7 @@ from backend.tasks.tasks import heartbeat
 from tests.fixtures.draining import drain, held_tasks
 from tests.fixtures.waiting import wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_brokers]
 
 
 def test_a_drain_returns_once_the_work_in_flight_has_finished(live_worker) -> None:

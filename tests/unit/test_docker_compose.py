@@ -416,3 +416,72 @@ def test_the_stack_is_served_over_https_behind_a_tls_proxy_unless_told_otherwise
     assert reference and reference["op"] == ":-" and reference["arg"] == "true"
     assert env_example["DJANGO_BEHIND_TLS_PROXY"] == (True, "true")
     assert env_example["DJANGO_HSTS_SECONDS"] == (True, "0")  # off until asked
+
+
+# --- docker-compose.rabbitmq.yml: the same stack with RabbitMQ as the broker ----------------------
+
+RABBITMQ_FILE = REPO_DIR / "docker-compose.rabbitmq.yml"
+
+
+@pytest.fixture(scope="module")
+def rabbitmq_override() -> dict[str, Any]:
+    return yaml.safe_load(RABBITMQ_FILE.read_text())
+
+
+def app_services(services: dict[str, dict[str, Any]]) -> list[str]:
+    """Every service built from this repository (the ones that talk to the broker)."""
+    return [name for name, service in services.items() if service.get("build")]
+
+
+def test_the_rabbitmq_override_moves_every_app_service_and_only_those_to_rabbitmq(
+    services, rabbitmq_override, traced_env
+):
+    over = rabbitmq_override["services"]
+    assert set(over) == {"rabbitmq", *app_services(services)}
+    rabbit = environment(over["rabbitmq"])
+    for name in app_services(services):
+        # compose merges an override's environment into the base file's, key by key.
+        env = {**environment(services[name]), **environment(over[name])}
+        broker = urlsplit(interpolate(env["CELERY_BROKER_URL"], traced_env))
+        assert broker.scheme == "amqp" and broker.hostname == "rabbitmq", name
+        assert broker.username == interpolate(rabbit["RABBITMQ_DEFAULT_USER"], traced_env), name
+        assert broker.password == interpolate(rabbit["RABBITMQ_DEFAULT_PASS"], traced_env), name
+        assert broker.path.lstrip("/") == rabbit["RABBITMQ_DEFAULT_VHOST"], name
+        # Redis stays the store of quotas, breakers, pauses and liveness.
+        assert urlsplit(interpolate(env["REDIS_URL"], traced_env)).hostname == "redis", name
+        assert over[name]["depends_on"]["rabbitmq"]["condition"] == "service_healthy", name
+
+
+def test_rabbitmq_keeps_its_queues_reports_health_and_publishes_only_its_ui_on_loopback(rabbitmq_override, env_example):
+    rabbitmq = rabbitmq_override["services"]["rabbitmq"]
+    assert "management" in rabbitmq["image"]
+    assert rabbitmq["volumes"] and rabbitmq["volumes"][0].endswith(":/var/lib/rabbitmq")
+    assert rabbitmq["restart"] == "unless-stopped" and rabbitmq["healthcheck"]["test"]
+    values = {name: value for name, (is_set, value) in env_example.items() if is_set}
+    (port,) = [interpolate(str(p), values) for p in rabbitmq["ports"]]
+    assert port.startswith("127.0.0.1:") and port.endswith(":15672"), "only the management UI, on loopback"
+
+
+def test_the_broker_and_the_app_read_one_consumer_timeout(services, rabbitmq_override):
+    over = rabbitmq_override["services"]
+    erl_args = environment(over["rabbitmq"])["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"]
+    broker_ms = int(interpolate(erl_args, {}).split("consumer_timeout", 1)[1].split()[0])
+    for name in app_services(services):
+        app_seconds = int(interpolate(environment(over[name])["RABBITMQ_CONSUMER_TIMEOUT"], {}))
+        assert app_seconds * 1000 == broker_ms, name
+    assert settings.RABBITMQ_CONSUMER_TIMEOUT * 1000 == broker_ms  # RabbitMQ's own default, 30 min
+
+
+def test_the_rabbitmq_override_holds_no_literal_secret_and_documents_every_variable(
+    rabbitmq_override, env_example, traced_env
+):
+    test_it_holds_no_literal_secret(rabbitmq_override, traced_env)
+    test_every_compose_variable_is_documented_in_env_example(rabbitmq_override, env_example)
+    assert env_example["RABBITMQ_PASSWORD"][1] == "change-me"
+
+
+def test_the_rabbitmq_override_says_how_to_switch_an_existing_deployment():
+    header = RABBITMQ_FILE.read_text().split("\nx-on-rabbitmq", 1)[0]
+    assert "-f docker-compose.rabbitmq.yml" in header
+    # Queues declared without x-max-priority refuse the new declaration until deleted.
+    assert "x-max-priority" in header and "PRECONDITION_FAILED" in header and "delete" in header

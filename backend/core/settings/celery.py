@@ -16,6 +16,7 @@ CELERY_BROKER_URL = check_broker_url(
     env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://localhost/",
 )
 USES_FILESYSTEM_BROKER = CELERY_BROKER_URL.startswith("filesystem://")
+USES_AMQP_BROKER = CELERY_BROKER_URL.split("://", 1)[0] in {"amqp", "amqps", "pyamqp"}
 
 # Time limits, retry delays and the visibility timeout are one system. On Redis a message stays
 # unacknowledged while a worker holds it: a retry waiting for its countdown, then running up to the
@@ -41,6 +42,14 @@ CELERY_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", 110)
 CELERY_UNACKED_RESTORE_INTERVAL = env_int("CELERY_UNACKED_RESTORE_INTERVAL", 5)
 # Headroom between a held message's longest life and the visibility timeout (clock skew, prefetch).
 VISIBILITY_MARGIN_SECONDS = 5
+# RabbitMQ closes the channel of a consumer that holds a delivery unacknowledged longer than its
+# consumer_timeout (rabbitmq.conf; 30 min by default) and redelivers everything that channel held.
+# Set this to the broker's value: start-up refuses a retry countdown plus time limits that reach it.
+RABBITMQ_CONSUMER_TIMEOUT = env_int("RABBITMQ_CONSUMER_TIMEOUT", 1800)
+# RabbitMQ: a publish returns once the broker has taken the message (publisher confirms), so a
+# dispatch never counts a batch the broker dropped. No visibility timeout there: a dead consumer's
+# unacknowledged messages go back to their queue the moment its connection closes.
+AMQP_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 
 if USES_FILESYSTEM_BROKER:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -56,6 +65,8 @@ if USES_FILESYSTEM_BROKER:
     }
     for _folder in ("queue", "control", "processed"):
         (BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
+elif USES_AMQP_BROKER:
+    CELERY_BROKER_TRANSPORT_OPTIONS = dict(AMQP_BROKER_TRANSPORT_OPTIONS)
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
@@ -108,7 +119,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 TASK_QUEUES = ("high", "medium", "low")
-# x-max-priority makes RabbitMQ queues priority queues (Redis ignores it; its steps are above).
+# x-max-priority makes RabbitMQ queues priority queues (Redis ignores it; its steps are above). RabbitMQ
+# serves higher numbers first: backend/tasks/priority.py mirrors the number on the wire.
 CELERY_TASK_QUEUE_MAX_PRIORITY = 9
 CELERY_TASK_QUEUES = tuple(
     Queue(name, Exchange(name), routing_key=name, queue_arguments={"x-max-priority": CELERY_TASK_QUEUE_MAX_PRIORITY})

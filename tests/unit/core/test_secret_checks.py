@@ -92,6 +92,15 @@ def start(**env: str) -> subprocess.CompletedProcess[str]:
             "REDIS_PASSWORD (in REDIS_URL) is a placeholder",
         ),
         ({"DATABASE_URL": "postgres://u:change-me@h/db"}, "DATABASE_URL's password is a placeholder"),
+        # docker-compose.rabbitmq.yml builds the broker URL from RABBITMQ_PASSWORD.
+        (
+            {"CELERY_BROKER_URL": "amqp://fh:change-me@rabbitmq:5672/fh", "RABBITMQ_PASSWORD": "change-me"},
+            "RABBITMQ_PASSWORD (in CELERY_BROKER_URL) is a placeholder",
+        ),
+        (
+            {"CELERY_BROKER_URL": f"amqp://fh:{OTHER}@rabbitmq:5672/fh", "REDIS_URL": f"redis://:{OTHER}@h:6379/6"},
+            "REDIS_URL's password and CELERY_BROKER_URL's password hold the same value",
+        ),
     ],
 )
 def test_debug_off_refuses_a_weak_secret_naming_it(env: dict[str, str], named: str) -> None:

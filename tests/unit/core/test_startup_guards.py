@@ -44,6 +44,11 @@ def start(argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
             "CACHE_REDIS_URL",
         ),
         ({"REDIS_URL": "redis://h:6379/15"}, "CACHE_REDIS_URL"),
+        # On RabbitMQ a message held past consumer_timeout closes its channel and is delivered twice.
+        (
+            {"CELERY_BROKER_URL": "amqp://fh:secret@h:5672/fh", "RABBITMQ_CONSUMER_TIMEOUT": "300"},
+            "RABBITMQ_CONSUMER_TIMEOUT",
+        ),
     ],
 )
 def test_manage_py_refuses_bad_configuration_with_one_line(env: dict[str, str], setting: str) -> None:
