@@ -41,8 +41,8 @@ class Route:
 
 # Crypto trades around the clock and moves fastest, so its quotes lead; indicators and
 # news can wait minutes; backfill and housekeeping fill idle time. Backfill is 9, behind the low
-# quote batches (8): a stack first started on a weekend queues a backfill per asset before its
-# first stock fan-out, whose one fetch of the last close must not wait for all of them.
+# quote batches (8): a close fetched before it settled is refetched on a closed day at low/8, and
+# must not wait for a backlog of backfills where the broker honours priorities.
 _BASE_ROUTES = {
     (WorkKind.QUOTES, "crypto"): Route("high", 0),
     (WorkKind.QUOTES, "stock"): Route("high", 3),
@@ -70,10 +70,10 @@ def route_for(kind: WorkKind, asset_class: str | None = None) -> Route:
 URGENT = Route("high", 0)
 CRYPTO_CALM = Route("high", 2)
 STOCK_CALM = Route("high", 3)
-CATCH_UP = Route("medium", 4)  # the closing snapshot, a first quote outside the session
+CATCH_UP = Route("medium", 4)  # the closing snapshot, a first quote outside the session (closed days too)
 PRE_MARKET = Route("medium", 5)
 AFTER_HOURS = Route("low", 8)
-LAST_CLOSE = Route("low", 8)  # a closed day's one fetch of the last close: nothing waits on it
+LAST_CLOSE = Route("low", 8)  # a closed day's refetch of a close not settled when fetched
 _QUEUE_RANK = {"high": 0, "medium": 1, "low": 2}
 # The order reasons list their counts in.
 _WHY_ORDER = (
@@ -198,6 +198,11 @@ def _verdict(c: AssetCondition, policy: QuotePolicy, run_now: bool) -> tuple[Rou
     if clock.phase is Phase.CLOSED_DAY:
         # Closed is not "never": a quote that does not hold the last close (none at all, or one fetched
         # before that close settled) is fetched once; after that nothing new comes until the next open.
+        # A stock never quoted goes to medium like on a trading day, not low: a stack first started on a
+        # weekend queues a backfill per asset in low, and the embedded filesystem broker ignores
+        # priorities (a worker takes its queues in turn), so low/8 would wait behind every backfill.
+        if fetched is None:
+            return CATCH_UP, "no quote yet"
         if not close_stored:
             return LAST_CLOSE, "last close not stored yet"
         return (AFTER_HOURS, "operator run-now") if run_now else (None, "closed day")

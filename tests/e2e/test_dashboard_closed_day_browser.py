@@ -78,7 +78,7 @@ def test_on_a_sunday_the_dashboard_shows_every_stocks_last_close(
     call_command("sync_schedules", verbosity=0)
     for asset_class in ("stock", "crypto"):  # beat's first tick of each quote schedule
         run_dispatch(asset_class, f"first-{asset_class}", tick_headers(f"quotes: {asset_class}", sunday), sunday)
-    assert sorted(fetch_here) == ["crypto high/0", "stock low/8"]
+    assert sorted(fetch_here) == ["crypto high/0", "stock medium/4"]
 
     page.set_viewport_size({"width": 1400, "height": 1000})
     page.goto(site + "/")

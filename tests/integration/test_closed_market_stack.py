@@ -109,11 +109,11 @@ def test_a_stack_started_on_a_closed_day_holds_every_stocks_last_close_and_then_
     beat_tick("crypto", first + timedelta(seconds=5))
 
     assert [(c, sorted(symbols), route) for c, symbols, route in fetched if c == "stock"] == [
-        ("stock", sorted(stocks), "low/8")
+        ("stock", sorted(stocks), "medium/4")
     ]
     stock_run.refresh_from_db()
     assert (stock_run.status, stock_run.planned, stock_run.done, stock_run.failed) == ("done", 24, 24, 0)
-    assert "24 last close not stored yet -> low/8" in stock_run.note
+    assert "24 no quote yet -> medium/4" in stock_run.note
     quotes = Quote.objects.filter(asset__asset_type__code="stock")
     assert set(quotes.values_list("asset__symbol", flat=True)) == stocks
     if mode == "fake":  # Yahoo stamps the last trade of the session: the close
@@ -141,7 +141,7 @@ def test_a_stack_started_on_a_closed_day_holds_every_stocks_last_close_and_then_
         run = beat_tick("stock", tick)
         assert run.planned == 0, (tick, run.note)
         tick += timedelta(minutes=20)
-    assert [c for c in fetched if c[0] == "stock"] == [("stock", sorted(stocks), "low/8")]
+    assert [c for c in fetched if c[0] == "stock"] == [("stock", sorted(stocks), "medium/4")]
     assert len(stock_requests(server)) == stock_requests_before
     with time_machine.travel(resumes - timedelta(minutes=1), tick=False):
         assert current_freshness(datetime.now(UTC)).by_class()["stock"].stale == 0

@@ -52,7 +52,7 @@ def test_stale_data_is_reported_by_health_data_not_by_readiness(live_worker, mak
     make_asset("AAPL")
     make_asset("NEVER", "crypto")  # no quote ever: stale, as when every provider is down for it
     dispatch_quotes.delay("stock").get(timeout=60)
-    # The fetch runs after its dispatcher returned: high/0 in session, low/8 on a closed day (behind the
+    # The fetch runs after its dispatcher returned: high/0 in session, medium/4 on a closed day (behind the
     # heartbeat). Wait for it whatever the day.
     assert wait_for(lambda: Quote.objects.filter(asset__symbol="AAPL").exists())
     heartbeat.delay().get(timeout=60)

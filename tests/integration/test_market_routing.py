@@ -68,7 +68,7 @@ def test_a_closed_day_fetches_each_stocks_last_close_once_and_then_sends_nothing
     crypto = beat_tick("crypto", THANKSGIVING_NOON_NY)
 
     # Crypto trades on Thanksgiving, and the stocks' last close (Wednesday's) is not stored yet: both
-    # batches reach the worker and are stored, the stocks' at low priority.
+    # batches reach the worker and are stored, the never-quoted stocks' in medium (ahead of backfills).
     closed = wait_for(lambda: all(DispatchRun.objects.get(pk=r["run"]).status == "done" for r in (stocks, crypto)))
     assert closed, live_worker.log()[-3000:]
     assert wait_for(lambda: len(fetches()) == 2)
@@ -79,7 +79,7 @@ def test_a_closed_day_fetches_each_stocks_last_close_once_and_then_sends_nothing
             {
                 "run_id": stocks["run"],
                 "batch": 0,
-                "reason": "stock closed day (holiday: Thanksgiving), 2 last close not stored yet -> low/8",
+                "reason": "stock closed day (holiday: Thanksgiving), 2 no quote yet -> medium/4",
             },
         ),
     ]

@@ -29,7 +29,7 @@ def scrape(client) -> dict[str, dict[tuple, float]]:
 def test_metrics_report_tasks_dead_letters_freshness_queues_and_breakers(live_worker, make_asset, client) -> None:
     make_asset("AAPL")
     dispatch_quotes.delay("stock").get(timeout=60)
-    # The fetch runs after its dispatcher returned (low/8 on a closed day): wait for it whatever the day.
+    # The fetch runs after its dispatcher returned (medium/4 on a closed day): wait for it whatever the day.
     assert wait_for(lambda: Quote.objects.filter(asset__symbol="AAPL").exists())
     heartbeat.delay().get(timeout=60)
     now = timezone.now()

@@ -53,13 +53,13 @@ def test_it_refuses_unknown_symbols_and_bad_moments_with_control_characters_esca
     assert "\r" not in str(caught.value) and "\n" not in str(caught.value)
 
 
-def test_it_explains_a_stock_whose_last_close_is_not_stored_yet(make_asset) -> None:
+def test_it_explains_a_stock_added_on_a_holiday(make_asset) -> None:
     make_asset("AAPL", exchange="XNYS")  # added on the holiday: never quoted
 
     text = explain("AAPL", "--at", "2026-11-26T10:00:00-05:00")
 
     assert "staleness:  stale (no quote yet)" in text
-    assert "decision:   stock closed day (holiday: Thanksgiving), 1 last close not stored yet -> low/8" in text
+    assert "decision:   stock closed day (holiday: Thanksgiving), 1 no quote yet -> medium/4" in text
     assert "run-now:" not in text  # the decision already sends
 
 

@@ -55,7 +55,7 @@ def test_a_beat_tick_on_a_holiday_sends_no_stock_fetch_once_the_last_close_is_st
     assert run.note == "stock closed day (holiday: Thanksgiving), 2 closed day -> none"
 
 
-def test_a_beat_tick_on_a_holiday_fetches_a_last_close_not_stored_yet_once_at_low_priority(make_asset, sent) -> None:
+def test_a_beat_tick_on_a_holiday_fetches_a_last_close_not_stored_yet_once(make_asset, sent) -> None:
     make_asset("AAPL", exchange="XNYS")  # never quoted: added while the market is closed
     wednesday = datetime(2026, 11, 25, 20, 55, tzinfo=UTC)  # 15:55 New York, before Wednesday's close
     holding_the_close(make_asset("MSFT", exchange="XNAS"), wednesday)
@@ -63,12 +63,18 @@ def test_a_beat_tick_on_a_holiday_fetches_a_last_close_not_stored_yet_once_at_lo
 
     result = dispatch("stock", THANKSGIVING_NOON_NY, from_beat=True)
 
-    assert [(c["args"], c["queue"], c["priority"]) for c in sent] == [(("stock", ["AAPL", "MSFT"]), "low", 8)]
-    reason = "stock closed day (holiday: Thanksgiving), 2 last close not stored yet -> low/8"
-    assert sent[0]["reason"] == reason
+    # The never-quoted stock ahead of the backfills a new asset queues in low (medium, any broker);
+    # the quote fetched before Wednesday's close settled at low/8; the one holding the close not at all.
+    assert [(c["args"], c["queue"], c["priority"]) for c in sent] == [
+        (("stock", ["AAPL"]), "medium", 4),
+        (("stock", ["MSFT"]), "low", 8),
+    ]
+    first = "stock closed day (holiday: Thanksgiving), 1 no quote yet -> medium/4"
+    refetch = "stock closed day (holiday: Thanksgiving), 1 last close not stored yet -> low/8"
+    assert [c["reason"] for c in sent] == [first, refetch]
     run = DispatchRun.objects.get(pk=result["run"])
-    assert (run.planned, run.batches) == (2, 1)
-    assert run.note == f"{reason}; stock closed day (holiday: Thanksgiving), 1 closed day -> none"
+    assert (run.planned, run.batches) == (2, 2)
+    assert run.note == f"{first}; {refetch}; stock closed day (holiday: Thanksgiving), 1 closed day -> none"
 
 
 def test_an_operator_run_now_on_a_holiday_fetches_at_low_priority(make_asset, sent) -> None:
@@ -76,10 +82,9 @@ def test_an_operator_run_now_on_a_holiday_fetches_at_low_priority(make_asset, se
     holding_the_close(make_asset("MSFT"), THANKSGIVING_NOON_NY)
     result = dispatch("stock", THANKSGIVING_NOON_NY, from_beat=False)
 
-    assert {tuple(c["args"][1]) for c in sent} == {("AAPL", "MSFT")}
-    assert [(c["queue"], c["priority"]) for c in sent] == [("low", 8)]
-    reason = "stock closed day (holiday: Thanksgiving), 1 last close not stored yet, 1 operator run-now -> low/8"
-    assert sent[0]["reason"] == reason
+    assert [(c["args"][1], c["queue"], c["priority"]) for c in sent] == [(["AAPL"], "medium", 4), (["MSFT"], "low", 8)]
+    reason = "stock closed day (holiday: Thanksgiving), 1 operator run-now -> low/8"
+    assert sent[1]["reason"] == reason
     assert "operator run-now" in DispatchRun.objects.get(pk=result["run"]).note
 
 
@@ -99,7 +104,7 @@ def test_a_closed_stretch_fetches_every_stock_once_and_then_nothing_until_tradin
     first, resumes = (datetime.fromisoformat(t).replace(tzinfo=NY).astimezone(UTC) for t in CLOSED_STRETCHES[stretch])
 
     result = dispatch("stock", first, from_beat=True)
-    assert [(c["args"][1], c["queue"], c["priority"]) for c in sent] == [(["AAPL", "MSFT", "NVDA"], "low", 8)]
+    assert [(c["args"][1], c["queue"], c["priority"]) for c in sent] == [(["AAPL", "MSFT", "NVDA"], "medium", 4)]
     for asset in Asset.objects.all():  # what the batch stores a minute later, and reports
         holding_the_close(asset, first + timedelta(minutes=1))
     record_outcome(result["run"], 0, done=["AAPL", "MSFT", "NVDA"])

@@ -8,7 +8,7 @@ import pytest
 
 from backend.common.exchange_sessions import market_clock
 from backend.market.conditions import AssetCondition, Level, Staleness, Volatility
-from backend.tasks.routing import QuotePolicy, Route, decide, plan_routed_batches
+from backend.tasks.routing import QuotePolicy, Route, WorkKind, decide, plan_routed_batches, route_for
 
 TUESDAY_10_NY = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 SATURDAY_NOON_NY = datetime(2026, 11, 28, 17, 0, tzinfo=UTC)
@@ -139,7 +139,6 @@ FRIDAY_CLOSE = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)  # the day after Thanks
 @pytest.mark.parametrize(
     ("fetched", "why"),
     [
-        (None, "never quoted: an asset added while the market is closed"),
         (FRIDAY_CLOSE - timedelta(minutes=4), "the last tick before the close"),
         (FRIDAY_CLOSE + timedelta(seconds=30), "after the close, before it settled (the snapshot's delay)"),
     ],
@@ -149,6 +148,15 @@ def test_a_closed_day_fetches_a_last_close_not_stored_yet_at_low_priority(fetche
     decision = decide([condition("AAPL", "stock", SATURDAY_NOON_NY, fetched_ago=ago)], POLICY)
     assert decision.route == Route("low", 8), why
     assert decision.reason == "stock closed day (weekend), 1 last close not stored yet -> low/8"
+
+
+def test_a_closed_day_fetches_a_never_quoted_stock_ahead_of_the_backfills_on_any_broker() -> None:
+    """A stack first started on a weekend queues a backfill per asset (low) before its first stock fan-out;
+    the embedded filesystem broker ignores priorities, so only another queue keeps the first quotes ahead."""
+    decision = decide([condition("AAPL", "stock", SATURDAY_NOON_NY, fetched_ago=None)], POLICY)
+    assert decision.route == Route("medium", 4)
+    assert decision.route.queue != route_for(WorkKind.BACKFILL).queue
+    assert decision.reason == "stock closed day (weekend), 1 no quote yet -> medium/4"
 
 
 def test_a_closed_day_leaves_alone_a_quote_fetched_once_the_close_settled() -> None:
