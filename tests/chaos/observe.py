@@ -20,7 +20,7 @@ from django.db import connections
 from django.db.models import Count
 from django.db.utils import InterfaceError, OperationalError
 
-from .accounting import RunCount
+from .accounting import DeadLetterSeen, RunCount, batch_items
 from .stack import DB_ALIAS, Stack
 
 RECEIVED = re.compile(r"Task ([\w.]+)\[([0-9a-f-]{36})\] received")
@@ -119,10 +119,13 @@ FALLBACK_REDIS_KEY = "financehub:deadletters:fallback"
 FALLBACK_FILE = Path("deadletters") / "fallback.jsonl"
 
 
-def dead_letters(stack: Stack | None = None) -> tuple[str, ...]:
-    """Every dead letter as 'task_name: ExceptionClass', the parked ones (fallback) included."""
+def dead_letters(stack: Stack | None = None) -> tuple[DeadLetterSeen, ...]:
+    """Every dead letter with the items it holds, the parked ones (fallback) included, one per task id."""
     rows = model("DeadLetter").objects.using(DB_ALIAS).order_by("pk")
-    found = {d.task_id: f"{d.task_name}: {d.exception_class}" for d in rows}
+    found = {
+        d.task_id: DeadLetterSeen(d.task_name, d.exception_class, batch_items(d.args, d.kwargs), d.retries)
+        for d in rows
+    }
     if stack is not None:
         parked = [raw.decode() for raw in stack.services.redis.client().lrange(FALLBACK_REDIS_KEY, 0, -1)]
         path = stack.var_dir / FALLBACK_FILE
@@ -130,9 +133,14 @@ def dead_letters(stack: Stack | None = None) -> tuple[str, ...]:
             parked += [line for line in path.read_text().splitlines() if line.strip()]
         for line in parked:
             record = json.loads(line)
-            found.setdefault(
-                record.get("task_id", line), f"{record.get('task_name')}: {record.get('exception_class')} (parked)"
+            seen = DeadLetterSeen(
+                str(record.get("task_name")),
+                str(record.get("exception_class")),
+                batch_items(record.get("args"), record.get("kwargs")),
+                int(record.get("retries") or 0),
+                parked=True,
             )
+            found.setdefault(record.get("task_id", line), seen)
     return tuple(found.values())
 
 

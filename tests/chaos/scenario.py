@@ -16,7 +16,7 @@ from django.utils import timezone
 from tests.fixtures.worker import report
 
 from . import observe
-from .accounting import Finding, History, Verdict, check
+from .accounting import Finding, History, Verdict, check, settled
 from .stack import Process, Stack
 
 DISPATCH_SCHEDULE = "quotes.dispatch:crypto"
@@ -38,10 +38,15 @@ class QuoteRun:
     def stored(self) -> frozenset[str]:
         return observe.stored_since(self.symbols, self.started_wall)
 
-    def complete(self) -> bool:
-        """Every item stored and the run closed."""
+    def complete(self, accepted_dead_letter: str = "") -> bool:
+        """Every item stored (or, when the scenario accepts that end, held by a dead letter) and the run closed.
+
+        The dead letters are read here, not only after recovery: the run closes on the batch's failed
+        count, which is written before its dead letter, so only the dead letter itself shows the end.
+        """
         run = observe.run_count(DISPATCH_SCHEDULE)
-        return len(self.stored()) == len(self.symbols) and run is not None and run.status != "running"
+        letters = observe.dead_letters(self.stack) if accepted_dead_letter else ()
+        return settled(frozenset(self.symbols), self.stored(), letters, accepted_dead_letter, run)
 
     def wait_in_flight(self, timeout: float = 120) -> None:
         """Wait until the first batch is stored, so the next ones are running or queued."""
@@ -108,17 +113,20 @@ def finish(
     bound: float,
     patience: float | None = None,
     expected_dead_letters: int = 0,
+    accepted_dead_letter: str = "",
     checks: list[Callable[[], Finding]] | None = None,
     until: Callable[[], bool] | None = None,
 ) -> Verdict:
     """Wait for recovery (measured from ``fault_over``), collect the history and judge it.
 
     ``checks`` are scenario-specific findings, evaluated once the scenario has recovered; ``until``
-    is a further condition of recovery (a dead letter written, say).
+    is a further condition of recovery (a dead letter written, say). ``accepted_dead_letter`` (an
+    exception class name) lets a batch end retried and then dead-lettered with it: its items count as
+    failed when a dead letter holds them (``accounting.accepted_dead_letters``).
     """
 
     def recovered() -> bool:
-        return run.complete() and (until is None or until())
+        return run.complete(accepted_dead_letter) and (until is None or until())
 
     recovery = observe.wait_recovered(recovered, fault_over, bound, patience or bound + 30)
     # Redeliveries of a batch that had already finished would show up just after: give them a moment.
@@ -136,6 +144,7 @@ def finish(
         retries=facts.retries,
         dead_letters=observe.dead_letters(run.stack),
         expected_dead_letters=expected_dead_letters,
+        accepted_dead_letter=accepted_dead_letter,
         findings=tuple([*(probe() for probe in checks or ()), *run.extra_findings]),
     )
     return judge(history, run.stack)

@@ -21,7 +21,7 @@ def poison_run(stack, *, assets: int, bound: float, cap: int):
     sent_at = time.monotonic()
 
     def poison_dead_lettered() -> bool:
-        return any(d.startswith(POISON) for d in observe.dead_letters())
+        return any(d.task_name == POISON for d in observe.dead_letters())
 
     def deliveries_capped() -> Finding:
         delivered = observe.log_facts(stack.logs(), POISON).deliveries

@@ -17,7 +17,7 @@ import pytest
 from tests.fixtures import wire
 
 from . import observe
-from .accounting import Finding, History, check
+from .accounting import DeadLetterSeen, Finding, History, check
 from .scenario import explain, finish, judge, start_quote_run
 
 pytestmark = pytest.mark.chaos
@@ -101,7 +101,7 @@ def test_without_the_capture_the_checker_goes_red() -> None:
         stored=symbols,
         recovery_bound=60,
         recovery_seconds=None,  # the run waited in vain for the four dead letters
-        dead_letters=("quotes.fetch: builtins.TypeError",),
+        dead_letters=(DeadLetterSeen("quotes.fetch", "builtins.TypeError"),),
         expected_dead_letters=5,
         findings=(
             Finding("every message Celery logged as discarded became a dead letter", False, "discarded 4, kept 0"),
