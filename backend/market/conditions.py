@@ -162,9 +162,9 @@ def last_close_stored(fetched_at: datetime | None, clock: MarketClock, settle_se
 
     Judged by when we fetched it, not by the market time the provider stamps: a provider asked once
     the close has settled answers with the close whatever it stamps (Yahoo: the last trade, 16:00:00
-    or 15:59:58; Alpha Vantage: the trading day, read as its close; the simulated walk: the minute
-    of the fetch), and asking again before the next session brings nothing new. A quote fetched
-    before that moment cannot hold the close.
+    or 15:59:58; Alpha Vantage: the trading day, read as its close; the simulated provider: the close
+    itself), and asking again before the next session brings nothing new. A quote fetched before that
+    moment cannot hold the close.
     """
     marks = close_marks(clock, 0.0, settle_seconds)
     return marks is None or (fetched_at is not None and fetched_at >= marks.settled)
