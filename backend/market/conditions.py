@@ -3,7 +3,8 @@
 Three small pure measures (``measure_volatility``, ``measure_staleness`` and the exchange clock),
 the rule of what holds a closed market's last close (``last_close_stored``), and one loader,
 ``load_conditions``, that reads what they need for many assets in two queries. The routing decision
-(``backend.tasks.routing``) consumes the result; nothing here decides.
+(``backend.tasks.routing``) consumes the result; nothing here decides. ``market_clocks`` gives the
+simulated provider each symbol's clock, so a closed stock holds its last close there too.
 """
 
 from __future__ import annotations
@@ -161,9 +162,9 @@ def last_close_stored(fetched_at: datetime | None, clock: MarketClock, settle_se
 
     Judged by when we fetched it, not by the market time the provider stamps: a provider asked once
     the close has settled answers with the close whatever it stamps (Yahoo: the last trade, 16:00:00
-    or 15:59:58; Alpha Vantage: the trading day, read as its close; the simulated walk: the minute
-    of the fetch), and asking again before the next session brings nothing new. A quote fetched
-    before that moment cannot hold the close.
+    or 15:59:58; Alpha Vantage: the trading day, read as its close; the simulated provider: the close
+    itself), and asking again before the next session brings nothing new. A quote fetched before that
+    moment cannot hold the close.
     """
     marks = close_marks(clock, 0.0, settle_seconds)
     return marks is None or (fetched_at is not None and fetched_at >= marks.settled)
@@ -226,6 +227,19 @@ def effective_target(clock: MarketClock, target_seconds: float) -> float:
 def clock_for(asset_class: str, exchange: str, at: datetime) -> MarketClock:
     """The market clock that applies to an asset of ``asset_class`` listed on ``exchange``."""
     return market_clock(ALWAYS_OPEN if asset_class in ALWAYS_OPEN_CLASSES else exchange, at)
+
+
+def market_clocks(asset_class: str, symbols: Sequence[str], at: datetime) -> dict[str, MarketClock]:
+    """The market clock at ``at`` of each of these symbols' assets of ``asset_class`` (unknown ones left out).
+
+    One query for the exchanges, read at call time so an exchange edited in admin counts at once, and
+    one clock per exchange. For a provider that must know whether a symbol's market is open.
+    """
+    exchanges = dict(
+        Asset.objects.of_class(asset_class).filter(symbol__in=list(symbols)).values_list("symbol", "exchange")
+    )
+    clocks = {code: clock_for(asset_class, code, at) for code in set(exchanges.values())}
+    return {symbol: clocks[code] for symbol, code in exchanges.items()}
 
 
 def thresholds_for(asset_class: str) -> Thresholds:
@@ -313,6 +327,7 @@ __all__ = [
     "effective_target",
     "last_close_stored",
     "load_conditions",
+    "market_clocks",
     "measure_staleness",
     "measure_volatility",
     "volatility_of",

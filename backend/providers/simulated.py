@@ -8,6 +8,15 @@ Each walk wanders around a base price: the symbol's reference price when the cal
 passes one (the demo asset file carries a plausible level per asset, so BTC trades in
 the tens of thousands and DOGE in cents), else a level derived from the symbol's hash.
 
+A walk alone would keep a stock moving on a Sunday. A real provider asked while the exchange is
+closed answers with the regular session's last trade, stamped at the close (Yahoo's
+``regularMarketPrice`` and ``regularMarketTime``), until the next session opens. So the caller may
+pass ``market_clocks``, asked once per quote call for the market clock of each symbol (the provider
+knows no asset's exchange; the task layer reads it from the database): a symbol whose market is not
+in session is quoted at its last close, priced as a fetch at that minute would have been, and its
+running bar is that session's bar. A symbol without a clock (crypto, news, a bare client) is priced
+when asked.
+
 For rehearsing failures on a demo stack the caller may pass ``fault_rate``, a callable asked
 before every call for the share of calls (0 to 1) that fail as a transient provider fault. The
 task layer reads it from state every worker shares (``backend/tasks/rehearsal.py``).
@@ -23,8 +32,13 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from backend.common.exchange_sessions import MarketClock
+
 from .errors import TransientProviderError
 from .models import Article, Bar, Quote, QuoteBatch
+
+# (symbols, moment) -> the market clock of each symbol at that moment; a symbol left out is always open.
+MarketClocks = Callable[[Sequence[str], datetime], Mapping[str, MarketClock]]
 
 INTERVAL_SECONDS = {"5m": 300, "1h": 3600, "1d": 86400}
 _DAILY_VOLATILITY = 0.02
@@ -70,6 +84,18 @@ def floor_time(moment: datetime, interval: str) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
 
 
+def _priced_at(clock: MarketClock | None, now: datetime) -> datetime:
+    """The moment a quote asked for at ``now`` is priced at: the last close while the market is closed.
+
+    Between sessions a real provider reports the last regular trade, so the price holds from the
+    close until the next open instead of walking on; extended-hours trades are not the regular price.
+    A close after ``now`` (a clock from elsewhere) is never priced: that would quote the future.
+    """
+    if clock is None or clock.in_session or clock.last_close is None:
+        return now
+    return min(clock.last_close, now)
+
+
 def _running(bar: Bar, price: Decimal) -> Bar:
     """Today's bar as of now: it closes at the current quote, and its range includes it."""
     return replace(bar, close=price, high=max(bar.high, price), low=min(bar.low, price))
@@ -88,9 +114,11 @@ class SimulatedClient:
         reference_prices: Mapping[str, float] | None = None,
         fault_rate: Callable[[], float] | None = None,
         draw: Callable[[], float] = random.random,
+        market_clocks: MarketClocks | None = None,
     ) -> None:
         self._clock = clock
         self._fault_rate = fault_rate
+        self._market_clocks = market_clocks
         self._draw = draw
         # A level that is not a finite positive number would make every price of the walk invalid.
         levels = {symbol: float(price) for symbol, price in (reference_prices or {}).items()}
@@ -134,28 +162,34 @@ class SimulatedClient:
         )
 
     def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
-        """Quote every symbol at the current minute, with today's running daily bar."""
+        """Quote every symbol at the current minute, with today's running daily bar; a symbol whose
+        market is closed (``market_clocks``) at its last close, with that session's bar."""
         self._rehearse_fault("quotes")
         now = self._now()
-        minute = int(now.timestamp()) // 60
+        clocks = self._market_clocks(symbols, now) if self._market_clocks is not None and symbols else {}
         quotes: list[Quote] = []
         bars: list[Bar] = []
         for symbol in symbols:
-            base = self.base_price(symbol)
-            price = _price_at(symbol, minute, 60, base)
-            day_ago = _price_at(symbol, minute - 1440, 60, base)
-            quotes.append(
-                Quote(
-                    symbol=symbol,
-                    price=_dec(price),
-                    timestamp=now.replace(second=0, microsecond=0),
-                    source=self.name,
-                    change_24h_pct=_dec(100 * (price / day_ago - 1)),
-                    volume_24h=Decimal(10_000 + _seed(symbol, minute // 1440) % 10_000_000),
-                )
-            )
-            bars.append(_running(self.bar_at(symbol, "1d", floor_time(now, "1d")), quotes[-1].price))
+            quote, bar = self._quote_at(symbol, _priced_at(clocks.get(symbol), now))
+            quotes.append(quote)
+            bars.append(bar)
         return QuoteBatch(quotes=tuple(quotes), bars=tuple(bars))
+
+    def _quote_at(self, symbol: str, moment: datetime) -> tuple[Quote, Bar]:
+        """The quote and running daily bar a fetch at ``moment`` gives: the walk at that minute."""
+        minute = int(moment.timestamp()) // 60
+        base = self.base_price(symbol)
+        price = _price_at(symbol, minute, 60, base)
+        day_ago = _price_at(symbol, minute - 1440, 60, base)
+        quote = Quote(
+            symbol=symbol,
+            price=_dec(price),
+            timestamp=moment.replace(second=0, microsecond=0),
+            source=self.name,
+            change_24h_pct=_dec(100 * (price / day_ago - 1)),
+            volume_24h=Decimal(10_000 + _seed(symbol, minute // 1440) % 10_000_000),
+        )
+        return quote, _running(self.bar_at(symbol, "1d", floor_time(moment, "1d")), quote.price)
 
     def fetch_bars(self, symbol: str, *, interval: str = "1d", limit: int = 250) -> list[Bar]:
         """The last ``limit`` closed-or-running bars of ``symbol``, oldest first."""

@@ -25,6 +25,7 @@ their state in Redis (``PROVIDER_STATE_REDIS_URL``, REDIS_URL by default) when t
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from backend.market.conditions import ALWAYS_OPEN_CLASSES, market_clocks
 from backend.market.demo import reference_prices
 from backend.market.models import Asset
 from backend.providers.alphavantage import AlphaVantageClient
@@ -205,11 +207,21 @@ def news_source() -> NewsSource:
         return _news[mode]
 
 
-def simulated_client() -> SimulatedClient:
+def simulated_client(asset_class: str | None = None) -> SimulatedClient:
     """The offline provider, its prices starting from the demo asset file's reference prices; it fails on
-    purpose while an operator rehearses an outage (``rehearse_faults``)."""
+    purpose while an operator rehearses an outage (``rehearse_faults``).
+
+    For an ``asset_class`` that trades on an exchange calendar (stocks) it is given each asset's market
+    clock, so a stock whose exchange is closed is quoted at its last close, as a real provider quotes
+    it, instead of walking on through the weekend. Crypto and news need no calendar.
+    """
+    clocks = None
+    if asset_class is not None and asset_class not in ALWAYS_OPEN_CLASSES:
+        clocks = functools.partial(market_clocks, asset_class)
     return SimulatedClient(
-        reference_prices=reference_prices(settings.DEMO_ASSETS_FILE), fault_rate=rehearsal.fault_rate
+        reference_prices=reference_prices(settings.DEMO_ASSETS_FILE),
+        fault_rate=rehearsal.fault_rate,
+        market_clocks=clocks,
     )
 
 
@@ -232,7 +244,7 @@ def reset_sources() -> None:
 
 def _build_source(mode: str, asset_class: str) -> AssetSource:
     if mode == "simulated":
-        simulated = ProviderChain([simulated_client()])
+        simulated = ProviderChain([simulated_client(asset_class)])
         return AssetSource(asset_class, simulated, simulated)
     if asset_class not in QUOTE_CHAINS:
         raise ValueError(f"no provider chain for asset class {asset_class!r} (known: {', '.join(QUOTE_CHAINS)})")

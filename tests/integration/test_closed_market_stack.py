@@ -6,7 +6,8 @@ share the frozen clock with the fake provider server, which runs in a thread of 
 real provider clients fetch over HTTP. One stock fan-out stores every stock's last close; the ticks of
 the rest of the closed stretch send no stock request; freshness says fresh on the dashboard,
 /health/data, /metrics and the alerts alike. Both the fake server (Yahoo stamps the close) and the
-offline simulated provider (it stamps the minute it was asked) are run.
+offline simulated provider (it quotes a closed stock at its last close, stamped at the close, as Yahoo
+does) are run; on a Sunday a second refresh stores the very same quote.
 """
 
 from __future__ import annotations
@@ -116,11 +117,10 @@ def test_a_stack_started_on_a_closed_day_holds_every_stocks_last_close_and_then_
     assert "24 no quote yet -> medium/4" in stock_run.note
     quotes = Quote.objects.filter(asset__asset_type__code="stock")
     assert set(quotes.values_list("asset__symbol", flat=True)) == stocks
-    if mode == "fake":  # Yahoo stamps the last trade of the session: the close
-        assert set(quotes.values_list("as_of", flat=True)) == {last_close}
+    # Yahoo stamps the last trade of the session, the close; the simulated provider does the same.
+    assert set(quotes.values_list("as_of", flat=True)) == {last_close}
+    if mode == "fake":
         assert [p for p in stock_requests(server) if "/finance/quote" in p] == ["/yahoo/v7/finance/quote"]
-    else:  # the simulated walk stamps the minute it was asked
-        assert all(q.as_of >= last_close for q in quotes)
 
     with time_machine.travel(first + timedelta(minutes=1), tick=False):
         now = datetime.now(UTC)
@@ -146,3 +146,35 @@ def test_a_stack_started_on_a_closed_day_holds_every_stocks_last_close_and_then_
     with time_machine.travel(resumes - timedelta(minutes=1), tick=False):
         assert current_freshness(datetime.now(UTC)).by_class()["stock"].stale == 0
         assert Client().get("/health/data").json()["classes"]["stock"]["fresh"] is True
+
+
+def stored_stock_quotes() -> dict[str, tuple[object, ...]]:
+    """What the dashboard shows of each stock's quote: price, 24 h change, volume, as-of time, source."""
+    rows = Quote.objects.filter(asset__asset_type__code="stock").values_list(
+        "asset__symbol", "price", "change_24h_pct", "volume_24h", "as_of", "source"
+    )
+    return {symbol: tuple(rest) for symbol, *rest in rows}
+
+
+def test_on_a_sunday_a_second_refresh_stores_the_same_last_close(
+    mode: str, server: FakeProviderServer, fetched, asset_types
+) -> None:
+    # Sunday 29 November 2026, New York: the stack's first start, then an operator's run-now hours later.
+    first, again = (datetime.fromisoformat(t).replace(tzinfo=NY) for t in ("2026-11-29 09:00", "2026-11-29 16:30"))
+    call_command("sync_schedules", verbosity=0)
+    assert not load_assets(settings.DEMO_ASSETS_FILE).errors
+    last_close = latest_close("XNYS", first)
+
+    beat_tick("stock", first)
+    stored = stored_stock_quotes()
+    fetched_at = set(Quote.objects.filter(asset__asset_type__code="stock").values_list("fetched_at", flat=True))
+    run_now = run_dispatch(
+        "stock", f"run-now-{uuid.uuid4().hex[:8]}", tick_headers("quotes: stock", from_beat=False), again
+    )
+
+    stock_fetches = [route for c, _, route in fetched if c == "stock"]
+    assert stock_fetches == ["low/8", "low/8"], run_now  # the closed day's one fetch, then the run-now
+    refreshed = Quote.objects.filter(asset__asset_type__code="stock")
+    assert set(refreshed.values_list("fetched_at", flat=True)).isdisjoint(fetched_at)  # really stored again
+    assert len(stored) == 24 and stored_stock_quotes() == stored
+    assert {row[3] for row in stored.values()} == {last_close}

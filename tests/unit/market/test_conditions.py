@@ -68,7 +68,7 @@ def test_outside_the_session_the_last_close_is_fresh() -> None:
     assert not stale(FRIDAY_CLOSE, after_close)  # Yahoo after the close: stamped at the close
     assert not stale(FRIDAY_CLOSE, SATURDAY)  # the same close fetched on the Saturday
     assert not stale(FRIDAY_CLOSE - timedelta(seconds=30), after_close)  # last trade at 12:59:30
-    assert not stale(SATURDAY, SATURDAY)  # the simulated walk stamps the minute it was asked
+    assert not stale(SATURDAY, SATURDAY)  # a provider that stamps the minute it was asked
     assert stale(FRIDAY_CLOSE - timedelta(hours=3), SATURDAY)  # the morning's price, not the close
     # Fetched before the close had settled: a price of Friday, not Friday's close.
     assert stale(FRIDAY_CLOSE - timedelta(minutes=2), FRIDAY_CLOSE - timedelta(minutes=2))
