@@ -173,7 +173,7 @@ def test_on_a_sunday_a_second_refresh_stores_the_same_last_close(
     )
 
     stock_fetches = [route for c, _, route in fetched if c == "stock"]
-    assert stock_fetches == ["low/8", "low/8"], run_now  # the closed day's one fetch, then the run-now
+    assert stock_fetches == ["medium/4", "low/8"], run_now  # the closed day's first quote, then the run-now
     refreshed = Quote.objects.filter(asset__asset_type__code="stock")
     assert set(refreshed.values_list("fetched_at", flat=True)).isdisjoint(fetched_at)  # really stored again
     assert len(stored) == 24 and stored_stock_quotes() == stored
