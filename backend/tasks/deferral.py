@@ -10,8 +10,9 @@ So when a fetch attempt sent no request for any of its failed symbols because ev
 serve them was skipped (paused, or its circuit open: ``ProviderSkippedError``, a typed signal, never a
 message read back), the task is sent again for the moment the first of them can be asked, plus a little
 jitter so the batches waiting on one pause do not all ask at once, under the SAME retry number. Both are
-shared state that sends nothing and names when it ends; a refused rate-limit slot is not counted here:
-it is this worker's own pacing, and its wait is already spent inside the call.
+shared state that sends nothing and names when it ends. A refused rate-limit slot is not counted here:
+the limiter already waits for a slot inside the call and refuses only a quota spent for longer, which
+is our own pacing rather than a provider that cannot be asked.
 
 Bounded: at most ``TASK_MAX_DEFERRALS`` deferrals and ``TASK_DEFERRAL_MAX_SECONDS`` of deferred waiting
 per task (counted in message headers, so they survive ordinary retries and hops); past either, the
