@@ -81,13 +81,37 @@ class ProviderThrottledError(TransientProviderError):
     """
 
 
-class ProviderPausedError(TransientProviderError):
+class ProviderSkippedError(TransientProviderError):
+    """Nothing was sent: shared state says the provider may not be asked until ``retry_after``.
+
+    The typed signal that a call asked nobody (a pause the provider asked for, an open circuit), so a
+    retry that met only these can be told apart from one a provider really refused.
+    """
+
+
+class ProviderPausedError(ProviderSkippedError):
     """The provider is paused (it asked for a wait earlier); nothing was sent."""
 
 
-class CircuitOpenError(TransientProviderError):
+class CircuitOpenError(ProviderSkippedError):
     """The provider's circuit breaker is open; the call was not attempted."""
 
 
 class AllProvidersFailedError(TransientProviderError):
-    """Every provider in a chain failed for this call and at least one failure was transient."""
+    """Every provider in a chain failed for this call and at least one failure was transient.
+
+    ``unasked``: the items no provider was sent a request for (each one that could serve them was
+    skipped, ``ProviderSkippedError``); empty when every item reached some provider.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        retry_after: float | None = None,
+        failures: tuple[ProviderFailure, ...] = (),
+        unasked: frozenset[str] = frozenset(),
+    ) -> None:
+        super().__init__(message, provider=provider, retry_after=retry_after, failures=failures)
+        self.unasked = unasked

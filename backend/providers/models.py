@@ -74,12 +74,16 @@ class Failed:
     """A symbol nobody served because of TRANSIENT faults (429, 5xx, timeout, truncated body, pause).
 
     ``retry_after``: seconds until the first of its providers may be asked again; ``None`` when one
-    failed without naming a wait (it may be asked again after the retry backoff).
+    failed without naming a wait (it may be asked again after the retry backoff). ``asked`` is False
+    when no provider was sent a request for it: every one that could serve it was skipped, paused or
+    with its circuit open (``ProviderSkippedError``). True unless known otherwise: a retry that did
+    ask someone must count as an attempt.
     """
 
     symbol: str
     reason: str
     retry_after: float | None = None
+    asked: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,10 @@ ANY provider can be asked again, ``None`` (after the retry backoff) when one fai
 wait: a provider paused for hours is skipped at the retry, not waited for.
 
 A provider that answers "come back at T" (``ProviderThrottledError``) is paused for every worker
-on the breaker's ``PauseBoard``; a paused provider is skipped without a request until then.
+on the breaker's ``PauseBoard``; a paused provider is skipped without a request until then. A symbol
+for which every provider was skipped (paused, circuit open: ``ProviderSkippedError``) ends ``failed``
+with ``asked=False`` (the raised verdict names such symbols in ``unasked``), so a task can tell a
+retry that asked nobody from one a provider refused.
 
 Rate limiting is not done here but on each HTTP request (``ratelimit.guard_client``), because one
 provider call can be several requests; a refusal surfaces here as a transient error like any other.
@@ -49,6 +52,7 @@ from backend.common.logcontext import log_fields
 from backend.providers.breaker import CircuitBreaker
 from backend.providers.errors import (
     ProviderError,
+    ProviderSkippedError,
     ProviderThrottledError,
     TransientProviderError,
     UnknownSymbolError,
@@ -172,10 +176,12 @@ class ProviderChain:
                 failures.add(exc, client.name)
                 self._log_failover(client.name, exc, len(by_id))
                 retry_after = exc.retry_after if isinstance(exc, TransientProviderError) else None
+                # Skipped (paused, circuit open): the provider saw no request for these symbols.
+                skipped = isinstance(exc, ProviderSkippedError)
                 for symbols in by_id.values():
                     for symbol in symbols:
                         if isinstance(exc, TransientProviderError):
-                            outcomes[symbol].failed(describe(exc), retry_after)
+                            outcomes[symbol].failed(describe(exc), retry_after, skipped=skipped)
                         else:
                             outcomes[symbol].refused(describe(exc), unknown=False)
                 continue
@@ -193,7 +199,11 @@ class ProviderChain:
                 )
         failed = [failed_of(i.symbol, outcomes[i.symbol]) for i in pending if outcomes[i.symbol].transient]
         if pending and not quotes and failures:
-            failures.raise_for(f"{len(pending)} quotes", waits=[f.retry_after for f in failed])
+            failures.raise_for(
+                f"{len(pending)} quotes",
+                waits=[f.retry_after for f in failed],
+                unasked=[f.symbol for f in failed if not f.asked],
+            )
         rejected = [
             rejected_of(i.symbol, outcomes[i.symbol], self.providers)
             for i in pending

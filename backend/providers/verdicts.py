@@ -47,12 +47,12 @@ class CallFailures:
     def __bool__(self) -> bool:
         return bool(self.records)
 
-    def raise_for(self, what: str, *, waits: Iterable[float | None] | None = None) -> None:
+    def raise_for(self, what: str, *, waits: Iterable[float | None] | None = None, unasked: Iterable[str] = ()) -> None:
         """Raise the verdict for a call that served nothing (only called when something failed).
 
         ``waits``: when each unserved item could be asked again (``None``: after the retry backoff);
         by default one per provider that failed transiently. The verdict's ``retry_after`` is the
-        earliest of them (``earliest_wait``).
+        earliest of them (``earliest_wait``). ``unasked``: the items no provider was sent a request for.
         """
         summary = "; ".join(f"{f.provider}: {f.error}: {f.message}" for f in self.records)
         failures = tuple(self.records)
@@ -62,6 +62,7 @@ class CallFailures:
                 f"every provider failed for {what}: {summary}",
                 retry_after=earliest_wait(waits),
                 failures=failures,
+                unasked=frozenset(unasked),
             )
         if len(self.permanent) == 1:
             self.permanent[0].failures = failures
@@ -74,7 +75,9 @@ class SymbolOutcome:
     """What the providers asked so far said about one of our symbols."""
 
     reasons: list[str] = field(default_factory=list)
+    # Providers tried for it, and of those the ones skipped without a request (paused, circuit open).
     asked: int = 0
+    skipped: int = 0
     unknown: int = 0
     transient: bool = False
     # One per transient failure: the wait that provider named, None when it named none.
@@ -85,11 +88,17 @@ class SymbolOutcome:
         self.reasons.append(reason)
         self.unknown += unknown
 
-    def failed(self, reason: str, retry_after: float | None) -> None:
-        """A provider failed the symbol transiently."""
+    def failed(self, reason: str, retry_after: float | None, *, skipped: bool = False) -> None:
+        """A provider failed the symbol transiently (``skipped``: it was not sent a request at all)."""
         self.reasons.append(reason)
         self.transient = True
         self.waits.append(retry_after)
+        self.skipped += skipped
+
+    @property
+    def reached(self) -> bool:
+        """Whether some provider was really sent a request for the symbol."""
+        return self.asked > self.skipped
 
 
 def failure_of(exc: ProviderError, provider: str = "") -> ProviderFailure:
@@ -118,7 +127,7 @@ def earliest_wait(waits: Iterable[float | None]) -> float | None:
 
 def failed_of(symbol: str, outcome: SymbolOutcome) -> Failed:
     """The ``Failed`` record of a symbol nobody served after a transient fault (its earliest wait)."""
-    return Failed(symbol, "; ".join(outcome.reasons), earliest_wait(outcome.waits))
+    return Failed(symbol, "; ".join(outcome.reasons), earliest_wait(outcome.waits), asked=outcome.reached)
 
 
 def rejected_of(symbol: str, outcome: SymbolOutcome, providers: Sequence[str]) -> Rejected:

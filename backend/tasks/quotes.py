@@ -10,7 +10,12 @@ from backend.market.models import Asset
 from backend.market.quarantine import record_verdicts
 from backend.market.store import store_bars, store_quotes
 from backend.market.symbols import check_asset_class, check_symbols
-from backend.providers.errors import ProviderFailure, TransientProviderError
+from backend.providers.errors import (
+    AllProvidersFailedError,
+    ProviderFailure,
+    ProviderSkippedError,
+    TransientProviderError,
+)
 from backend.providers.models import Failed, QuoteBatch
 from backend.providers.verdicts import earliest_wait
 
@@ -50,6 +55,9 @@ class RefreshSummary:
     # Every provider that failed during the call when symbols are left failed (their dead letter names them).
     provider_failures: tuple[ProviderFailure, ...] = ()
     gone: list[str] = field(default_factory=list)
+    # True when no provider was sent a request for any failed symbol: every one that could serve them
+    # was skipped (paused, circuit open). Such a retry asked nobody (``deferral`` does not count it).
+    asked_nobody: bool = False
 
     @property
     def stored_quotes(self) -> int:
@@ -109,6 +117,8 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
     # When each failed symbol may be asked again (a symbol the chain left without a record: after the backoff).
     named = {f.symbol: f.retry_after for f in batch.failed}
     waits = [named.get(symbol) for symbol in failed]
+    # A symbol the chain said nothing about counts as asked: only a typed "skipped" may spare a retry.
+    unasked = {f.symbol for f in batch.failed if not f.asked}
     return RefreshSummary(
         asset_class=asset_class,
         requested=len(symbols),
@@ -126,6 +136,7 @@ def refresh_quotes(asset_class: str, symbols: list[str]) -> RefreshSummary:
         # Every provider that failed during the call, when symbols are left failed (their dead letter names them).
         provider_failures=provider_failures or (batch.failures if failed else ()),
         gone=gone,
+        asked_nobody=bool(failed) and failed.keys() <= unasked,
     )
 
 
@@ -136,8 +147,16 @@ def _fetch(source: AssetSource, assets: list[AssetIds]) -> tuple[QuoteBatch, tup
         return source.fetch_asset_quotes(assets), ()
     except TransientProviderError as exc:
         reason = escape(exc)
-        failed = tuple(Failed(a.symbol, reason, exc.retry_after) for a in assets)
+        failed = tuple(Failed(a.symbol, reason, exc.retry_after, asked=_asked(exc, a.symbol)) for a in assets)
         return QuoteBatch(failed=failed), tuple(getattr(exc, "failures", ()))
+
+
+def _asked(exc: TransientProviderError, symbol: str) -> bool:
+    """Whether a provider was sent a request for ``symbol`` before ``exc`` (the chain's verdict names
+    the symbols it asked nobody for; a single provider skipped outright asked nobody at all)."""
+    if isinstance(exc, AllProvidersFailedError):
+        return symbol not in exc.unasked
+    return not isinstance(exc, ProviderSkippedError)
 
 
 def transient_fault(summary: RefreshSummary) -> TransientProviderError:

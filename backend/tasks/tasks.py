@@ -14,7 +14,7 @@ from django.conf import settings
 from backend.core.celery import app
 from backend.providers.errors import TransientProviderError
 
-from . import backfill, indicator_refresh, maintenance, news, quote_plan, quotes
+from . import backfill, deferral, indicator_refresh, maintenance, news, quote_plan, quotes
 from .dispatching import dispatch_batches, record_outcome, run_once_per_tick
 from .policy import ReliableTask
 from .routing import WorkKind, route_for
@@ -91,11 +91,19 @@ def fetch_quotes(
     summary = quotes.refresh_quotes(asset_class, symbols)
     record_outcome(run_id, batch, done=summary.stored, failed=[*summary.rejected, *summary.skipped, *summary.gone])
     if summary.failed:
+        retry_args = (asset_class, list(summary.failed))
+        retry_kwargs = {"run_id": run_id, "batch": batch, "reason": reason}
+        # An attempt that asked no provider (all paused or with their circuit open) waits without a retry.
+        deferral.defer_if_nobody_asked(
+            self,
+            asked_nobody=summary.asked_nobody,
+            retry_after=summary.retry_after,
+            args=retry_args,
+            kwargs=retry_kwargs,
+            what=f"{len(summary.failed)} {asset_class} symbols",
+        )
         raise self.retry(
-            args=(asset_class, list(summary.failed)),
-            kwargs={"run_id": run_id, "batch": batch, "reason": reason},
-            exc=quotes.transient_fault(summary),
-            countdown=backoff(self),
+            args=retry_args, kwargs=retry_kwargs, exc=quotes.transient_fault(summary), countdown=backoff(self)
         )
     return summary.as_dict()
 

@@ -119,6 +119,8 @@ class History:
     run: RunCount | None = None
     deliveries: Mapping[str, int] = field(default_factory=dict)  # task id -> times received
     retries: int = 0
+    # Attempts that asked no provider, sent again without spending a retry (backend/tasks/deferral.py).
+    deferrals: int = 0
     dead_letters: tuple[DeadLetterSeen, ...] = ()
     # Dead letters besides the accepted ones (a poison, a wire message): exactly this many.
     expected_dead_letters: int = 0
@@ -174,8 +176,9 @@ class Verdict:
             f"duplicated rows   {h.duplicated_rows}",
             f"double counted    {self.double_counted}  ({run_text})",
             f"under counted     {self.under_counted}",
-            f"re-executions     {self.re_executions}  (deliveries beyond the first, retries excluded)",
+            f"re-executions     {self.re_executions}  (deliveries beyond the first, retries and deferrals excluded)",
             f"retries           {h.retries}",
+            f"deferrals         {h.deferrals}  (attempts that asked no provider: no retry spent)",
             f"dead letters      {len(h.dead_letters)}  (expected {h.expected_dead_letters}"
             + (
                 f", {accepted} accepted: retried, then dead-lettered with {h.accepted_dead_letter})"
@@ -203,6 +206,7 @@ class Verdict:
             "double_counted": self.double_counted,
             "re_executions": self.re_executions,
             "retries": h.retries,
+            "deferrals": h.deferrals,
             "dead_letters": len(h.dead_letters),
             "recovery_seconds": None if h.recovery_seconds is None else round(h.recovery_seconds, 1),
             "recovery_bound": h.recovery_bound,
@@ -247,7 +251,7 @@ def check(history: History) -> Verdict:
             failures.append(f"run counted {under_counted} items fewer than happened")
         if run.status == "running":
             failures.append(f"run {run.run_id} still open")
-    re_executions = max(0, sum(max(0, n - 1) for n in h.deliveries.values()) - h.retries)
+    re_executions = max(0, sum(max(0, n - 1) for n in h.deliveries.values()) - h.retries - h.deferrals)
     accepted = accepted_dead_letters(h.dead_letters, h.accepted_dead_letter, h.expected)
     unexpected = len(h.dead_letters) - len(accepted)
     if unexpected != h.expected_dead_letters:

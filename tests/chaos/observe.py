@@ -25,6 +25,7 @@ from .stack import DB_ALIAS, Stack
 
 RECEIVED = re.compile(r"Task ([\w.]+)\[([0-9a-f-]{36})\] received")
 RETRIED = re.compile(r"Task ([\w.]+)\[([0-9a-f-]{36})\] retry: Retry in ([0-9.]+)s")
+DEFERRED = re.compile(r"([\w.]+)\[([0-9a-f-]{36})\] asked no provider for .*: deferred ")
 BUSY_CHILD_LOST = re.compile(r"WorkerLostError\('Worker exited prematurely: signal 9 \(SIGKILL\)")
 
 # App labels whose tables a scenario starts without.
@@ -156,13 +157,15 @@ class LogFacts:
     retries: int
     retry_delays: list[float]
     busy_children_lost: int
+    deferrals: int = 0
 
 
 def log_facts(text: str, task_name: str | None = None) -> LogFacts:
     """Count each task id's deliveries, the retries and the pool processes killed mid-task."""
     received = Counter(task_id for name, task_id in RECEIVED.findall(text) if task_name is None or name == task_name)
     retried = [float(delay) for name, _, delay in RETRIED.findall(text) if task_name is None or name == task_name]
-    return LogFacts(dict(received), len(retried), retried, len(BUSY_CHILD_LOST.findall(text)))
+    deferred = [task_id for name, task_id in DEFERRED.findall(text) if task_name is None or name == task_name]
+    return LogFacts(dict(received), len(retried), retried, len(BUSY_CHILD_LOST.findall(text)), len(deferred))
 
 
 def wait_recovered(condition: Callable[[], bool], since: float, bound: float, patience: float) -> float | None:

@@ -142,6 +142,7 @@ def finish(
         run=observe.run_count(DISPATCH_SCHEDULE),
         deliveries=facts.deliveries,
         retries=facts.retries,
+        deferrals=facts.deferrals,
         dead_letters=observe.dead_letters(run.stack),
         expected_dead_letters=expected_dead_letters,
         accepted_dead_letter=accepted_dead_letter,

@@ -1,10 +1,10 @@
 """Every crypto provider fails every second request with 429 and Retry-After: every item ends stored,
-or retried and then dead-lettered (a dead letter holding it, the run counting it failed), and no
-provider is asked again for the same batch before the wait it asked for.
+nothing is dead-lettered, and no provider is asked again for the same batch before the wait it asked for.
 
-Nothing is dead-lettered on an idle machine; under load a batch can spend its retries (5) while other
-batches' 429s keep every provider paused, so it finds none to ask: the platform's standard end for it.
-"""
+Under load other batches' 429s keep every provider paused, so a batch's attempt can find all three
+paused and send no request. Such an attempt spends no retry: it is deferred to the first provider's
+moment (backend/tasks/deferral.py). Before that, 4 runs of 4 under load ended one batch a dead letter
+after 5 retries that had reached a provider in only 1-3 of its 6 attempts."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def test_a_provider_failing_half_the_time_with_retry_after(stack) -> None:
 
     per_status: dict[int, int] = defaultdict(int)
     verdict = finish(run, "providers failing 50 % with Retry-After (400 assets)", fault_over=run.started, bound=120,
-                     accepted_dead_letter="TransientProviderError", checks=[honoured])  # fmt: skip
+                     checks=[honoured])  # fmt: skip
     for entry in flaky.requests():
         per_status[entry["status"]] += 1
     assert verdict.ok, explain(verdict, stack) + f"\nstatuses {dict(per_status)}"

@@ -1,4 +1,5 @@
-"""On a real worker: a retry goes when the first provider of its chain can take it (issue 20, item 8).
+"""On a real worker: a retry goes when the first provider of its chain can take it (issue 20, item 8),
+and an attempt that asked no provider at all spends no retry (the flaky-provider chaos run).
 
 Alpha Vantage is paused for every worker for six hours (its daily quota spent) and Yahoo answers one
 HTTP 500. The batch must be stored after the ordinary backoff, by Yahoo, with no request to the paused
@@ -8,6 +9,7 @@ hopping on every few seconds.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -27,6 +29,7 @@ pytestmark = pytest.mark.integration
 
 STOCKS = ["AAPL", "AMZN", "GOOGL", "JPM", "META", "MSFT", "NVDA", "TSLA", "V", "WMT"]
 QUOTE_PATH = "/yahoo/v7/finance/quote"
+TASK_ATTEMPTS = settings.TASK_MAX_RETRIES + 1  # the first run and its retries
 
 
 @pytest.fixture
@@ -62,3 +65,56 @@ def test_a_batch_is_stored_after_the_backoff_while_its_other_provider_is_paused_
     assert f"{result.id}] waits" not in live_worker.log()  # no deferral hop
     assert not DeadLetter.objects.filter(task_id=result.id).exists()
     report(f"retry deferral: 10 stocks stored {elapsed:.1f} s after one Yahoo 500 with Alpha Vantage paused 6 h")
+
+
+DEFERRED = "asked no provider for"
+
+
+def quote_requests(providers: FakeProviderServer) -> list[dict]:
+    """Quote requests the stock chain's providers received (bars for a new asset's backfill left out)."""
+    requests = [*providers.requests("yahoo"), *providers.requests("alphavantage")]
+    return [r for r in requests if "quote" in f"{r['path']}?{r.get('query', '')}".lower()]
+
+
+def test_a_batch_whose_providers_stay_paused_past_its_retry_budget_is_stored_with_its_retries_unspent(
+    live_worker: WorkerProcess, providers: FakeProviderServer, pauses: PauseBoard, make_asset
+) -> None:
+    """Other batches' 429s keep re-arming every pause (the chaos run's load): attempts that ask nobody are
+    deferred, not retried; once the pauses lapse the batch is stored with ``request.retries`` still 0."""
+    for symbol in STOCKS:
+        make_asset(symbol, "stock")
+    stop = threading.Event()
+
+    def rearm() -> None:
+        while not stop.is_set():
+            for provider in ("yahoo", "alphavantage"):
+                pauses.pause(provider, 2, reason="another batch's 429 (test)")
+            stop.wait(0.5)
+
+    rearm_thread = threading.Thread(target=rearm, daemon=True)
+    for provider in ("yahoo", "alphavantage"):
+        pauses.pause(provider, 2, reason="another batch's 429 (test)")
+    rearm_thread.start()
+    try:
+        result = fetch_quotes.apply_async(args=("stock", STOCKS))
+        attempts = TASK_ATTEMPTS + 1  # one more attempt than its whole retry budget allows
+        deferred = wait_for(lambda: live_worker.log().count(f"{result.id}] {DEFERRED}") >= attempts, timeout=90)
+        assert deferred, live_worker.log()[-4000:]
+        assert quote_requests(providers) == []  # paused: asked nobody (a new asset's backfill may ask for bars)
+    finally:
+        stop.set()
+        rearm_thread.join()
+    unpaused = time.monotonic()
+
+    assert result.get(timeout=60)["stored_quotes"] == len(STOCKS)
+    stored_after = time.monotonic() - unpaused
+    log = live_worker.log()
+    lines = [line for line in log.splitlines() if f"{result.id}] {DEFERRED}" in line]
+    assert all("retries kept at 0" in line for line in lines), lines
+    assert f"{result.id}] retry:" not in log  # no retry was spent
+    assert Quote.objects.filter(asset__symbol__in=STOCKS).count() == len(STOCKS)
+    assert not DeadLetter.objects.filter(task_id=result.id).exists()
+    report(
+        f"nobody-asked deferral: {len(lines)} deferrals (retry budget {TASK_ATTEMPTS - 1}), "
+        f"10 stocks stored {stored_after:.1f} s after the pauses stopped, retries 0"
+    )

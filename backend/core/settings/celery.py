@@ -33,6 +33,10 @@ TASK_RETRY_DELAY_FLOOR = env_int("TASK_RETRY_DELAY_FLOOR", 2)
 # (re-sent every TASK_RETRY_BACKOFF_MAX seconds) instead of waiting in one held message.
 TASK_RETRY_AFTER_MAX = env_int("TASK_RETRY_AFTER_MAX", 600)
 TASK_MAX_RETRIES = env_int("TASK_MAX_RETRIES", 5)
+# A quote fetch that asked no provider (every one paused or its circuit open) waits for the first one
+# without spending a retry, at most this many times and this many seconds in all; then it retries.
+TASK_MAX_DEFERRALS = env_int("TASK_MAX_DEFERRALS", 20)
+TASK_DEFERRAL_MAX_SECONDS = env_int("TASK_DEFERRAL_MAX_SECONDS", 300)
 # Infrastructure faults (database, Redis, broker) are waited out this many times per task before
 # the task fails; at the default cap that covers an outage of several minutes.
 TASK_INFRA_MAX_RETRIES = env_int("TASK_INFRA_MAX_RETRIES", 20)

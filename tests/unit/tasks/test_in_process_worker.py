@@ -10,7 +10,12 @@ test starts and stops its own worker thread (a few seconds, most of it the worke
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -18,11 +23,20 @@ from celery.contrib.testing.worker import TestWorkController
 
 from backend.common import logcontext
 from backend.deadletters.models import DeadLetter
+from backend.market.models import Quote
 from backend.providers.errors import TransientProviderError
+from backend.providers.models import Quote as QuoteRecord
+from backend.providers.models import QuoteBatch
+from backend.providers.orchestrator import ProviderChain
+from backend.providers.pauses import PauseBoard
+from backend.tasks import quotes
 from backend.tasks.policy import ReliableTask
 from backend.tasks.routing import WorkKind, route_for
-from backend.tasks.tasks import RETRY_POLICY
+from backend.tasks.sources import AssetSource
+from backend.tasks.tasks import RETRY_POLICY, fetch_quotes
 from tests.fixtures.deadletters import PLANTED
+
+COINS = ["ADA", "BTC", "ETH", "SOL"]
 
 
 @pytest.fixture(scope="session")
@@ -142,3 +156,104 @@ def test_a_task_that_finally_fails_becomes_one_redacted_dead_letter(
     assert row.symbol_list == ["AAPL"] and row.args == ["stock", ["AAPL"]]
     assert PLANTED not in row.exception_message and PLANTED not in str(row.kwargs)
     assert DeadLetter.objects.count() == 1
+
+
+class Coins:
+    """A crypto quote provider that serves every symbol it is asked for (and counts the requests)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.calls = 0
+
+    def fetch_quotes(self, symbols: Sequence[str]) -> QuoteBatch:
+        self.calls += 1
+        now = datetime.now(UTC)
+        return QuoteBatch(quotes=tuple(QuoteRecord(s, Decimal("2.5"), now, self.name) for s in symbols))
+
+
+@contextmanager
+def kept_paused(board: PauseBoard, providers: Sequence[str], seconds: float) -> Iterator[None]:
+    """Other batches' 429s, as the chaos run saw them: every provider re-paused (0.3 s) every 0.1 s."""
+    until = time.monotonic() + seconds
+    done = threading.Event()
+
+    def rearm() -> None:
+        while time.monotonic() < until and not done.is_set():
+            for provider in providers:
+                board.pause(provider, 0.3, reason="another batch's 429 (test)")
+            time.sleep(0.1)
+
+    for provider in providers:
+        board.pause(provider, 0.3, reason="another batch's 429 (test)")
+    thread = threading.Thread(target=rearm, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+@pytest.fixture
+def paused_chain(monkeypatch, make_asset) -> PauseBoard:
+    """Four crypto assets and a Binance > CoinGecko chain on an in-process pause board."""
+    for symbol in COINS:
+        make_asset(symbol, "crypto")
+    board = PauseBoard()
+    chain = ProviderChain([Coins("binance"), Coins("coingecko")], pauses=board)
+    monkeypatch.setattr(quotes, "quote_source", lambda asset_class: AssetSource(asset_class, chain, chain))
+    return board
+
+
+def quote_fetch(celery_app, runs: list[int]) -> Any:
+    """``quotes.fetch``'s own body on the test app, noting each run's ``request.retries``."""
+    body = fetch_quotes.__wrapped__.__func__
+
+    @celery_app.task(base=ReliableTask, bind=True, name="test.quotes.fetch", **RETRY_POLICY)
+    def fetch(self: ReliableTask, asset_class: str, symbols: list[str], **kwargs: Any) -> dict[str, object]:
+        runs.append(self.request.retries)
+        return body(self, asset_class, symbols, **kwargs)
+
+    return fetch
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_whose_providers_stay_paused_past_its_retry_budget_ends_stored_with_its_retries_unspent(
+    celery_app, celery_worker, fast_retries, isolated_fallback, paused_chain
+) -> None:
+    runs: list[int] = []
+    fetch = quote_fetch(celery_app, runs)
+    celery_worker.reload()
+
+    # Ordinary retries (0.2-0.4 s apart) would spend all 5 in about 2 s; the pauses last 3.5 s.
+    with kept_paused(paused_chain, ("binance", "coingecko"), seconds=3.5):
+        result = fetch.apply_async(("crypto", COINS), queue="medium")
+        summary = result.get(timeout=30)
+
+    assert summary["stored"] == COINS and summary["source"] == "binance"
+    assert len(runs) > RETRY_POLICY["max_retries"] + 1, runs  # more attempts than the retry budget allows
+    assert set(runs) == {0}, runs  # every one that asked nobody was deferred, not retried
+    assert Quote.objects.filter(asset__symbol__in=COINS).count() == len(COINS)
+    assert not DeadLetter.objects.filter(task_id=result.id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_past_its_deferral_budget_an_attempt_that_asked_nobody_is_an_ordinary_retry(
+    celery_app, celery_worker, fast_retries, isolated_fallback, paused_chain, settings
+) -> None:
+    settings.TASK_MAX_DEFERRALS = 2
+    runs: list[int] = []
+    fetch = quote_fetch(celery_app, runs)
+    celery_worker.reload()
+
+    with kept_paused(paused_chain, ("binance", "coingecko"), seconds=15):
+        result = fetch.apply_async(("crypto", COINS), queue="medium")
+        with pytest.raises(TransientProviderError):
+            result.get(timeout=30)
+
+    # Two deferrals (retries kept at 0), then the five retries: the standard end, a dead letter.
+    assert runs == [0, 0, 0, 1, 2, 3, 4, 5], runs
+    deadline = time.monotonic() + 10
+    while not DeadLetter.objects.filter(task_id=result.id).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert DeadLetter.objects.get(task_id=result.id).retries == 5
