@@ -33,6 +33,8 @@ from celery.exceptions import Ignore
 from django.conf import settings
 
 from .policy import BROKER_ERRORS, NOT_BEFORE_HEADER, ReliableTask
+from .telemetry.celery_signals import queue_of
+from .telemetry.instruments import TASKS_DEFERRED
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +141,8 @@ def defer_if_nobody_asked(
     except BROKER_ERRORS as exc:
         logger.warning("%s[%s] could not be deferred (%s); retrying instead", task.name, request.id, exc)
         return
+    # Apart from the retries and the ignored deliveries it also shows as: how often work waited on pauses.
+    TASKS_DEFERRED.labels(task.name, queue_of(request)).inc()
     logger.info(
         "%s[%s] asked no provider for %s (every one paused or its circuit open): deferred %.1f s, "
         "retries kept at %d (deferral %d of %d, %.0f of %.0f s)",

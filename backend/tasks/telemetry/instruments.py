@@ -33,6 +33,10 @@ TASKS_RETRIED = _counter(
     "Task runs that scheduled a retry, by the exception that caused it",
     (*TASK_LABELS, "reason"),
 )
+TASKS_DEFERRED = _counter(
+    "financehub_celery_tasks_deferred",
+    "Task runs sent again without spending a retry: they asked no provider (every one paused or its circuit open)",
+)
 TASKS_REJECTED = _counter(
     "financehub_celery_tasks_rejected",
     "Task messages rejected or ignored (Reject/Ignore raised, unknown task, undecodable message)",

@@ -27,6 +27,7 @@ from backend.tasks import deferral, quotes
 from backend.tasks.deferral import DEFERRALS_HEADER, DEFERRED_SECONDS_HEADER, Spent, deferral_wait
 from backend.tasks.policy import NOT_BEFORE_HEADER
 from backend.tasks.sources import AssetSource
+from backend.tasks.telemetry.instruments import TASKS_DEFERRED
 
 COINS = ["ADA", "BTC", "ETH", "SOL"]
 
@@ -166,7 +167,13 @@ class Sent:
 def fake_task(headers: dict[str, Any] | None = None, retries: int = 2) -> SimpleNamespace:
     headers = headers or {}
     request = SimpleNamespace(
-        id="t-1", retries=retries, called_directly=False, is_eager=False, headers=headers, **headers
+        id="t-1",
+        retries=retries,
+        called_directly=False,
+        is_eager=False,
+        headers=headers,
+        delivery_info={"routing_key": "high"},
+        **headers,
     )
     return SimpleNamespace(name="quotes.fetch", request=request, signature_from_request=Sent())
 
@@ -196,6 +203,16 @@ def test_a_deferral_resends_the_task_under_the_same_retry_number_and_drops_this_
     [line] = [r.getMessage() for r in caplog.records if "asked no provider" in r.getMessage()]
     assert "quotes.fetch[t-1] asked no provider for 1 crypto symbols" in line
     assert "retries kept at 2 (deferral 1 of 20" in line
+
+
+def test_a_deferral_is_counted_in_its_own_metric_and_an_ordinary_retry_is_not(settings) -> None:
+    deferred = TASKS_DEFERRED.labels("quotes.fetch", "high")
+    before = deferred._value.get()
+    with pytest.raises(Ignore):
+        defer(fake_task())
+    assert deferred._value.get() == before + 1
+    defer(fake_task(), asked_nobody=False)  # asked someone: an ordinary retry follows, not counted here
+    assert deferred._value.get() == before + 1
 
 
 def test_a_deferral_adds_to_the_budget_its_message_carries(settings) -> None:
