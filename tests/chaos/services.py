@@ -91,6 +91,25 @@ def postgres_bin(name: str) -> str:
     return on_path
 
 
+def runuser() -> str | None:
+    """Path of ``runuser`` (util-linux), which lives in sbin: a PATH without it still finds it."""
+    return shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+
+
+def missing_servers() -> str:
+    """Why this machine cannot start the private Redis and PostgreSQL ('' when it can)."""
+    if shutil.which("redis-server") is None:
+        return "needs Redis: the chaos scenarios start a private redis-server, which is not installed"
+    for name in ("initdb", "pg_ctl"):
+        try:
+            postgres_bin(name)
+        except RuntimeError:
+            return f"needs PostgreSQL: the chaos scenarios start a private cluster, and {name} is not installed"
+    if os.geteuid() == 0 and runuser() is None:
+        return "needs PostgreSQL: as root the private cluster runs as postgres, and runuser is not installed"
+    return ""
+
+
 class PostgresCluster:
     """A throw-away PostgreSQL cluster (initdb) with trust auth on loopback.
 
@@ -103,7 +122,7 @@ class PostgresCluster:
         self.database = "financehub_chaos"
         self._as_user: list[str] = []
         if os.geteuid() == 0:
-            self._as_user = ["runuser", "-u", "postgres", "--"]
+            self._as_user = [runuser() or "runuser", "-u", "postgres", "--"]
             shutil.chown(root, "postgres")
         self.log_path = root / "postgres.log"
 
