@@ -97,16 +97,17 @@ def runuser() -> str | None:
 
 
 def missing_servers() -> str:
-    """Why this machine cannot start the private Redis and PostgreSQL ('' when it can)."""
+    """Why this machine cannot start a private Redis and PostgreSQL ('' when it can): the chaos scenarios' and
+    the production-section test's."""
     if shutil.which("redis-server") is None:
-        return "needs Redis: the chaos scenarios start a private redis-server, which is not installed"
+        return "needs Redis: redis-server is not installed (the test starts a private one)"
     for name in ("initdb", "pg_ctl"):
         try:
             postgres_bin(name)
         except RuntimeError:
-            return f"needs PostgreSQL: the chaos scenarios start a private cluster, and {name} is not installed"
+            return f"needs PostgreSQL: {name} is not installed (the test starts a private cluster)"
     if os.geteuid() == 0 and runuser() is None:
-        return "needs PostgreSQL: as root the private cluster runs as postgres, and runuser is not installed"
+        return "needs PostgreSQL: runuser is not installed (as root the private cluster runs as postgres)"
     return ""
 
 
