@@ -14,12 +14,13 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fixtures.brokers import amqp_vhost, process_on_broker, unavailable
+from tests.fixtures.services import unavailable as unavailable_service
 from tests.fixtures.worker import report
 
 from .fake import FakeProviderServer
 from .observe import reset_database
 from .rabbit import RABBITMQ_BIN, RabbitNode
-from .services import PrivateServices
+from .services import PrivateServices, missing_servers
 from .stack import Stack, database_alias, harness_app
 
 
@@ -40,7 +41,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def chaos_services() -> Iterator[PrivateServices]:
-    """Redis and PostgreSQL of our own, migrated, for the whole session."""
+    """Redis and PostgreSQL of our own, migrated, for the whole session (skipped, or failed in CI, without
+    their server programs)."""
+    reason = missing_servers()
+    if reason:
+        unavailable_service(reason)
     services = PrivateServices().start()
     try:
         yield services

@@ -91,6 +91,26 @@ def postgres_bin(name: str) -> str:
     return on_path
 
 
+def runuser() -> str | None:
+    """Path of ``runuser`` (util-linux), which lives in sbin: a PATH without it still finds it."""
+    return shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+
+
+def missing_servers() -> str:
+    """Why this machine cannot start a private Redis and PostgreSQL ('' when it can): the chaos scenarios' and
+    the production-section test's."""
+    if shutil.which("redis-server") is None:
+        return "needs Redis: redis-server is not installed (the test starts a private one)"
+    for name in ("initdb", "pg_ctl"):
+        try:
+            postgres_bin(name)
+        except RuntimeError:
+            return f"needs PostgreSQL: {name} is not installed (the test starts a private cluster)"
+    if os.geteuid() == 0 and runuser() is None:
+        return "needs PostgreSQL: runuser is not installed (as root the private cluster runs as postgres)"
+    return ""
+
+
 class PostgresCluster:
     """A throw-away PostgreSQL cluster (initdb) with trust auth on loopback.
 
@@ -103,7 +123,7 @@ class PostgresCluster:
         self.database = "financehub_chaos"
         self._as_user: list[str] = []
         if os.geteuid() == 0:
-            self._as_user = ["runuser", "-u", "postgres", "--"]
+            self._as_user = [runuser() or "runuser", "-u", "postgres", "--"]
             shutil.chown(root, "postgres")
         self.log_path = root / "postgres.log"
 

@@ -21,7 +21,9 @@ from tests.fixtures.concurrent_delete import deleted_mid_statement
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess
 
-pytestmark = pytest.mark.integration
+# The delete lands mid-statement through PostgreSQL's row locks (seen in pg_stat_activity): SQLite locks
+# the whole file, so there a concurrent delete comes before or after the worker's statement.
+pytestmark = [pytest.mark.integration, pytest.mark.postgresql]
 
 STOCKS = ["AAPL", "AMZN", "GOOGL", "IBM", "JPM", "KO", "META", "MSFT", "NVDA", "TSLA", "V", "WMT"]
 VICTIM = "MSFT"

@@ -48,6 +48,9 @@ def test_worker_on_bare_app_exits_and_leaves_the_queue_as_it_was() -> None:
             connection.default_channel.queue_delete(queue)
 
 
+# Celery builds beat's scheduler (the DatabaseScheduler reads its tables and adds its default entry)
+# before the beat_init signal that refuses: the test database must exist, whichever test ran first.
+@pytest.mark.django_db(transaction=True)
 def test_beat_on_bare_app_exits(tmp_path) -> None:
     done = subprocess.run(
         celery_command(

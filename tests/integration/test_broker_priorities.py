@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from backend.core.celery import app
+from tests.fixtures.services import require_service
 from tests.fixtures.waiting import wait_until
 from tests.fixtures.worker import swapped_worker
 
@@ -27,6 +28,10 @@ PRIORITIES = [7, 7, 7, 6, 6, 6, 5, 5, 5, 4, 4, 4]
 def test_queued_messages_run_most_urgent_first_and_unprioritised_ones_last(
     celery_worker_process, django_db_blocker, broker, tmp_path: Path
 ) -> None:
+    if broker == "filesystem":
+        # make run's embedded broker keeps each queue in arrival order: no priorities to test there
+        # (docs/TASK_QUEUE_ARCHITECTURE.md). The configured broker's run is Redis's.
+        require_service("redis")
     ran = tmp_path / f"order-{uuid.uuid4().hex[:6]}.txt"
 
     def queue_in_the_worst_order() -> None:

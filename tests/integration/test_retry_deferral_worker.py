@@ -25,7 +25,9 @@ from backend.tasks.tasks import fetch_quotes
 from tests.fixtures.waiting import wait_for
 from tests.fixtures.worker import WorkerProcess, report, subprocess_env
 
-pytestmark = pytest.mark.integration
+# The pause is set here and must be seen by the worker: shared provider state is Redis (without it each
+# process keeps its own pauses, as docs say).
+pytestmark = [pytest.mark.integration, pytest.mark.redis]
 
 STOCKS = ["AAPL", "AMZN", "GOOGL", "JPM", "META", "MSFT", "NVDA", "TSLA", "V", "WMT"]
 QUOTE_PATH = "/yahoo/v7/finance/quote"

@@ -24,6 +24,7 @@ from backend.fake_provider import FakeProviderServer
 from backend.market.models import Asset, Quote
 from backend.providers.ratelimit import window_max
 from backend.tasks.tasks import fetch_quotes
+from tests.fixtures.services import require_service
 from tests.fixtures.worker import WorkerProcess, report, require_real_services, start_worker, stop_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.both_brokers]
@@ -75,8 +76,7 @@ def quota_server() -> Iterator[FakeProviderServer]:
 def nodes(celery_worker_process, quota_server: FakeProviderServer, django_db_blocker) -> Iterator[Nodes]:
     """Three worker nodes on one provider state (per broker run)."""
     require_real_services()
-    if not os.environ.get("REDIS_URL"):
-        pytest.skip("several nodes share provider state through Redis (set REDIS_URL)")
+    require_service("redis")  # several nodes share provider state through Redis
     prefix = f"test-nodes-{uuid.uuid4().hex[:8]}"
     env = {
         "MARKET_DATA_MODE": "fake",

@@ -56,6 +56,8 @@ RABBITMQ_CONSUMER_TIMEOUT = env_int("RABBITMQ_CONSUMER_TIMEOUT", 1800)
 AMQP_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 
 if USES_FILESYSTEM_BROKER:
+    # kombu's filesystem transport, each message written whole before a consumer can see it.
+    CELERY_BROKER_TRANSPORT = "backend.core.filesystem_broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),

@@ -6,7 +6,6 @@ every quota, breaker and pause (issue 20, item 4). These run against the real Re
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
@@ -21,11 +20,6 @@ from backend.providers.breaker import CircuitBreaker, RedisBreakerStore
 from backend.providers.errors import TransientProviderError
 from backend.providers.pauses import PauseBoard, RedisPauseStore
 from backend.providers.ratelimit import RateLimitedError, RateLimiter
-
-REDIS = settings.CELERY_BROKER_URL.startswith("redis")
-needs_redis = pytest.mark.skipif(
-    not REDIS and os.environ.get("FINANCEHUB_REQUIRE_SERVICES") != "1", reason="needs Redis (REDIS_URL)"
-)
 
 
 @pytest.mark.parametrize(
@@ -49,7 +43,7 @@ def test_two_urls_of_one_database_have_one_location_whatever_their_password() ->
     assert redis_location("filesystem://") is None
 
 
-@needs_redis
+@pytest.mark.redis
 def test_the_settings_give_the_cache_its_own_database() -> None:
     cache_at = redis_location(settings.CACHES["default"]["LOCATION"])
     assert cache_at is not None
@@ -69,7 +63,7 @@ def probe() -> Iterator[str]:
         conn.default_channel.queue_delete(name)
 
 
-@needs_redis
+@pytest.mark.redis
 def test_clearing_the_cache_keeps_queued_and_unacked_tasks_quotas_breakers_and_pauses(probe: str) -> None:
     state_url, prefix = settings.PROVIDER_STATE_REDIS_URL, settings.PROVIDER_STATE_PREFIX
     breaker = CircuitBreaker(RedisBreakerStore(state_url, prefix=prefix), failure_threshold=2, reset_seconds=600)

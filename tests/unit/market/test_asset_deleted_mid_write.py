@@ -23,7 +23,9 @@ from backend.tasks import quotes
 from backend.tasks.sources import AssetSource
 from tests.fixtures.concurrent_delete import deleted_mid_statement
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# PostgreSQL's row locks let the delete land mid-statement (and pg_stat_activity shows the statement
+# waiting); SQLite locks the whole file, so a concurrent delete there comes before or after a statement.
+pytestmark = [pytest.mark.postgresql, pytest.mark.django_db(transaction=True)]
 
 AT = datetime(2026, 12, 1, 14, 30, tzinfo=UTC)
 SYMBOLS = [f"S{i:02d}" for i in range(12)]
