@@ -21,7 +21,11 @@ def test_a_message_shows_in_its_queue_only_once_written(tmp_path: Path, monkeypa
 
     monkeypatch.setattr(os, "replace", watched_rename)
     (tmp_path / "queue").mkdir()
-    folders = {"data_folder_in": str(tmp_path / "queue"), "data_folder_out": str(tmp_path / "queue")}
+    folders = {
+        "data_folder_in": str(tmp_path / "queue"),
+        "data_folder_out": str(tmp_path / "queue"),
+        "control_folder": str(tmp_path / "control"),  # kombu's default is ./control, in the checkout
+    }
     with Connection(transport=Transport, transport_options={**folders, "store_processed": False}) as connection:
         queue = connection.SimpleQueue("quotes")
         queue.put({"symbols": ["AAPL"]})
