@@ -26,19 +26,17 @@ def _queued(queue: str) -> int:
         return connection.default_channel.queue_declare(queue, passive=True).message_count
 
 
+def _run(command: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run a Celery command line of the tests' environment to its end (two minutes at most)."""
+    return subprocess.run(command, cwd=REPO_DIR, env=subprocess_env(), capture_output=True, text=True, timeout=120)
+
+
 def test_worker_on_bare_app_exits_and_leaves_the_queue_as_it_was() -> None:
     queue = f"bare-app-{uuid.uuid4().hex[:8]}"
     app.send_task("quotes.dispatch", queue=queue)
     try:
         assert _queued(queue) == 1
-        done = subprocess.run(
-            worker_command(queue, app="backend.core", pool="solo", hostname=f"{queue}@%h"),
-            cwd=REPO_DIR,
-            env=subprocess_env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = _run(worker_command(queue, app="backend.core", pool="solo", hostname=f"{queue}@%h"))
         assert done.returncode == 2, done.stdout + done.stderr
         assert REFUSAL in done.stderr
         assert "celery -A backend.stack" in done.stderr
@@ -52,15 +50,7 @@ def test_worker_on_bare_app_exits_and_leaves_the_queue_as_it_was() -> None:
 # before the beat_init signal that refuses: the test database must exist, whichever test ran first.
 @pytest.mark.django_db(transaction=True)
 def test_beat_on_bare_app_exits(tmp_path) -> None:
-    done = subprocess.run(
-        celery_command(
-            "beat", "-S", BEAT_SCHEDULER, "--pidfile=", "--schedule", str(tmp_path / "beat"), app="backend.core"
-        ),
-        cwd=REPO_DIR,
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    schedule = str(tmp_path / "beat")
+    done = _run(celery_command("beat", "-S", BEAT_SCHEDULER, "--pidfile=", "--schedule", schedule, app="backend.core"))
     assert done.returncode == 2, done.stdout + done.stderr
     assert REFUSAL in done.stdout + done.stderr
