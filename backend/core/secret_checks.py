@@ -30,7 +30,10 @@ PLACEHOLDER_VALUES = frozenset(
     {"password", "secret", "admin", "root", "test", "default", "postgres", "redis", "flower"}
 )
 REDIS_URL_SETTINGS = ("REDIS_URL", "CELERY_BROKER_URL", "PROVIDER_STATE_REDIS_URL", "CACHE_REDIS_URL")
-GENERATE_HINT = 'generate each with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+GENERATE_HINT = (
+    'generate each with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+    " (python3 bin/new_env.py writes a whole .env so from .env.example)"
+)
 
 
 @dataclass(frozen=True)

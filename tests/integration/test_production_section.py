@@ -1,7 +1,7 @@
 """The README's "Production shape" section, followed literally on this checkout's files (issue 22).
 
-Its shell block is the recipe: ``cp .env.example .env``; replace every change-me as the section says
-(each with its own run of the command it gives) and add the first admin; ``docker compose up -d
+Its shell block is the recipe: ``python3 bin/new_env.py`` (each change-me its own secret) and add the
+first admin; ``docker compose up -d
 --build``; ``docker compose ps`` until every service is healthy. No Docker engine runs here, so ``up``
 is tests/fixtures/compose_stack.py: PostgreSQL and Redis set up as their images and the compose file
 set them up, then each app container's own command with the environment compose would give it, judged
@@ -30,7 +30,8 @@ from tests.fixtures.worker import report
 pytestmark = pytest.mark.integration
 
 README = REPO_DIR / "README.md"
-RECIPE = ["cp .env.example .env", "docker compose up -d --build", "docker compose ps"]
+NEW_ENV = REPO_DIR / "bin" / "new_env.py"
+RECIPE = ["python3 bin/new_env.py", "docker compose up -d --build", "docker compose ps"]
 # Containers that run on after `up`; worker-urgent has no healthcheck, migrate is a one-shot job.
 LONG_RUNNING = ("web", "worker", "worker-urgent", "beat", "flower")
 # Beat's heartbeat first runs a minute after beat starts; compose gives beat a 3-minute start period.
@@ -49,15 +50,10 @@ def recipe(section: str) -> list[str]:
 
 
 def follow_the_env_steps(section: str, project_dir: Path) -> str:
-    """``cp .env.example .env``, then every change-me replaced and the first admin added, as the section says."""
-    shutil.copy(ENV_EXAMPLE, project_dir / ".env")
-    (generator,) = re.findall(r'`(python -c "import secrets; [^`]+")`', section)
-    argv = [sys.executable if arg == "python" else arg for arg in shlex.split(generator)]
+    """``python3 bin/new_env.py`` in the checkout, then the first admin added, as the section says."""
+    shutil.copy(ENV_EXAMPLE, project_dir / ".env.example")
+    subprocess.run([sys.executable, str(NEW_ENV)], cwd=project_dir, check=True, capture_output=True, timeout=60)
     text = (project_dir / ".env").read_text()
-    while "change-me" in text:
-        text = text.replace(
-            "change-me", subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip(), 1
-        )
     assert "DJANGO_SUPERUSER_*" in section
     text = re.sub(r"^# (DJANGO_SUPERUSER_\w+=)", r"\1", text, flags=re.MULTILINE)  # add them: uncommented
     (project_dir / ".env").write_text(text)

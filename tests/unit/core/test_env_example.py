@@ -10,9 +10,9 @@ with real secrets is tests/integration/test_production_section.py.
 
 from __future__ import annotations
 
-import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from backend.stack.commands import APP
 from tests.fixtures.compose import DOCKERFILE, ENV_EXAMPLE, REPO_DIR, ComposeProject, read_env_file
 
 VENV_BIN = REPO_DIR / ".venv" / "bin"
+NEW_ENV = REPO_DIR / "bin" / "new_env.py"
 PLACEHOLDER = "change-me"
 # No service answers there: a process that got past its start-up checks fails connecting instead.
 NOWHERE = {"postgres": 9, "redis": 9}
@@ -32,16 +33,12 @@ def placeholders() -> list[str]:
 
 
 def project_with(tmp_path: Path, replace: bool) -> ComposeProject:
-    """A checkout's .env: .env.example copied, its placeholders replaced by generated secrets or not."""
-    text = ENV_EXAMPLE.read_text()
+    """A checkout's .env: .env.example copied as it is, or written by ``bin/new_env.py`` as the README says."""
     if replace:
-        lines = []
-        for line in text.splitlines():
-            while not line.lstrip().startswith("#") and PLACEHOLDER in line:
-                line = line.replace(PLACEHOLDER, secrets.token_urlsafe(48), 1)
-            lines.append(line)
-        text = "\n".join(lines) + "\n"
-    (tmp_path / ".env").write_text(text)
+        shutil.copy(ENV_EXAMPLE, tmp_path / ".env.example")
+        subprocess.run([sys.executable, str(NEW_ENV)], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    else:
+        shutil.copy(ENV_EXAMPLE, tmp_path / ".env")
     return ComposeProject(tmp_path)
 
 
@@ -104,3 +101,19 @@ def test_the_images_collectstatic_step_passes_the_start_up_checks(tmp_path: Path
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "static" / "admin" / "css" / "base.css").exists()
     assert not (tmp_path / "var").exists() or not any((tmp_path / "var").iterdir())  # no secret left in a layer
+
+
+def test_new_env_gives_each_secret_its_own_value_long_enough_and_never_overwrites(tmp_path: Path) -> None:
+    shutil.copy(ENV_EXAMPLE, tmp_path / ".env.example")
+    written = subprocess.run([sys.executable, str(NEW_ENV)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert written.returncode == 0, written.stderr
+    values = read_env_file(tmp_path / ".env")
+    secrets_written = [values[name].removeprefix("flower:") for name in placeholders()]
+    assert len(set(secrets_written)) == len(secrets_written)  # never two alike
+    assert min(map(len, secrets_written)) >= 64  # past every minimum (DJANGO_SECRET_KEY 50)
+    # Commented settings too: uncommenting DJANGO_SUPERUSER_PASSWORD for the first admin needs no edit.
+    assert PLACEHOLDER not in (tmp_path / ".env").read_text()
+    assert (tmp_path / ".env").stat().st_mode & 0o077 == 0
+    again = subprocess.run([sys.executable, str(NEW_ENV)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 1 and "exists" in again.stderr
+    assert read_env_file(tmp_path / ".env") == values
